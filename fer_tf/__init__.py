@@ -1,0 +1,43 @@
+"""fer_tf: facial expression analysis in TensorFlow 2 / Keras 3.
+
+``import fer_tf`` is cheap: it does not import TensorFlow. Submodules that need TensorFlow
+(``fer_tf.models``, ``fer_tf.data.pipeline``, ``fer_tf.training``) import it when first used.
+
+Public entry points:
+
+- :mod:`fer_tf.facs` — AU catalogue, AU sets, emotion prototypes;
+- :mod:`fer_tf.config` — experiment configs (YAML + ``--set`` overrides);
+- :mod:`fer_tf.records` — record schema v1;
+- :mod:`fer_tf.data` — SynthFACS, spreadsheet reading, downloading and record building;
+- :mod:`fer_tf.models` — model registry (``create_model``, ``list_models``);
+- :mod:`fer_tf.training` — the ``tf.distribute`` training loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "facs",
+    "config",
+    "records",
+    "data",
+    "models",
+    "preprocessing",
+    "training",
+    "tasks",
+    "losses",
+    "metrics",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy submodules keep `import fer_tf` (and every CLI's --help) free of TensorFlow.
+    if name in _LAZY:
+        return importlib.import_module(f"fer_tf.{name}")
+    raise AttributeError(f"module 'fer_tf' has no attribute {name!r}")

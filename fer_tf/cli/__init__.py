@@ -1,0 +1,1 @@
+"""Thin command-line entry points: parse, build config, call one library function."""

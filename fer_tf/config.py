@@ -1,0 +1,449 @@
+"""Dataclass configs: YAML load, ``--set a.b=c`` overrides, validation, YAML round-trip.
+
+Pure Python (no TensorFlow): a bad config fails before any graph is built.
+
+A config is a tree of dataclasses. Fields may carry ``metadata``:
+
+- ``choices``: allowed values (``The 'task.name' parameter must be one of ...``);
+- ``min`` / ``max``: inclusive numeric bounds; ``gt``: exclusive lower bound;
+- ``help``: one line for docs and ``--help``.
+
+Experiments are YAML files: shipped ones in ``fer_tf/configs/`` (use the name), or any path. A YAML
+experiment may name a ``base`` experiment whose values it overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "TaskConfig",
+    "OptimizerConfig",
+    "TrainConfig",
+    "RunConfig",
+    "ExperimentConfig",
+    "from_dict",
+    "to_dict",
+    "to_yaml",
+    "parse_override",
+    "apply_overrides",
+    "list_experiments",
+    "load_config",
+    "save_config",
+]
+
+T = TypeVar("T")
+CONFIG_DIR = Path(__file__).with_name("configs")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: unknown key, wrong type or a value out of range."""
+
+
+def _f(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return field(default_factory=lambda: type(value)(value), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# The experiment schema.
+
+
+@dataclass
+class DataConfig:
+    """Where examples come from and how they become tensors."""
+
+    records: str | None = _f(None, help="records directory (holds manifest.json)")
+    train_split: str = _f("train", help="split name used for training")
+    eval_split: str = _f("val", help="split name used for evaluation")
+    aus: str = _f("emotionet11", help="AU set name or list, e.g. '1,2,12' (see fer_tf.facs)")
+    image_size: int = _f(0, min=0, help="input size in pixels; 0 = the model's default")
+    preprocessing: str | None = _f(
+        None,
+        choices=(None, "inception", "vgg", "imagenet", "facenet", "unit"),
+        help="normalisation family; null = the model's default",
+    )
+    augment: str = _f(
+        "none", choices=("none", "light", "seed000", "randaugment"), help="augmentation policy"
+    )
+    batch_size: int = _f(32, min=1, help="global batch size")
+    shuffle_buffer: int = _f(2048, min=0, help="shuffle buffer (examples)")
+    cache: bool = _f(False, help="cache decoded examples in memory")
+    grayscale: bool = _f(False, help="convert to greyscale (replicated to the model's channels)")
+
+
+@dataclass
+class ModelConfig:
+    """Backbone, heads and freezing."""
+
+    name: str = _f("tiny_cnn", help="registered model name (fer_tf.models.list_models())")
+    weights: str | None = _f(None, help="checkpoint path (slim, .keras or .h5); null = random")
+    dropout: float = _f(0.2, min=0.0, max=1.0, help="head dropout rate")
+    train_layer_mode: int = _f(0, min=0, help="seed 000 freezing mode; 0 = all trainable")
+    trainable_scopes: list[str] = _f([], help="slim-style regex patterns of trainable weights")
+    unfreeze_last: int = _f(0, min=0, help="seed 003: train only the last N layers (0 = off)")
+
+
+@dataclass
+class TaskConfig:
+    """What is predicted and how it is scored."""
+
+    name: str = _f("au", choices=("au", "va", "posed", "emotion"), help="task")
+    num_classes: int = _f(0, min=0, help="classes for posed/emotion; 0 = task default")
+    loss: str = _f(
+        "auto",
+        choices=("auto", "sigmoid_ce", "softmax_ce", "mse", "ccc"),
+        help="loss; auto = the task's default",
+    )
+    unknown_labels: str = _f(
+        "mask",
+        choices=("mask", "zero"),
+        help="AU -1 labels: mask them (correct) or treat as 0 (seed 001's behaviour)",
+    )
+    class_weights: str | list[float] | None = _f(
+        None, help="null, 'balanced', or one weight per class"
+    )
+    label_smoothing: float = _f(0.0, min=0.0, max=1.0)
+    bounded: bool = _f(False, help="va: tanh-bound the outputs to [-1, 1]")
+
+
+@dataclass
+class OptimizerConfig:
+    """Optimizer, schedule and regularisation."""
+
+    name: str = _f("rmsprop", choices=("rmsprop", "adam", "sgd"))
+    learning_rate: float = _f(0.001, gt=0.0)
+    schedule: str = _f("constant", choices=("constant", "exponential", "cosine"))
+    decay_rate: float = _f(0.94, gt=0.0, max=1.0, help="exponential: factor per decay period")
+    decay_epochs: float = _f(2.0, gt=0.0, help="exponential: epochs per decay (staircase)")
+    warmup_epochs: float = _f(0.0, min=0.0)
+    momentum: float = _f(0.9, min=0.0, max=1.0)
+    rmsprop_decay: float = _f(0.9, min=0.0, max=1.0, help="RMSProp rho (slim default 0.9)")
+    epsilon: float = _f(1.0, gt=0.0, help="RMSProp epsilon (slim default 1.0)")
+    weight_decay: float = _f(4e-5, min=0.0, help="L2 on kernels (slim 4e-5)")
+    decoupled_weight_decay: bool = _f(False)
+    clipnorm: float | None = _f(None, gt=0.0)
+    ema_decay: float | None = _f(None, gt=0.0, max=1.0, help="slim moving_average_decay")
+
+
+@dataclass
+class TrainConfig:
+    """Length of training, evaluation and early stopping."""
+
+    epochs: int = _f(10, min=1)
+    steps_per_epoch: int = _f(0, min=0, help="0 = one pass over the training split")
+    eval_steps: int = _f(0, min=0, help="0 = the whole evaluation split")
+    steps_per_execution: int = _f(1, min=1)
+    early_stopping_metric: str | None = _f(None, help="e.g. 'val/f1_mean'; null = off")
+    early_stopping_patience: int = _f(5, min=1)
+    aux_loss_weight: float = _f(0.4, min=0.0, help="Inception V4 aux logits loss weight")
+    checkpoint_every: int = _f(0, min=0, help="steps between checkpoints; 0 = every epoch")
+    keep_checkpoints: int = _f(3, min=1)
+
+
+@dataclass
+class RunConfig:
+    """Devices, precision, determinism and where outputs go."""
+
+    model_dir: str = _f("runs/experiment")
+    seed: int = _f(42, min=0)
+    strategy: str = _f("auto", choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
+    mixed_precision: str | None = _f(
+        None, choices=(None, "mixed_float16", "mixed_bfloat16"), help="Keras policy"
+    )
+    jit_compile: bool = _f(True, help="XLA-compile the per-replica step")
+    deterministic: bool = _f(False, help="enable TF op determinism")
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment."""
+
+    name: str = _f("experiment")
+    description: str = _f("")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Machinery.
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        (arg,) = typing.get_args(tp) or (Any,)
+        return f"list of {_type_name(arg)}"
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(
+            f"The '{key}' parameter must be {_type_name(tp)}. Got {value!r} instead."
+        ) from (errors[0] if errors else None)
+    if origin is list:
+        (arg,) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(
+                f"The '{key}' parameter must be {_type_name(tp)}. Got {value!r} instead."
+            )
+        return [_coerce(v, arg, f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"The '{key}' section must be a mapping of keys to values. Got {value!r} instead."
+            )
+        return from_dict(tp, value, prefix=key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"The '{key}' parameter must be {_type_name(tp)}. Got {value!r} instead.")
+
+
+def _check_meta(value: Any, meta: dict[str, Any], key: str) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        hint = ""
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, [c for c in choices if isinstance(c, str)], 1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"The '{key}' parameter must be one of {list(choices)}. Got {value!r} instead.{hint}"
+        )
+    if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"The '{key}' parameter must be >= {meta['min']}. Got {value!r} instead.")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"The '{key}' parameter must be <= {meta['max']}. Got {value!r} instead.")
+    if "gt" in meta and value <= meta["gt"]:
+        raise ConfigError(f"The '{key}' parameter must be > {meta['gt']}. Got {value!r} instead.")
+
+
+def _unknown_key(cls: type, key: str, prefix: str) -> ConfigError:
+    names = [f.name for f in dataclasses.fields(cls)]
+    full = f"{prefix}.{key}" if prefix else key
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" Did you mean '{(prefix + '.') if prefix else ''}{close[0]}'?" if close else ""
+    where = f"section '{prefix}'" if prefix else "top level"
+    return ConfigError(
+        f"Unknown config key '{full}'.{hint} Keys allowed at the {where}: {', '.join(names)}."
+    )
+
+
+def from_dict(cls: type[T], data: dict[str, Any], *, prefix: str = "") -> T:
+    """Build and validate a config dataclass from a nested dict.
+
+    Args:
+        cls: the dataclass type, e.g. :class:`ExperimentConfig`.
+        data: nested mapping (from YAML); missing keys keep their defaults.
+        prefix: dotted path of ``data`` inside the whole config, for messages.
+
+    Returns:
+        The validated instance.
+
+    Raises:
+        ConfigError: unknown key (with a did-you-mean), wrong type, or value out of range.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"A config must be a mapping of keys to values. Got {data!r} instead.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise _unknown_key(cls, str(key), prefix)
+        full = f"{prefix}.{key}" if prefix else key
+        coerced = _coerce(value, hints[key], full)
+        _check_meta(coerced, dict(fields[key].metadata), full)
+        kwargs[key] = coerced
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Nested plain-dict view of a config dataclass (YAML-ready)."""
+    return dataclasses.asdict(config)
+
+
+def to_yaml(config: Any) -> str:
+    """YAML text of a config; ``from_dict(type(c), yaml.safe_load(to_yaml(c))) == c``."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=False)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse one ``a.b=c`` override; the value is read as YAML (``1e-3``, ``true``, ``[1, 2]``).
+
+    Raises:
+        ConfigError: if there is no ``=`` or the key is empty.
+    """
+    if "=" not in text:
+        raise ConfigError(
+            f"An override must look like 'section.key=value' (e.g. 'optimizer.learning_rate=0.01'). "
+            f"Got {text!r} instead."
+        )
+    key, _, raw = text.partition("=")
+    parts = [p.strip() for p in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError(f"The override key in {text!r} is empty or has an empty part.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``a.b=c`` overrides to a nested dict (a copy); keys are checked later by from_dict."""
+    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(data)) if data else {}
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(
+                    f"The override {text!r} goes inside '{'.'.join(parts[: i + 1])}', "
+                    f"which is a value, not a section."
+                )
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def list_experiments() -> list[str]:
+    """Names of the experiments shipped in ``fer_tf/configs/``."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def _read_yaml(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        names = list_experiments()
+        close = difflib.get_close_matches(str(name_or_path), names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"The config {name_or_path!r} is neither a YAML file nor a shipped experiment. "
+            f"Shipped experiments: {', '.join(names) or '(none)'}.{hint}"
+        )
+    if str(path.resolve()) in seen:
+        raise ConfigError(f"The config {str(path)!r} is its own base (a 'base:' cycle).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"The config file '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"The config file '{path}' must hold a mapping. Got {type(data).__name__}.")
+    base = data.pop("base", None)
+    if base:
+        merged = _read_yaml(str(base), (*seen, str(path.resolve())))
+        data = _deep_merge(merged, data)
+    return data
+
+
+def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(
+    name_or_path: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> ExperimentConfig:
+    """Load an experiment: shipped name or YAML path, then ``--set`` overrides, then validation.
+
+    Args:
+        name_or_path: experiment name (see :func:`list_experiments`), a YAML path, or None for
+            the defaults.
+        overrides: ``section.key=value`` strings, applied in order.
+
+    Returns:
+        The validated :class:`ExperimentConfig`.
+
+    Raises:
+        ConfigError: unknown experiment, bad YAML, unknown key, wrong type or value.
+    """
+    data = _read_yaml(name_or_path) if name_or_path else {}
+    data = apply_overrides(data, overrides)
+    return from_dict(ExperimentConfig, data)
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write the resolved config as YAML (the run directory's ``config.yaml``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_yaml(config), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Image preprocessing, augmentation and face detection (in-graph where possible)."""

@@ -1,0 +1,254 @@
+"""Record schema v1: ``tf.train.Example`` encode/parse, shard names, manifest I/O.
+
+The schema is fixed in ``DESIGN.md`` ("Record schema v1"). TensorFlow is imported lazily inside the
+functions that need it, so tools that only read manifests stay light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MANIFEST_NAME",
+    "ERRORS_NAME",
+    "ExampleRecord",
+    "image_id",
+    "encode_example",
+    "decode_example",
+    "feature_spec",
+    "parse_example",
+    "shard_name",
+    "list_shards",
+    "read_manifest",
+    "write_manifest",
+    "ManifestError",
+]
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+ERRORS_NAME = "errors.jsonl"
+UNKNOWN = -1
+
+
+class ManifestError(ValueError):
+    """A records directory or manifest that cannot be used."""
+
+
+def image_id(source: str) -> str:
+    """Stable id of an image: hex SHA-1 of its source string (URL or relative path)."""
+    return hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ExampleRecord:
+    """One example in schema-v1 terms (Python side).
+
+    Attributes:
+        image: encoded RGB JPEG bytes.
+        height, width: image size in pixels.
+        source: URL as written in the spreadsheet (whitespace trimmed) or relative path.
+        au: one value per ``manifest.au_ids``: 1 present, 0 absent, -1 unknown.
+        valence, arousal: floats, NaN when unknown.
+        emotion: index into ``manifest.emotion_names``, -1 unknown.
+        posed: 1 posed, 0 spontaneous, -1 unknown.
+        subject: subject id, empty when unknown.
+        sequence, frame: video id and frame index; empty / -1 for stills.
+    """
+
+    image: bytes
+    height: int
+    width: int
+    source: str
+    au: Sequence[int] = ()
+    valence: float = math.nan
+    arousal: float = math.nan
+    emotion: int = UNKNOWN
+    posed: int = UNKNOWN
+    subject: str = ""
+    sequence: str = ""
+    frame: int = UNKNOWN
+    id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        self.source = self.source.strip()
+        if not self.id:
+            self.id = image_id(self.source)
+        bad = [v for v in self.au if v not in (-1, 0, 1)]
+        if bad:
+            raise ValueError(f"AU labels must be 1, 0 or -1 (unknown). Got {bad[0]!r} for {self.source!r}.")
+
+
+def encode_example(record: ExampleRecord) -> bytes:
+    """Serialise a record to ``tf.train.Example`` bytes (deterministic: map keys sorted).
+
+    Args:
+        record: the example.
+
+    Returns:
+        The serialized proto.
+    """
+    import tensorflow as tf
+
+    def b(v: bytes | str) -> Any:
+        v = v.encode("utf-8") if isinstance(v, str) else v
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+
+    def i(vs: Sequence[int]) -> Any:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in vs]))
+
+    def f(v: float) -> Any:
+        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v)]))
+
+    features = {
+        "image/encoded": b(record.image),
+        "image/format": b("jpeg"),
+        "image/height": i([record.height]),
+        "image/width": i([record.width]),
+        "image/id": b(record.id),
+        "image/source": b(record.source),
+        "label/au": i(record.au),
+        "label/valence": f(record.valence),
+        "label/arousal": f(record.arousal),
+        "label/emotion": i([record.emotion]),
+        "label/posed": i([record.posed]),
+        "meta/subject": b(record.subject),
+        "meta/sequence": b(record.sequence),
+        "meta/frame": i([record.frame]),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=features))
+    return example.SerializeToString(deterministic=True)
+
+
+def decode_example(serialized: bytes) -> ExampleRecord:
+    """Parse ``tf.train.Example`` bytes back into an :class:`ExampleRecord` (Python side)."""
+    import tensorflow as tf
+
+    ex = tf.train.Example.FromString(serialized)
+    feat = ex.features.feature
+
+    def b(k: str) -> bytes:
+        return feat[k].bytes_list.value[0]
+
+    def i(k: str) -> list[int]:
+        return list(feat[k].int64_list.value)
+
+    return ExampleRecord(
+        image=b("image/encoded"),
+        height=i("image/height")[0],
+        width=i("image/width")[0],
+        source=b("image/source").decode("utf-8"),
+        au=i("label/au"),
+        valence=feat["label/valence"].float_list.value[0],
+        arousal=feat["label/arousal"].float_list.value[0],
+        emotion=i("label/emotion")[0],
+        posed=i("label/posed")[0],
+        subject=b("meta/subject").decode("utf-8"),
+        sequence=b("meta/sequence").decode("utf-8"),
+        frame=i("meta/frame")[0],
+        id=b("image/id").decode("utf-8"),
+    )
+
+
+def feature_spec(num_aus: int) -> dict[str, Any]:
+    """``tf.io.parse_example`` spec for schema v1 with ``num_aus`` AU labels."""
+    import tensorflow as tf
+
+    return {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/format": tf.io.FixedLenFeature([], tf.string, default_value="jpeg"),
+        "image/height": tf.io.FixedLenFeature([], tf.int64),
+        "image/width": tf.io.FixedLenFeature([], tf.int64),
+        "image/id": tf.io.FixedLenFeature([], tf.string),
+        "image/source": tf.io.FixedLenFeature([], tf.string),
+        "label/au": tf.io.FixedLenFeature([num_aus], tf.int64),
+        "label/valence": tf.io.FixedLenFeature([], tf.float32, default_value=math.nan),
+        "label/arousal": tf.io.FixedLenFeature([], tf.float32, default_value=math.nan),
+        "label/emotion": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "label/posed": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "meta/subject": tf.io.FixedLenFeature([], tf.string, default_value=""),
+        "meta/sequence": tf.io.FixedLenFeature([], tf.string, default_value=""),
+        "meta/frame": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+    }
+
+
+def parse_example(serialized: Any, num_aus: int) -> dict[str, Any]:
+    """Parse one serialized example (scalar string tensor) or a batch (vector) into tensors."""
+    import tensorflow as tf
+
+    spec = feature_spec(num_aus)
+    if serialized.shape.rank == 0:
+        return tf.io.parse_single_example(serialized, spec)
+    return tf.io.parse_example(serialized, spec)
+
+
+def shard_name(split: str, index: int, total: int) -> str:
+    """``<split>-00000-of-000NN.tfrecord``."""
+    return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
+
+
+_SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.tfrecord$")
+
+
+def list_shards(directory: str | os.PathLike[str], split: str) -> list[str]:
+    """Completed shard files of ``split`` in ``directory``, sorted (temporary files excluded)."""
+    d = Path(directory)
+    out = []
+    for p in sorted(d.iterdir()) if d.is_dir() else []:
+        m = _SHARD.match(p.name)
+        if m and m.group("split") == split:
+            out.append(str(p))
+    return out
+
+
+def read_manifest(directory_or_file: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``manifest.json``.
+
+    Args:
+        directory_or_file: a records directory or the manifest file itself.
+
+    Returns:
+        The manifest dict; ``manifest["_dir"]`` is set to the records directory.
+
+    Raises:
+        ManifestError: missing file, invalid JSON, or another schema version.
+    """
+    p = Path(directory_or_file)
+    path = p / MANIFEST_NAME if p.is_dir() else p
+    if not path.exists():
+        raise ManifestError(
+            f"No records manifest at '{path}'. Build records with fer-tf-build-records "
+            f"(or fer_tf.data.build_records) first."
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"The manifest '{path}' is not valid JSON: {exc}.") from exc
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ManifestError(
+            f"The manifest '{path}' has schema_version {version!r}; this fer_tf reads schema "
+            f"version {SCHEMA_VERSION}. Rebuild the records with this version of fer_tf."
+        )
+    manifest["_dir"] = str(path.parent)
+    return manifest
+
+
+def write_manifest(directory: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Path:
+    """Write ``manifest.json`` atomically (temporary file, then rename)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    data = {k: v for k, v in manifest.items() if not k.startswith("_")}
+    data.setdefault("schema_version", SCHEMA_VERSION)
+    tmp = d / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, d / MANIFEST_NAME)
+    return d / MANIFEST_NAME

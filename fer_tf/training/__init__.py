@@ -1,0 +1,1 @@
+"""Training: strategies, the distributed loop, checkpoints, callbacks, search."""
