@@ -239,7 +239,16 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        if isinstance(value, str) and value.lower() in (
+            "true",
+            "yes",
+            "on",
+            "1",
+            "false",
+            "no",
+            "off",
+            "0",
+        ):
             return value.lower() in ("true", "yes", "on", "1")
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
@@ -405,7 +414,9 @@ def _read_yaml(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"The config file '{path}' is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"The config file '{path}' must hold a mapping. Got {type(data).__name__}.")
+        raise ConfigError(
+            f"The config file '{path}' must hold a mapping. Got {type(data).__name__}."
+        )
     base = data.pop("base", None)
     if base:
         merged = _read_yaml(str(base), (*seen, str(path.resolve())))
@@ -416,7 +427,9 @@ def _read_yaml(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
 def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out = dict(a)
     for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 

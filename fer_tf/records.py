@@ -84,7 +84,9 @@ class ExampleRecord:
             self.id = image_id(self.source)
         bad = [v for v in self.au if v not in (-1, 0, 1)]
         if bad:
-            raise ValueError(f"AU labels must be 1, 0 or -1 (unknown). Got {bad[0]!r} for {self.source!r}.")
+            raise ValueError(
+                f"AU labels must be 1, 0 or -1 (unknown). Got {bad[0]!r} for {self.source!r}."
+            )
 
 
 def encode_example(record: ExampleRecord) -> bytes:
