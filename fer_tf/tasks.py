@@ -1,0 +1,397 @@
+"""Tasks: what a model predicts, from which labels, with which loss and metrics.
+
+=========  ============================  =====================================================
+task       outputs                        default loss / metrics
+=========  ============================  =====================================================
+``au``     K sigmoid logits (one per AU)  masked sigmoid CE / F1, precision, recall, AUC, ...
+``va``     2 linear (valence, arousal)    MSE (seed 001) or 1-CCC / RMSE, CCC, Pearson
+``posed``  2 or 12 softmax logits         softmax CE / accuracy, confusion, chance ln K
+``emotion`` 6 or 7 softmax logits         softmax CE (+ class weights) / accuracy, macro-F1
+=========  ============================  =====================================================
+
+:func:`resolve_task` is pure Python (no TensorFlow), so the CLI can reject a bad task before any
+graph is built; :meth:`Task.replica_loss` and :meth:`Task.make_metrics` import TensorFlow lazily.
+
+Labels arrive as a dict (the input pipeline's second element). :meth:`Task.labels` picks the
+task's entry: ``"au"`` ``[B, K]`` int (1/0/-1), ``"va"`` ``[B, 2]`` float (NaN unknown), or
+``"valence"``/``"arousal"`` ``[B]``, ``"posed"`` / ``"emotion"`` ``[B]`` int class indices (-1
+unknown). A plain tensor is taken as the task's labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fer_tf import facs
+
+__all__ = ["Task", "TASK_NAMES", "resolve_task", "LOSSES_BY_TASK"]
+
+TASK_NAMES = ("au", "va", "posed", "emotion")
+
+# Allowed losses per task; the first is the default.
+LOSSES_BY_TASK: dict[str, tuple[str, ...]] = {
+    "au": ("sigmoid_ce",),
+    "va": ("mse", "ccc"),
+    # Seed 000 Table 4.1 searched "softmax or sigmoid" for the posed task.
+    "posed": ("softmax_ce", "sigmoid_ce"),
+    "emotion": ("softmax_ce", "sigmoid_ce"),
+}
+
+
+@dataclass
+class Task:
+    """A resolved task.
+
+    Attributes:
+        name: ``au``, ``va``, ``posed`` or ``emotion``.
+        output_names: one name per model output (AU codes, dimensions or class names).
+        loss: ``sigmoid_ce``, ``softmax_ce``, ``mse`` or ``ccc``.
+        unknown_labels: AU task: ``mask`` or ``zero``.
+        class_weights: None, ``"balanced"`` (resolved later from counts) or one weight per class.
+        label_smoothing: softmax CE label smoothing.
+        bounded: VA: outputs pass through ``tanh``.
+        aus: AU numbers (AU task).
+    """
+
+    name: str
+    output_names: tuple[str, ...]
+    loss: str
+    unknown_labels: str = "mask"
+    class_weights: Any = None
+    label_smoothing: float = 0.0
+    bounded: bool = False
+    aus: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def num_outputs(self) -> int:
+        """Number of model outputs."""
+        return len(self.output_names)
+
+    @property
+    def is_classification(self) -> bool:
+        """True for single-label classification (posed, emotion)."""
+        return self.name in ("posed", "emotion")
+
+    @property
+    def head_activation(self) -> str:
+        """Activation applied at prediction time: ``sigmoid``, ``softmax`` or ``linear``."""
+        if self.name == "au" or self.loss == "sigmoid_ce":
+            return "sigmoid"
+        if self.is_classification:
+            return "softmax"
+        return "tanh" if self.bounded else "linear"
+
+    @property
+    def chance_loss(self) -> float:
+        """Loss of an uninformed uniform guess: ``ln K`` (softmax), ``ln 2`` per output (sigmoid:
+        probability 0.5 everywhere); NaN for regression."""
+        if self.is_classification and self.loss == "softmax_ce":
+            return math.log(self.num_outputs)
+        if self.loss == "sigmoid_ce":
+            return math.log(2.0)
+        return float("nan")
+
+    @property
+    def primary_metric(self) -> str:
+        """The validation metric to monitor by default (higher is better)."""
+        return {"au": "f1_mean", "va": "ccc_mean"}.get(self.name, "accuracy")
+
+    # -- TensorFlow side -----------------------------------------------------------------------
+    def labels(self, labels: Any) -> Any:
+        """The task's label tensor from the pipeline's label structure.
+
+        Args:
+            labels: a dict of label tensors or a tensor.
+
+        Returns:
+            The label tensor for this task.
+
+        Raises:
+            KeyError: if the dict lacks the task's labels.
+        """
+        if not isinstance(labels, Mapping):
+            return labels
+        if self.name in labels:
+            return labels[self.name]
+        if self.name == "va" and "valence" in labels and "arousal" in labels:
+            import tensorflow as tf
+
+            return tf.stack(
+                [tf.cast(labels["valence"], tf.float32), tf.cast(labels["arousal"], tf.float32)],
+                axis=-1,
+            )
+        raise KeyError(
+            f"The batch's labels have no {self.name!r} entry (keys: {sorted(labels)}); "
+            f"the input pipeline must be built for task {self.name!r}."
+        )
+
+    def outputs(self, outputs: Any) -> Any:
+        """The main output among a model's outputs (drops auxiliary logits)."""
+        if isinstance(outputs, Mapping):
+            for key in (self.name, "logits", "predictions"):
+                if key in outputs:
+                    return outputs[key]
+            return next(iter(outputs.values()))
+        if isinstance(outputs, (list, tuple)):
+            return outputs[0]
+        return outputs
+
+    def aux_outputs(self, outputs: Any) -> Any:
+        """Auxiliary logits if the model returns them (``aux_logits`` key or 2nd element)."""
+        if isinstance(outputs, Mapping):
+            return outputs.get("aux_logits")
+        if isinstance(outputs, (list, tuple)) and len(outputs) > 1:
+            return outputs[1]
+        return None
+
+    def per_example_loss(self, labels: Any, outputs: Any, class_weights: Any = None) -> Any:
+        """Per-example loss ``[B]`` (not for ``ccc``, which is batch-level).
+
+        Args:
+            labels: the task's labels.
+            outputs: the task's float32 outputs.
+            class_weights: resolved per-class weights (overrides :attr:`class_weights`).
+
+        Returns:
+            A ``[B]`` float32 tensor.
+
+        Raises:
+            ValueError: for the batch-level ``ccc`` loss.
+        """
+        import tensorflow as tf
+
+        from fer_tf import losses
+
+        cw = class_weights if class_weights is not None else self._explicit_weights()
+        if self.loss == "sigmoid_ce":
+            if self.name == "au":
+                return losses.masked_sigmoid_cross_entropy(
+                    labels, outputs, unknown=self.unknown_labels
+                )
+            y = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+            known = tf.cast(y >= 0, tf.float32)
+            onehot = tf.one_hot(tf.maximum(y, 0), self.num_outputs, dtype=tf.float32)
+            onehot = onehot * known[:, None] + (known[:, None] - 1.0)  # unknown rows -> -1
+            loss = losses.masked_sigmoid_cross_entropy(onehot, outputs)
+            if cw is not None:
+                loss = loss * tf.gather(tf.cast(cw, tf.float32), tf.maximum(y, 0))
+            return loss
+        if self.loss == "softmax_ce":
+            return losses.softmax_cross_entropy(
+                labels, outputs, class_weights=cw, label_smoothing=self.label_smoothing
+            )
+        if self.loss == "mse":
+            return losses.masked_mse(labels, self.activate(outputs))
+        raise ValueError(f"The {self.loss!r} loss is batch-level; use replica_loss().")
+
+    def replica_loss(
+        self,
+        labels: Any,
+        outputs: Any,
+        *,
+        global_batch_size: int,
+        num_replicas: int = 1,
+        class_weights: Any = None,
+    ) -> Any:
+        """This replica's share of the global loss (summing over replicas gives the global loss).
+
+        Per-example losses are summed and divided by the global batch size; the batch-level
+        ``ccc`` loss is divided by the number of replicas.
+
+        Args:
+            labels: the task's labels.
+            outputs: the task's outputs.
+            global_batch_size: examples per step over all replicas.
+            num_replicas: replicas in sync.
+            class_weights: resolved class weights.
+
+        Returns:
+            Scalar float32 tensor.
+        """
+        import tensorflow as tf
+
+        from fer_tf import losses
+
+        if self.loss == "ccc":
+            return losses.ccc_loss(labels, self.activate(outputs)) / float(num_replicas)
+        per = self.per_example_loss(labels, outputs, class_weights)
+        return tf.reduce_sum(per) / float(global_batch_size)
+
+    def activate(self, outputs: Any) -> Any:
+        """Regression outputs after the optional ``tanh`` bound (identity otherwise)."""
+        import tensorflow as tf
+
+        outputs = tf.cast(outputs, tf.float32)
+        if self.name == "va" and self.bounded:
+            return tf.tanh(outputs)
+        return outputs
+
+    def make_metrics(self) -> Any:
+        """A fresh :class:`fer_tf.metrics.StreamingMetrics` for this task."""
+        from fer_tf import metrics
+
+        if self.name == "au":
+            return metrics.AUMetrics(self.output_names)
+        if self.name == "va":
+            return metrics.RegressionMetrics(self.output_names)
+        return metrics.ClassificationMetrics(self.output_names)
+
+    def metric_outputs(self, outputs: Any) -> Any:
+        """Outputs as the metrics expect them (bounded VA passes through ``tanh``)."""
+        return self.activate(outputs) if self.name == "va" else outputs
+
+    def _explicit_weights(self) -> Any:
+        if isinstance(self.class_weights, (list, tuple)):
+            return list(self.class_weights)
+        return None
+
+
+def _class_names(name: str, num_classes: int) -> tuple[str, ...]:
+    if name == "posed":
+        if num_classes == 2:
+            return facs.POSED_CLASSES_2
+        if num_classes == 12:
+            return facs.POSED_CLASSES_12
+        raise ValueError(
+            f"The 'task.num_classes' parameter must be 2 or 12 for the posed task (seed 000). "
+            f"Got {num_classes} instead."
+        )
+    if num_classes == 7:
+        return facs.EMOTIONS
+    if num_classes == 6:
+        return facs.BASIC_EMOTIONS
+    raise ValueError(
+        f"The 'task.num_classes' parameter must be 6 or 7 for the emotion task. "
+        f"Got {num_classes} instead."
+    )
+
+
+def resolve_task(
+    name: str,
+    *,
+    aus: str | Sequence[int] = "emotionet11",
+    num_classes: int = 0,
+    loss: str = "auto",
+    unknown_labels: str = "mask",
+    class_weights: str | Sequence[float] | None = None,
+    label_smoothing: float = 0.0,
+    bounded: bool = False,
+) -> Task:
+    """Resolve a task from config values (pure Python).
+
+    Args:
+        name: ``au``, ``va``, ``posed`` or ``emotion``.
+        aus: AU selection for the AU task (see :func:`fer_tf.facs.parse_aus`).
+        num_classes: posed: 2 or 12 (0 = 2); emotion: 6 or 7 (0 = 7).
+        loss: ``auto`` or one of :data:`LOSSES_BY_TASK` ``[name]``.
+        unknown_labels: ``mask`` or ``zero`` (AU task).
+        class_weights: None, ``"balanced"`` or one weight per class (classification tasks).
+        label_smoothing: in ``[0, 1)``.
+        bounded: VA outputs through ``tanh``.
+
+    Returns:
+        The :class:`Task`.
+
+    Raises:
+        ValueError: for an unknown task, a loss the task cannot use, a bad class count, class
+            weights of the wrong length or on a task without classes.
+    """
+    if name not in TASK_NAMES:
+        raise ValueError(
+            f"The 'task.name' parameter must be one of {list(TASK_NAMES)}. Got {name!r}."
+        )
+    allowed = LOSSES_BY_TASK[name]
+    if loss == "auto":
+        loss = allowed[0]
+    if loss not in allowed:
+        raise ValueError(
+            f"The 'task.loss' parameter must be one of {['auto', *allowed]} for the {name!r} task. "
+            f"Got {loss!r} instead."
+        )
+    if unknown_labels not in ("mask", "zero"):
+        raise ValueError(
+            f"The 'task.unknown_labels' parameter must be 'mask' or 'zero'. Got {unknown_labels!r}."
+        )
+    au_numbers: tuple[int, ...] = ()
+    if name == "au":
+        au_numbers = facs.parse_aus(aus)
+        names = tuple(f"AU{n}" for n in au_numbers)
+    elif name == "va":
+        if num_classes not in (0, 2):
+            raise ValueError(
+                f"The 'task.num_classes' parameter does not apply to the va task (2 outputs). "
+                f"Got {num_classes} instead."
+            )
+        names = ("valence", "arousal")
+    else:
+        default = 2 if name == "posed" else 7
+        names = _class_names(name, num_classes or default)
+    if class_weights is not None:
+        if name not in ("posed", "emotion"):
+            raise ValueError(
+                f"The 'task.class_weights' parameter applies to the posed and emotion tasks only. "
+                f"Got {class_weights!r} for the {name!r} task."
+            )
+        if isinstance(class_weights, str):
+            if class_weights != "balanced":
+                raise ValueError(
+                    f"The 'task.class_weights' parameter must be null, 'balanced' or a list of "
+                    f"{len(names)} weights. Got {class_weights!r} instead."
+                )
+        else:
+            cw = [float(w) for w in class_weights]
+            if len(cw) != len(names) or any(w < 0 or not math.isfinite(w) for w in cw):
+                raise ValueError(
+                    f"The 'task.class_weights' parameter must hold {len(names)} non-negative "
+                    f"weights (one per class). Got {list(class_weights)!r} instead."
+                )
+            class_weights = cw
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(
+            f"The 'task.label_smoothing' parameter must be in [0, 1). Got {label_smoothing!r}."
+        )
+    if label_smoothing and loss != "softmax_ce":
+        raise ValueError(
+            f"The 'task.label_smoothing' parameter needs the softmax_ce loss. Got loss {loss!r}."
+        )
+    return Task(
+        name=name,
+        output_names=tuple(names),
+        loss=loss,
+        unknown_labels=unknown_labels,
+        class_weights=class_weights,
+        label_smoothing=float(label_smoothing),
+        bounded=bool(bounded),
+        aus=au_numbers,
+    )
+
+
+def task_from_config(config: Any) -> Task:
+    """Resolve the task of an :class:`fer_tf.config.ExperimentConfig` (pure Python).
+
+    Args:
+        config: the experiment config.
+
+    Returns:
+        The :class:`Task`.
+
+    Raises:
+        ValueError: see :func:`resolve_task`.
+    """
+    t = config.task
+    return resolve_task(
+        t.name,
+        aus=config.data.aus,
+        num_classes=t.num_classes,
+        loss=t.loss,
+        unknown_labels=t.unknown_labels,
+        class_weights=t.class_weights,
+        label_smoothing=t.label_smoothing,
+        bounded=t.bounded,
+    )
+
+
+__all__.append("task_from_config")
