@@ -1,0 +1,666 @@
+"""Loopback image mirror: SynthFACS faces served on 127.0.0.1 behind an EmotioNet-style spreadsheet.
+
+The real downloader path (``fer-tf-build-records``) runs offline against it in tests, the demo and
+the notebooks. Standard library HTTP server (``ThreadingHTTPServer``), no TensorFlow.
+
+Each item is one SynthFACS face with its labels, served at ``/img/<index>.<ext>``, optionally with an
+injected *fault* or an image *variant*:
+
+========================  ==========================================  ===========================
+fault                     what the server does                        category expected
+========================  ==========================================  ===========================
+``"404"``                 404 Not Found                               ``http_404``
+``"410"``, ``"403"``      410 Gone, 403 Forbidden                     ``http_4xx``
+``"429"``                 429 with ``Retry-After`` (always)           ``http_4xx``
+``"500"``                 500                                         ``http_5xx``
+``"503"``                 503 with ``Retry-After`` (always)           ``http_5xx``
+``"flaky"``               503 with ``Retry-After: 0`` for the first   (success)
+                          ``flaky_failures`` requests, then the image
+``"slow"``                waits ``slow_delay`` s, then the image      (success)
+``"timeout"``             accepts, never answers (until ``hang`` s)   ``timeout``
+``"reset"``               half the body, then a TCP reset             ``connection``
+``"redirect"``            302 to another path serving the image       (success)
+``"redirect_loop"``       302 back and forth forever                  ``bad_url``
+``"html"``                200 with an HTML page                       ``not_image``
+``"truncated"``           200 with the first half of the JPEG         ``corrupt_image``
+``"oversized"``           200, ``Content-Length`` = ``oversized_bytes``  ``too_large``
+``"oversized_stream"``    200, no length, streams ``oversized_bytes``  ``too_large``
+========================  ==========================================  ===========================
+
+Variants (all decode to the same upright face): ``jpeg`` (default), ``png_alpha`` (RGBA PNG),
+``gif`` (two frames; the first is the face), ``webp``, ``cmyk`` (CMYK JPEG), ``grey`` (greyscale
+JPEG), ``exif_rotated`` (JPEG stored rotated, EXIF orientation 6), ``bmp``, ``png16`` (16-bit grey).
+
+Example::
+
+    with Mirror(20, faults={3: "404", 5: "timeout"}, latency=0.01) as m:
+        m.write_spreadsheet("urls.xlsx")
+        build_records(["urls.xlsx"], "records", allow_private_hosts=True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import socket
+import struct
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import numpy as np
+
+from fer_tf import facs
+
+__all__ = [
+    "FAULTS",
+    "VARIANTS",
+    "EXPECTED_CATEGORY",
+    "MirrorItem",
+    "Mirror",
+    "encode_variant",
+]
+
+#: Fault kinds and the failure category the downloader must report (None: the image arrives).
+EXPECTED_CATEGORY: dict[str, str | None] = {
+    "404": "http_404",
+    "410": "http_4xx",
+    "403": "http_4xx",
+    "429": "http_4xx",
+    "500": "http_5xx",
+    "503": "http_5xx",
+    "flaky": None,
+    "slow": None,
+    "timeout": "timeout",
+    "reset": "connection",
+    "redirect": None,
+    "redirect_loop": "bad_url",
+    "html": "not_image",
+    "truncated": "corrupt_image",
+    "oversized": "too_large",
+    "oversized_stream": "too_large",
+}
+FAULTS: tuple[str, ...] = tuple(EXPECTED_CATEGORY)
+VARIANTS: tuple[str, ...] = (
+    "jpeg",
+    "png_alpha",
+    "gif",
+    "webp",
+    "cmyk",
+    "grey",
+    "exif_rotated",
+    "bmp",
+    "png16",
+)
+_EXT = {
+    "jpeg": "jpg",
+    "png_alpha": "png",
+    "gif": "gif",
+    "webp": "webp",
+    "cmyk": "jpg",
+    "grey": "jpg",
+    "exif_rotated": "jpg",
+    "bmp": "bmp",
+    "png16": "png",
+}
+_STATUS_TEXT = {403: "Forbidden", 404: "Not Found", 410: "Gone", 429: "Too Many Requests"}
+
+
+def encode_variant(image: np.ndarray, variant: str = "jpeg", quality: int = 90) -> bytes:
+    """Encode an upright RGB face in one of :data:`VARIANTS`.
+
+    Args:
+        image: uint8 RGB ``(H, W, 3)``.
+        variant: one of :data:`VARIANTS`.
+        quality: JPEG/WebP quality.
+
+    Returns:
+        The file bytes. Decoded with EXIF orientation applied and composited on white, every
+        variant shows the same face (greyscale ones in grey).
+
+    Raises:
+        ValueError: for an unknown variant.
+    """
+    from PIL import Image
+
+    if variant not in VARIANTS:
+        raise ValueError(f"The 'variant' parameter must be one of {VARIANTS}. Got {variant!r}.")
+    im = Image.fromarray(np.ascontiguousarray(image), "RGB")
+    buf = io.BytesIO()
+    if variant == "jpeg":
+        im.save(buf, "JPEG", quality=quality)
+    elif variant == "png_alpha":
+        alpha = np.full(image.shape[:2], 255, np.uint8)
+        alpha[:, : image.shape[1] // 8] = 0  # a transparent band on the left
+        rgba = im.convert("RGBA")
+        rgba.putalpha(Image.fromarray(alpha, "L"))
+        rgba.save(buf, "PNG")
+    elif variant == "gif":
+        second = Image.fromarray(255 - np.asarray(image), "RGB").convert("P")
+        im.convert("P").save(buf, "GIF", save_all=True, append_images=[second], duration=100)
+    elif variant == "webp":
+        im.save(buf, "WEBP", quality=quality)
+    elif variant == "cmyk":
+        im.convert("CMYK").save(buf, "JPEG", quality=quality)
+    elif variant == "grey":
+        im.convert("L").save(buf, "JPEG", quality=quality)
+    elif variant == "exif_rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 6  # "rotate 90 CW to display": stored rotated 90 CCW
+        im.transpose(Image.Transpose.ROTATE_90).save(buf, "JPEG", quality=quality, exif=exif)
+    elif variant == "bmp":
+        im.save(buf, "BMP")
+    else:  # png16
+        grey = np.asarray(im.convert("L"), dtype=np.uint16) * 257
+        Image.fromarray(grey.astype("<u2")).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class MirrorItem:
+    """One served URL and its labels.
+
+    Attributes:
+        index: position in the mirror (row order in the spreadsheet).
+        path: URL path (percent-encoded).
+        url: full URL (valid once the mirror is started).
+        fault: injected fault or None.
+        variant: image variant.
+        aus: AU numbers of ``au_labels``.
+        au_labels: 1 present, 0 absent, -1 unknown (written as 999).
+        valence, arousal, emotion, posed, subject: SynthFACS labels.
+        body: the image bytes served when the request succeeds.
+        expected_category: the failure category the downloader must report, or None.
+    """
+
+    index: int
+    path: str
+    url: str
+    fault: str | None
+    variant: str
+    aus: tuple[int, ...]
+    au_labels: tuple[int, ...]
+    valence: float
+    arousal: float
+    emotion: int
+    posed: int
+    subject: str
+    body: bytes = field(repr=False, default=b"")
+    expected_category: str | None = None
+
+    def expected_au(self, au_ids: Sequence[int]) -> tuple[int, ...]:
+        """Labels for ``au_ids`` as records must hold them (-1 for AUs not in the sheet)."""
+        pos = dict(zip(self.aus, self.au_labels))
+        return tuple(pos.get(a, -1) for a in au_ids)
+
+
+def _fallback_faces(n: int, seed: int, size: int, aus: Sequence[int]) -> list[dict[str, Any]]:
+    """Plain drawn faces with random labels (used only if SynthFACS is unavailable)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        img = np.full((size, size, 3), rng.integers(120, 220, 3), np.uint8)
+        c = size // 2
+        cv2.ellipse(img, (c, c), (size // 3, size * 2 // 5), 0, 0, 360, (210, 170, 140), -1)
+        cv2.circle(img, (c - size // 8, c - size // 10), max(1, size // 20), (40, 40, 40), -1)
+        cv2.circle(img, (c + size // 8, c - size // 10), max(1, size // 20), (40, 40, 40), -1)
+        cv2.ellipse(img, (c, c + size // 6), (size // 8, size // 20), 0, 0, 180, (120, 40, 40), 2)
+        labels = rng.integers(0, 2, len(aus))
+        out.append(
+            {
+                "image": img,
+                "au_labels": tuple(int(v) for v in labels),
+                "valence": float(rng.uniform(-1, 1)),
+                "arousal": float(rng.uniform(-1, 1)),
+                "emotion": int(rng.integers(0, len(facs.EMOTIONS))),
+                "posed": int(rng.integers(0, 2)),
+                "subject": f"fallback-{i % 7}",
+            }
+        )
+    return out
+
+
+def _faces(
+    n: int, seed: int, size: int, aus: Sequence[int], unknown_fraction: float
+) -> list[dict[str, Any]]:
+    try:
+        from fer_tf.data import synthetic
+    except ImportError:  # pragma: no cover - SynthFACS ships with fer_tf
+        return _fallback_faces(n, seed, size, aus)
+    out = []
+    for face in synthetic.sample(
+        n, seed=seed, size=size, aus=tuple(aus), unknown_fraction=unknown_fraction
+    ):
+        out.append(
+            {
+                "image": face.image,
+                "au_labels": tuple(int(v) for v in face.au_labels),
+                "valence": float(face.valence),
+                "arousal": float(face.arousal),
+                "emotion": int(face.emotion),
+                "posed": int(face.posed),
+                "subject": str(face.subject),
+            }
+        )
+    return out
+
+
+def _as_assignment(spec: Any, n: int, name: str, allowed: Sequence[str]) -> dict[int, str]:
+    if spec is None:
+        return {}
+    items = spec.items() if isinstance(spec, Mapping) else enumerate(spec)
+    out: dict[int, str] = {}
+    for k, v in items:
+        if v is None:
+            continue
+        if not isinstance(k, int) or not 0 <= k < n:
+            raise ValueError(f"The '{name}' parameter has index {k!r}; accepted: 0..{n - 1}.")
+        if v not in allowed:
+            raise ValueError(f"The '{name}' parameter has {v!r}; accepted: {list(allowed)}.")
+        out[k] = str(v)
+    return out
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+    mirror: Mirror
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError, BrokenPipeError, TimeoutError, OSError):
+            super().handle()
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: Mapping[str, str] = {}) -> None:
+        self.send_response(status, _STATUS_TEXT.get(status))
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        m = self.server.mirror
+        m._count(self.path)
+        if m.latency and m._stop.wait(m.latency):
+            self.close_connection = True
+            return
+        path = urlsplit(self.path).path
+        if path.startswith("/loop/"):
+            nxt = path[:-1] + ("b" if path.endswith("a") else "a")
+            self._send(302, b"", "text/plain", {"Location": nxt})
+            return
+        if path.startswith("/target/"):
+            item = m._by_path.get("/img/" + path[len("/target/") :])
+            if item is None:
+                self._send(404, b"not found", "text/plain")
+            else:
+                self._send(200, item.body, "image/jpeg")
+            return
+        item = m._by_path.get(path)
+        if item is None:
+            self._send(404, b"not found", "text/plain")
+            return
+        fault = item.fault
+        if fault in ("404", "410", "403", "500"):
+            self._send(int(fault), b"<html>error</html>", "text/html")
+        elif fault in ("503", "429"):
+            self._send(int(fault), b"busy", "text/plain", {"Retry-After": str(m.retry_after)})
+        elif fault == "flaky" and m.requests(item.path) <= m.flaky_failures:
+            self._send(503, b"busy", "text/plain", {"Retry-After": "0"})
+        elif fault == "slow":
+            if m._stop.wait(m.slow_delay):
+                return
+            self._send(200, item.body, "image/jpeg")
+        elif fault == "timeout":
+            m._stop.wait(m.hang)
+            self.close_connection = True
+        elif fault == "reset":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(item.body)))
+            self.end_headers()
+            self.wfile.write(item.body[: len(item.body) // 2])
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+        elif fault == "redirect":
+            self._send(302, b"", "text/plain", {"Location": "/target/" + item.path[len("/img/") :]})
+        elif fault == "redirect_loop":
+            self._send(302, b"", "text/plain", {"Location": f"/loop/{item.index}/a"})
+        elif fault == "html":
+            page = b"<!DOCTYPE html><html><body><h1>Photo removed</h1></body></html>"
+            self._send(200, page, "image/jpeg")  # a lying Content-Type: content decides
+        elif fault == "truncated":
+            self._send(200, item.body[: len(item.body) // 2], "image/jpeg")
+        elif fault in ("oversized", "oversized_stream"):
+            self._oversized(item, with_length=fault == "oversized")
+        else:
+            self._send(200, item.body, "image/jpeg")
+
+    def _oversized(self, item: MirrorItem, with_length: bool) -> None:
+        total = self.server.mirror.oversized_bytes
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        if with_length:
+            self.send_header("Content-Length", str(total))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        chunk = item.body[:2] + b"\0" * (64 * 1024 - 2)  # starts like a JPEG
+        sent = 0
+        while sent < total and not self.server.mirror._stop.is_set():
+            n = min(len(chunk), total - sent)
+            self.wfile.write(chunk[:n])
+            sent += n
+
+
+class Mirror:
+    """SynthFACS images on a loopback HTTP server, with per-URL faults and image variants.
+
+    Args:
+        n: number of items (URLs).
+        faults: fault per item: a mapping ``index -> fault`` or a sequence (item i gets
+            ``faults[i]``; ``None`` entries are good). See :data:`FAULTS`.
+        variants: image variant per item, same forms; default ``"jpeg"``. See :data:`VARIANTS`.
+        seed: SynthFACS seed.
+        size: image size in pixels.
+        aus: AU columns labelled (a :mod:`fer_tf.facs` set name or numbers).
+        unknown_fraction: fraction of AU labels written as 999 (unknown).
+        quality: JPEG quality of the served images.
+        latency: seconds added to every request.
+        slow_delay: delay of the ``"slow"`` fault.
+        hang: how long a ``"timeout"`` request is held (ends early on :meth:`stop`).
+        retry_after: ``Retry-After`` seconds sent with 503/429.
+        flaky_failures: 503 answers a ``"flaky"`` URL gives before it works.
+        oversized_bytes: body size of the ``"oversized"`` faults.
+        comma_every: every k-th item gets a URL with a comma (0: none).
+        host: address to bind (loopback by default).
+        port: port (0: an ephemeral one).
+
+    Raises:
+        ValueError: for a bad fault/variant assignment or parameter.
+    """
+
+    def __init__(
+        self,
+        n: int = 16,
+        *,
+        faults: Mapping[int, str | None] | Sequence[str | None] | None = None,
+        variants: Mapping[int, str | None] | Sequence[str | None] | None = None,
+        seed: int = 0,
+        size: int = 64,
+        aus: str | Sequence[int] = "synthfacs15",
+        unknown_fraction: float = 0.1,
+        quality: int = 90,
+        latency: float = 0.0,
+        slow_delay: float = 0.3,
+        hang: float = 30.0,
+        retry_after: int = 1,
+        flaky_failures: int = 1,
+        oversized_bytes: int = 3 * 1024 * 1024,
+        comma_every: int = 5,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"The 'n' parameter must be an integer >= 0. Got {n!r}.")
+        self.n = n
+        self.aus = facs.parse_aus(aus)
+        self.latency = float(latency)
+        self.slow_delay = float(slow_delay)
+        self.hang = float(hang)
+        self.retry_after = int(retry_after)
+        self.flaky_failures = int(flaky_failures)
+        self.oversized_bytes = int(oversized_bytes)
+        self.host = host
+        self._port = port
+        self._stop = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
+        fault_of = _as_assignment(faults, n, "faults", FAULTS)
+        variant_of = _as_assignment(variants, n, "variants", VARIANTS)
+        faces = _faces(n, seed, size, self.aus, unknown_fraction)
+        self.items: list[MirrorItem] = []
+        for i, face in enumerate(faces):
+            variant = variant_of.get(i, "jpeg")
+            name = (
+                f"{i:05d},s={size}"
+                if comma_every and i % comma_every == comma_every - 1
+                else f"{i:05d}"
+            )
+            path = "/img/" + quote(f"{name}.{_EXT[variant]}", safe=",=.")
+            fault = fault_of.get(i)
+            self.items.append(
+                MirrorItem(
+                    index=i,
+                    path=path,
+                    url="",
+                    fault=fault,
+                    variant=variant,
+                    aus=self.aus,
+                    au_labels=face["au_labels"],
+                    valence=face["valence"],
+                    arousal=face["arousal"],
+                    emotion=face["emotion"],
+                    posed=face["posed"],
+                    subject=face["subject"],
+                    body=encode_variant(face["image"], variant, quality),
+                    expected_category=EXPECTED_CATEGORY[fault] if fault else None,
+                )
+            )
+        self._by_path = {it.path: it for it in self.items}
+        self._by_path.update({unquote(it.path): it for it in self.items})
+
+    # -- lifecycle --
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        if self._server is None:
+            raise RuntimeError("The mirror is not running; call start() or use it as a context.")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Mirror:
+        """Bind and serve in a background thread.
+
+        Returns:
+            self.
+        """
+        if self._server is not None:
+            return self
+        self._stop.clear()
+        server = _Server((self.host, self._port), _Handler)
+        server.mirror = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        for it in self.items:
+            it.url = self.base_url + it.path
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: wakes held requests, closes the socket, joins the server thread."""
+        if self._server is None:
+            return
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Mirror:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- bookkeeping --
+
+    def _count(self, path: str) -> None:
+        key = unquote(urlsplit(path).path)
+        with self._counts_lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def requests(self, path: str | None = None) -> int:
+        """Requests received for ``path`` (an item path or URL), or in total when None."""
+        with self._counts_lock:
+            if path is None:
+                return sum(self._counts.values())
+            return self._counts.get(unquote(urlsplit(path).path), 0)
+
+    def reset_counts(self) -> None:
+        """Forget request counts (``"flaky"`` URLs fail again)."""
+        with self._counts_lock:
+            self._counts.clear()
+
+    @property
+    def good(self) -> list[MirrorItem]:
+        """Items whose image must arrive."""
+        return [it for it in self.items if it.expected_category is None]
+
+    @property
+    def bad(self) -> list[MirrorItem]:
+        """Items that must fail."""
+        return [it for it in self.items if it.expected_category is not None]
+
+    # -- spreadsheets --
+
+    def rows(
+        self, layout: str = "manual", *, header: bool | None = None, meta: bool | None = None
+    ) -> list[list[Any]]:
+        """The spreadsheet as a list of rows (first row the header when there is one).
+
+        Args:
+            layout: ``"manual"`` (URL then AU1..AU60, EmotioNet manual annotations),
+                ``"2020"`` (``URL``, ``AU 1``... for the mirror's AUs) or ``"datafile"``
+                (``URL``, ``URL_orig``, ``AU1``..``AU60``, EmotioNet's auto-annotated files).
+            header: write a header row (default: False for ``manual``, True otherwise).
+            meta: add valence, arousal, emotion, posed and subject columns (needs a header;
+                default: same as ``header``).
+
+        Returns:
+            Rows of cells; AU labels are 1/0/999.
+
+        Raises:
+            ValueError: for an unknown layout, or ``meta`` without a header.
+        """
+        if layout not in ("manual", "2020", "datafile"):
+            raise ValueError(
+                f"The 'layout' parameter must be 'manual', '2020' or 'datafile'. Got {layout!r}."
+            )
+        header = (layout != "manual") if header is None else header
+        meta = header if meta is None else meta
+        if meta and not header:
+            raise ValueError("The 'meta' columns need a header row (header=True).")
+        if self._server is None:
+            raise RuntimeError("Start the mirror first: URLs carry its port.")
+        cols = self.aus if layout == "2020" else tuple(range(1, 61))
+        rows: list[list[Any]] = []
+        if header:
+            names = [f"AU {a}" for a in cols] if layout == "2020" else [f"AU{a}" for a in cols]
+            first = ["URL", "URL_orig"] if layout == "datafile" else ["URL"]
+            extra = ["valence", "arousal", "emotion", "posed", "subject"] if meta else []
+            rows.append(first + names + extra)
+        for it in self.items:
+            lab = dict(zip(it.aus, it.au_labels))
+            values = [999 if lab.get(a, -1) == -1 else lab[a] for a in cols]
+            first = [it.url, it.url + "?orig=1"] if layout == "datafile" else [it.url]
+            extra = (
+                [it.valence, it.arousal, it.emotion, 999 if it.posed < 0 else it.posed, it.subject]
+                if meta
+                else []
+            )
+            rows.append(first + values + extra)
+        return rows
+
+    def write_spreadsheet(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        layout: str | None = None,
+        header: bool | None = None,
+        meta: bool | None = None,
+        sheets: int = 1,
+        extra_rows: Iterable[Sequence[Any]] = (),
+    ) -> Path:
+        """Write the item list as an EmotioNet-style spreadsheet.
+
+        Args:
+            path: ``.xlsx`` (openpyxl), ``.csv`` or ``.tsv``/``.txt``.
+            layout: see :meth:`rows`; default ``"manual"`` for xlsx, ``"2020"`` for csv and
+                ``"datafile"`` for tsv/txt.
+            header, meta: see :meth:`rows`.
+            sheets: xlsx only: spread the rows over this many sheets (each with the header).
+            extra_rows: rows appended at the end (e.g. bad rows for tests).
+
+        Returns:
+            The path written.
+
+        Raises:
+            ValueError: for an unknown extension or layout.
+        """
+        p = Path(path)
+        ext = p.suffix.lower()
+        if ext not in (".xlsx", ".csv", ".tsv", ".txt"):
+            raise ValueError(f"The 'path' must end in .xlsx, .csv, .tsv or .txt. Got {p.name!r}.")
+        if layout is None:
+            layout = {".xlsx": "manual", ".csv": "2020"}.get(ext, "datafile")
+        rows = self.rows(layout, header=header, meta=meta)
+        has_header = (layout != "manual") if header is None else header
+        head, body = (rows[:1], rows[1:]) if has_header else ([], rows)
+        body = body + [list(r) for r in extra_rows]
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if ext == ".xlsx":
+            import openpyxl
+
+            wb = openpyxl.Workbook(write_only=True)
+            k = max(1, int(sheets))
+            per = math.ceil(len(body) / k) if body else 0
+            for s in range(k):
+                ws = wb.create_sheet(f"Sheet{s + 1}")
+                for r in head + body[s * per : (s + 1) * per]:
+                    ws.append(r)
+            wb.save(p)
+        else:
+            delim = "," if ext == ".csv" else "\t"
+            with p.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.writer(fh, delimiter=delim)
+                for r in head + body:
+                    w.writerow(r)
+        return p
