@@ -69,9 +69,6 @@ FAILURE_CATEGORIES = (
 )
 #: Categories that are retried (with backoff) within one run.
 RETRYABLE_CATEGORIES = ("http_5xx", "timeout", "connection", "dns")
-#: Remembered failures that are always re-evaluated on a rerun (they depend on options, not on the
-#: remote server).
-POLICY_CATEGORIES = ("blocked_host", "bad_url")
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _CHUNK = 64 * 1024
@@ -643,8 +640,9 @@ class Downloader:
         """The remembered outcome of ``url``, or None when it must be (re)fetched.
 
         A success counts only while its original is still in the store. A remembered failure is
-        reused unless ``retry_failed``, except ``blocked_host``/``bad_url`` (re-checked: they depend
-        on options) and ``too_large`` recorded under a smaller ``max_bytes``.
+        reused unless ``retry_failed``, except ``blocked_host`` and a malformed-URL ``bad_url``
+        (re-checked: they depend on options or cost nothing) and ``too_large`` recorded under a
+        smaller ``max_bytes``.
 
         Args:
             url: the URL.
@@ -662,8 +660,10 @@ class Downloader:
                 return FetchResult(url, True, sha, int(entry.get("size", 0)), cached=True)
             return None
         category = str(entry.get("category", ""))
-        if retry_failed or category in POLICY_CATEGORIES or category not in FAILURE_CATEGORIES:
+        if retry_failed or category not in FAILURE_CATEGORIES:
             return None
+        if category == "blocked_host" or (category == "bad_url" and not entry.get("attempts")):
+            return None  # policy or syntax: re-checked without cost, options may have changed
         if category == "too_large" and int(entry.get("max_bytes", 0)) < self.options.max_bytes:
             return None
         return FetchResult(
