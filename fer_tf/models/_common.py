@@ -41,15 +41,19 @@ def check_common_args(
         ValueError: For an invalid value.
     """
     if not isinstance(include_top, bool):
-        raise ValueError(f"The 'include_top' parameter must be a bool. Got {include_top!r} instead.")
+        raise ValueError(
+            f"The 'include_top' parameter must be a bool. Got {include_top!r} instead."
+        )
     if pooling not in _POOLINGS:
-        raise ValueError(f"The 'pooling' parameter must be one of {_POOLINGS}. Got {pooling!r} instead.")
-    if include_top and not (allow_no_classes and classes is None):
-        if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-            raise ValueError(
-                f"The 'classes' parameter must be a positive int when include_top=True. "
-                f"Got {classes!r} instead."
-            )
+        raise ValueError(
+            f"The 'pooling' parameter must be one of {_POOLINGS}. Got {pooling!r} instead."
+        )
+    bad_classes = not isinstance(classes, int) or isinstance(classes, bool) or classes < 1
+    if include_top and not (allow_no_classes and classes is None) and bad_classes:
+        raise ValueError(
+            f"The 'classes' parameter must be a positive int when include_top=True. "
+            f"Got {classes!r} instead."
+        )
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"The 'dropout' parameter must be in [0, 1). Got {dropout!r} instead.")
     if classifier_activation is not None:
@@ -212,7 +216,9 @@ class SlimNet:
         padding: str = "SAME",
         endpoint: str | None = None,
     ) -> Any:
-        return SlimPool2D("max", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(x)
+        return SlimPool2D("max", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(
+            x
+        )
 
     def avg_pool(
         self,
@@ -224,7 +230,9 @@ class SlimNet:
         padding: str = "SAME",
         endpoint: str | None = None,
     ) -> Any:
-        return SlimPool2D("avg", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(x)
+        return SlimPool2D("avg", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(
+            x
+        )
 
     def concat(self, xs: list[Any], scope: str, *, endpoint: str | None = None) -> Any:
         return SlimConcat(endpoint=endpoint, name=layer_name(scope))(xs)

@@ -113,7 +113,9 @@ def _block_c(n: c.SlimNet, x: Any, s: str) -> Any:
 
 def _stem_steps(n: c.SlimNet) -> list[tuple[str, Callable[[Any], Any]]]:
     def conv_1a(x: Any) -> Any:
-        return n.conv(x, 32, 3, "Conv2d_1a_3x3", stride=2, padding="VALID", endpoint="Conv2d_1a_3x3")
+        return n.conv(
+            x, 32, 3, "Conv2d_1a_3x3", stride=2, padding="VALID", endpoint="Conv2d_1a_3x3"
+        )
 
     def conv_2a(x: Any) -> Any:
         return n.conv(x, 32, 3, "Conv2d_2a_3x3", padding="VALID", endpoint="Conv2d_2a_3x3")

@@ -52,14 +52,18 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
 
 def _padding(value: str) -> str:
     if not isinstance(value, str) or value.upper() not in _PADDINGS:
-        raise ValueError(f"The 'padding' parameter must be one of {_PADDINGS}. Got {value!r} instead.")
+        raise ValueError(
+            f"The 'padding' parameter must be one of {_PADDINGS}. Got {value!r} instead."
+        )
     return value.upper()
 
 
 def _l2(weight_decay: float) -> keras.regularizers.Regularizer | None:
     # slim.l2_regularizer(wd) adds wd * sum(w**2) / 2; keras L2(l) adds l * sum(w**2).
     if weight_decay < 0:
-        raise ValueError(f"The 'weight_decay' parameter must be >= 0. Got {weight_decay!r} instead.")
+        raise ValueError(
+            f"The 'weight_decay' parameter must be >= 0. Got {weight_decay!r} instead."
+        )
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay > 0 else None
 
 
@@ -159,7 +163,9 @@ class SlimConv2D(SlimLayer):
         self.activation_name = activation
         self.activation = keras.activations.get(activation)
         if not 0.0 <= float(bn_decay) < 1.0:
-            raise ValueError(f"The 'bn_decay' parameter must be in [0, 1). Got {bn_decay!r} instead.")
+            raise ValueError(
+                f"The 'bn_decay' parameter must be in [0, 1). Got {bn_decay!r} instead."
+            )
         self.bn_decay = float(bn_decay)
         self.bn_epsilon = float(bn_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -367,7 +367,7 @@ def _read_h5_layers(path: str) -> dict[str, list[np.ndarray]]:
 
     layers: dict[str, list[np.ndarray]] = {}
     with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
+        root = f.get("model_weights", f)
         if "layer_names" in root.attrs:
             for lname in (decode(n) for n in root.attrs["layer_names"]):
                 group = root[lname]
