@@ -304,6 +304,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         m = self.server.mirror
         m._count(self.path)
+        m._enter()
+        try:
+            self._get(m)
+        finally:
+            m._leave()
+
+    def _get(self, m: Mirror) -> None:
         if m.latency and m._stop.wait(m.latency):
             self.close_connection = True
             return
@@ -444,6 +451,9 @@ class Mirror:
         self._thread: threading.Thread | None = None
         self._counts: dict[str, int] = {}
         self._counts_lock = threading.Lock()
+        self._active = 0
+        #: Most requests handled at the same time (for concurrency checks).
+        self.max_active = 0
         fault_of = _as_assignment(faults, n, "faults", FAULTS)
         variant_of = _as_assignment(variants, n, "variants", VARIANTS)
         faces = _faces(n, seed, size, self.aus, unknown_fraction)
@@ -537,6 +547,15 @@ class Mirror:
         with self._counts_lock:
             self._counts[key] = self._counts.get(key, 0) + 1
 
+    def _enter(self) -> None:
+        with self._counts_lock:
+            self._active += 1
+            self.max_active = max(self.max_active, self._active)
+
+    def _leave(self) -> None:
+        with self._counts_lock:
+            self._active -= 1
+
     def requests(self, path: str | None = None) -> int:
         """Requests received for ``path`` (an item path or URL), or in total when None."""
         with self._counts_lock:
@@ -545,9 +564,10 @@ class Mirror:
             return self._counts.get(unquote(urlsplit(path).path), 0)
 
     def reset_counts(self) -> None:
-        """Forget request counts (``"flaky"`` URLs fail again)."""
+        """Forget request counts (``"flaky"`` URLs fail again) and ``max_active``."""
         with self._counts_lock:
             self._counts.clear()
+            self.max_active = 0
 
     @property
     def good(self) -> list[MirrorItem]:
