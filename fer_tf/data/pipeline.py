@@ -1,0 +1,611 @@
+"""tf.data input pipeline: schema-v1 TFRecords → batches of normalised images and masked targets.
+
+:func:`make_dataset` is the one entry point. Element structure (see ``docs/pipeline.md``)::
+
+    (images, targets)
+    images:  float32 [B, H, W, 3], normalised for the preprocessing family
+    targets: dict, for each requested task T:
+        targets[T]           the labels
+        targets[T + "_mask"] float32, 1.0 where the label is known, 0.0 where it is masked
+
+    task "au":      au       float32 [B, K]  1 present / 0 absent (0 where unknown)
+                    au_mask  float32 [B, K]
+    task "va":      va       float32 [B, 2]  (valence, arousal), 0 where unknown
+                    va_mask  float32 [B, 2]
+    task "posed":   posed    int32   [B]     class index (2 or 12 classes), 0 where unknown
+                    posed_mask float32 [B]
+    task "emotion": emotion  int32   [B]     class index, 0 where unknown
+                    emotion_mask float32 [B]
+    include_ids=True adds targets["id"]: string [B] (image/id).
+
+In training (``split="train"`` by default) the dataset shuffles, repeats, drops the last partial
+batch (static shapes, so XLA compiles once), crops at random, flips and augments; in evaluation it
+reads each example once, in order, with an Inception-style central crop. Randomness is stateless
+and derived from ``seed``: the same seed gives the same batches.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from fer_tf import facs, records
+from fer_tf.preprocessing import augment as aug
+from fer_tf.preprocessing import image as img
+
+__all__ = [
+    "TASKS",
+    "UNKNOWN_MODES",
+    "CLASSIFICATION_TASKS",
+    "make_dataset",
+    "resolve_source",
+    "num_examples",
+    "target_names",
+    "label_spec",
+]
+
+TASKS = ("au", "va", "posed", "emotion")
+CLASSIFICATION_TASKS = ("posed", "emotion")
+UNKNOWN_MODES = ("auto", "mask", "drop")
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _err(param: str, accepted: str, got: Any) -> ValueError:
+    return ValueError(
+        f"The '{param}' parameter of make_dataset must be {accepted}. Got {got!r} instead."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Source resolution
+# --------------------------------------------------------------------------------------------
+
+
+def _manifest_files(manifest: Mapping[str, Any], split: str) -> list[str]:
+    directory = Path(manifest["_dir"])
+    splits = manifest.get("splits")
+    if isinstance(splits, Mapping) and split in splits:
+        entry = splits[split]
+        shards = entry.get("shards") if isinstance(entry, Mapping) else None
+        if shards:
+            files = [str(directory / s) for s in shards]
+            missing = [f for f in files if not os.path.exists(f)]
+            if missing:
+                raise records.ManifestError(
+                    f"The manifest in '{directory}' lists shard(s) of split {split!r} that do not "
+                    f"exist: {missing[:3]}. Rebuild the records or restore the files."
+                )
+            return files
+    files = records.list_shards(directory, split)
+    if not files:
+        available = sorted(
+            set(splits)
+            if isinstance(splits, Mapping)
+            else set()
+            | {Path(p).name.split("-")[0] for p in glob.glob(str(directory / "*.tfrecord"))}
+        )
+        raise ValueError(
+            f"The 'split' parameter of make_dataset must name a split of the records in "
+            f"'{directory}'; available: {available}. Got {split!r} instead (no "
+            f"'{split}-NNNNN-of-NNNNN.tfrecord' shards)."
+        )
+    return files
+
+
+def resolve_source(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], split: str = "train"
+) -> tuple[list[str], dict[str, Any]]:
+    """Find the shard files and the manifest of a records source.
+
+    Args:
+        source: a records directory (with ``manifest.json``), the manifest file, a glob pattern
+            of ``.tfrecord`` files, or a list of files; for files, the manifest is read from the
+            directory of the first file.
+        split: the split to read when ``source`` is a directory or manifest.
+
+    Returns:
+        ``(files, manifest)``: sorted shard paths and the manifest dict.
+
+    Raises:
+        ValueError: no file matches, or the split has no shards.
+        records.ManifestError: missing manifest or another schema version.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir() or path.name == records.MANIFEST_NAME:
+            manifest = records.read_manifest(path)
+            return _manifest_files(manifest, split), manifest
+        pattern = str(source)
+        files = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        files = [f for f in files if os.path.isfile(f)]
+        if not files:
+            raise ValueError(
+                f"The 'source' parameter of make_dataset must be a records directory, its "
+                f"manifest.json, a glob pattern or a list of .tfrecord files. No file matches "
+                f"{pattern!r}."
+            )
+    elif isinstance(source, Sequence) and source:
+        files = [str(f) for f in source]
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            raise ValueError(
+                f"The 'source' parameter of make_dataset lists file(s) that do not exist: "
+                f"{missing[:3]}."
+            )
+    else:
+        raise ValueError(
+            f"The 'source' parameter of make_dataset must be a records directory, its "
+            f"manifest.json, a glob pattern or a non-empty list of .tfrecord files. Got "
+            f"{source!r} instead."
+        )
+    manifest = records.read_manifest(Path(files[0]).parent)
+    return files, manifest
+
+
+def num_examples(source: str | os.PathLike[str], split: str = "train") -> int | None:
+    """Number of examples of a split according to the manifest (``None`` if not recorded).
+
+    Args:
+        source: records directory or manifest file.
+        split: split name.
+
+    Returns:
+        The count, or ``None``.
+
+    Raises:
+        records.ManifestError: missing manifest or another schema version.
+    """
+    manifest = records.read_manifest(source)
+    entry = (manifest.get("splits") or {}).get(split)
+    if isinstance(entry, Mapping) and isinstance(entry.get("count"), int):
+        return int(entry["count"])
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------------
+
+
+def _au_indices(manifest: Mapping[str, Any], aus: Any, where: str) -> tuple[list[int], list[int]]:
+    au_ids = [int(a) for a in manifest.get("au_ids", [])]
+    if aus is None:
+        if not au_ids:
+            raise records.ManifestError(f"The manifest in '{where}' has no 'au_ids'.")
+        return list(range(len(au_ids))), au_ids
+    wanted = list(facs.parse_aus(aus))
+    missing = [a for a in wanted if a not in au_ids]
+    if missing:
+        raise ValueError(
+            f"The 'aus' parameter of make_dataset must name AUs that the records hold; the "
+            f"manifest in '{where}' has au_ids {au_ids}. Got {aus!r}, which asks for "
+            f"{', '.join(f'AU{a}' for a in missing)}."
+        )
+    return [au_ids.index(a) for a in wanted], wanted
+
+
+def _emotion_names(manifest: Mapping[str, Any], where: str) -> list[str]:
+    names = manifest.get("emotion_names")
+    if not names:
+        raise records.ManifestError(
+            f"The manifest in '{where}' has no 'emotion_names', which the emotion and 12-class "
+            f"posed tasks need."
+        )
+    return [str(n) for n in names]
+
+
+def label_spec(
+    manifest: Mapping[str, Any],
+    tasks: Sequence[str],
+    *,
+    aus: Any = None,
+    posed_classes: int = 2,
+    emotion_classes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Resolve the label configuration of ``tasks`` against a manifest.
+
+    Args:
+        manifest: the records manifest.
+        tasks: task names (see :data:`TASKS`).
+        aus: AU selection for ``au`` (``facs.parse_aus`` syntax); ``None`` = all ``au_ids``.
+        posed_classes: 2 (spontaneous/posed) or 12 (posed × :data:`facs.POSED_EMOTIONS`).
+        emotion_classes: emotion names, in class order, for ``emotion``; ``None`` = the
+            manifest's ``emotion_names``. Examples with another emotion are unknown.
+
+    Returns:
+        A dict with ``au_index``/``au_ids`` (``au``), ``posed_table`` (``posed`` 12), the
+        ``emotion_table``/``emotion_classes`` (``emotion``), and ``num_classes`` per class task.
+
+    Raises:
+        ValueError: an AU the manifest does not hold, bad ``posed_classes``, unknown emotion.
+        records.ManifestError: the manifest lacks ``au_ids`` or ``emotion_names``.
+    """
+    where = manifest.get("_dir", "<manifest>")
+    spec: dict[str, Any] = {"num_classes": {}}
+    if "au" in tasks:
+        spec["au_index"], spec["au_ids"] = _au_indices(manifest, aus, where)
+    if "posed" in tasks:
+        if posed_classes not in (2, 12):
+            raise _err("posed_classes", "2 or 12", posed_classes)
+        spec["num_classes"]["posed"] = posed_classes
+        if posed_classes == 12:
+            names = _emotion_names(manifest, where)
+            spec["posed_table"] = [
+                facs.POSED_EMOTIONS.index(n) if n in facs.POSED_EMOTIONS else -1 for n in names
+            ]
+            spec["posed_class_names"] = list(facs.POSED_CLASSES_12)
+        else:
+            spec["posed_class_names"] = list(facs.POSED_CLASSES_2)
+    if "emotion" in tasks:
+        names = _emotion_names(manifest, where)
+        classes = list(names) if emotion_classes is None else [str(c) for c in emotion_classes]
+        unknown = [c for c in classes if c not in names]
+        if unknown or not classes or len(set(classes)) != len(classes):
+            raise ValueError(
+                f"The 'emotion_classes' parameter of make_dataset must be distinct names from the "
+                f"manifest's emotion_names {names}. Got {emotion_classes!r} instead."
+            )
+        spec["emotion_table"] = [classes.index(n) if n in classes else -1 for n in names]
+        spec["emotion_classes"] = classes
+        spec["num_classes"]["emotion"] = len(classes)
+    return spec
+
+
+def target_names(tasks: str | Sequence[str], include_ids: bool = False) -> list[str]:
+    """Keys of the targets dict for ``tasks``: each task and its ``<task>_mask``.
+
+    Args:
+        tasks: a task name or several.
+        include_ids: whether ``"id"`` is included.
+
+    Returns:
+        Key names.
+    """
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    out = [k for t in tasks for k in (t, f"{t}_mask")]
+    return [*out, "id"] if include_ids else out
+
+
+def _lookup(table: Sequence[int], index: tf.Tensor) -> tf.Tensor:
+    """``table[index]``, -1 where index is out of range (unknown)."""
+    t = tf.constant(list(table), tf.int64)
+    n = tf.cast(tf.size(t), tf.int64)
+    ok = tf.logical_and(index >= 0, index < n)
+    return tf.where(ok, tf.gather(t, tf.clip_by_value(index, 0, n - 1)), tf.constant(-1, tf.int64))
+
+
+def _targets(
+    parsed: Mapping[str, tf.Tensor], tasks: Sequence[str], spec: Mapping[str, Any]
+) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """Labels and masks of one parsed example; also returns per-task 'known' flags."""
+    out: dict[str, tf.Tensor] = {}
+    known: dict[str, tf.Tensor] = {}
+    for task in tasks:
+        if task == "au":
+            raw = tf.gather(parsed["label/au"], spec["au_index"])
+            mask = raw >= 0
+            out["au"] = tf.cast(tf.equal(raw, 1), tf.float32)
+            out["au_mask"] = tf.cast(mask, tf.float32)
+            known["au"] = tf.reduce_any(mask)
+        elif task == "va":
+            v = tf.stack([parsed["label/valence"], parsed["label/arousal"]])
+            mask = tf.logical_not(tf.math.is_nan(v))
+            out["va"] = tf.where(mask, v, 0.0)
+            out["va_mask"] = tf.cast(mask, tf.float32)
+            known["va"] = tf.reduce_any(mask)
+        else:
+            if task == "posed":
+                posed = parsed["label/posed"]
+                if spec["num_classes"]["posed"] == 2:
+                    cls = tf.where(tf.logical_or(posed == 0, posed == 1), posed, -1)
+                else:
+                    emo = _lookup(spec["posed_table"], parsed["label/emotion"])
+                    ok = tf.logical_and(tf.logical_or(posed == 0, posed == 1), emo >= 0)
+                    cls = tf.where(ok, posed * len(facs.POSED_EMOTIONS) + emo, -1)
+            else:
+                cls = _lookup(spec["emotion_table"], parsed["label/emotion"])
+            mask = cls >= 0
+            out[task] = tf.cast(tf.maximum(cls, 0), tf.int32)
+            out[f"{task}_mask"] = tf.cast(mask, tf.float32)
+            known[task] = mask
+    return out, known
+
+
+# --------------------------------------------------------------------------------------------
+# The dataset
+# --------------------------------------------------------------------------------------------
+
+
+def _resolve_model_defaults(
+    model: str | None, image_size: Any, preprocessing: str | None
+) -> tuple[tuple[int, int], str]:
+    if model is not None:
+        from fer_tf.models import get_model_info
+
+        info = get_model_info(model)
+        if image_size is None:
+            image_size = tuple(info.input_shape[:2])
+        if preprocessing is None:
+            preprocessing = info.preprocessing
+    size = img.as_size(299 if image_size is None else image_size)
+    family = "inception" if preprocessing is None else preprocessing
+    from fer_tf.models.preprocessing import PREPROCESSING_FAMILIES
+
+    if family not in PREPROCESSING_FAMILIES:
+        raise _err("preprocessing", f"one of {list(PREPROCESSING_FAMILIES)}", preprocessing)
+    return size, family
+
+
+def _check_range(name: str, value: Any, lo: float, hi: float) -> tuple[float, float]:
+    if (
+        not isinstance(value, Sequence)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) for v in value)
+        or not lo < value[0] <= value[1] <= hi
+    ):
+        raise _err(name, f"a (low, high) pair with {lo} < low <= high <= {hi}", value)
+    return float(value[0]), float(value[1])
+
+
+def make_dataset(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    task: str | Sequence[str] = "au",
+    split: str = "train",
+    batch_size: int = 32,
+    image_size: int | Sequence[int] | None = None,
+    preprocessing: str | None = None,
+    model: str | None = None,
+    augment: Any = "none",
+    training: bool | None = None,
+    shuffle: bool | None = None,
+    shuffle_buffer: int = 1024,
+    cache: bool | str = False,
+    repeat: bool | None = None,
+    drop_remainder: bool | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+    seed: int | None = None,
+    aus: Any = None,
+    unknown: str = "auto",
+    posed_classes: int = 2,
+    emotion_classes: Sequence[str] | None = None,
+    crop: str | None = None,
+    central_fraction: float | None = 0.875,
+    crop_area_range: Sequence[float] = (0.7, 1.0),
+    crop_aspect_ratio_range: Sequence[float] = (0.9, 1.0 / 0.9),
+    flip: bool | None = None,
+    equalize: bool = False,
+    include_ids: bool = False,
+    cycle_length: int = 8,
+    num_parallel_calls: int = AUTOTUNE,
+) -> tf.data.Dataset:
+    """Build a ``tf.data.Dataset`` of ``(images, targets)`` batches from schema-v1 records.
+
+    Args:
+        source: records directory, its ``manifest.json``, a glob pattern or a list of shard
+            files (the manifest must sit next to the files).
+        task: ``"au"``, ``"va"``, ``"posed"``, ``"emotion"``, or a list of them (multi-task).
+        split: split to read from a directory/manifest; also sets the ``training`` default.
+        batch_size: **global** batch size; with an ``input_context`` each pipeline batches
+            ``input_context.get_per_replica_batch_size(batch_size)``.
+        image_size: output ``(height, width)`` or int; default: the ``model``'s, else 299.
+        preprocessing: normalisation family (``inception``, ``vgg``, ``imagenet``,
+            ``facenet``, ``unit``); default: the ``model``'s, else ``inception``.
+        model: a registered model name supplying ``image_size``/``preprocessing`` defaults.
+        augment: ``"seed000"``, ``"light"``, ``"none"``, ``"randaugment"``, an
+            :class:`~fer_tf.preprocessing.augment.AugmentPolicy` or a callable
+            ``(images, seed) -> images``; applied in training only (ignored otherwise).
+        training: training mode (random crop/flip/augment, shuffle, repeat, drop remainder);
+            default ``split == "train"``.
+        shuffle, repeat, drop_remainder: default to ``training``.
+        shuffle_buffer: examples in the shuffle buffer.
+        cache: ``True`` caches the serialized records in memory, a string caches to that file.
+        input_context: from ``strategy.distribute_datasets_from_function``; shards by file when
+            there are at least as many shards as pipelines, else by example.
+        seed: makes shuffling, crops and augmentation reproducible (``None``: random).
+        aus: AU subset for ``au`` (set name or numbers, chosen by id through the manifest's
+            ``au_ids``); default: all of them in manifest order.
+        unknown: ``"mask"`` (keep, mask 0), ``"drop"`` (skip examples whose label is unknown:
+            a class of -1, all selected AUs unknown, or both of valence/arousal unknown), or
+            ``"auto"``: drop for a single classification task, mask otherwise.
+        posed_classes: 2 or 12 for ``posed``.
+        emotion_classes: class names for ``emotion`` (default: the manifest's
+            ``emotion_names``).
+        crop: ``"random"``, ``"central"`` or ``"none"``; default ``"random"`` in training,
+            ``"central"`` otherwise (``central_fraction``; ``"random"`` is not allowed then).
+        central_fraction: side fraction of the central crop (Inception evaluation: 0.875).
+        crop_area_range, crop_aspect_ratio_range: ranges of the random training crop.
+        flip: random horizontal flip; default ``training``.
+        equalize: histogram-equalise each image (seed 004) before augmentation.
+        include_ids: add ``targets["id"]`` (string ``image/id``).
+        cycle_length: shards read in parallel.
+        num_parallel_calls: parallelism of the map stages.
+
+    Returns:
+        A dataset of ``(images, targets)``, prefetched (see the module docstring).
+
+    Raises:
+        ValueError: bad argument, no file matches, unknown split, an AU the records lack.
+        records.ManifestError: missing manifest or another schema version.
+    """
+    tasks = [task] if isinstance(task, str) else list(task) if isinstance(task, Sequence) else None
+    if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
+        raise _err("task", f"one of {list(TASKS)} or a list of distinct ones", task)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise _err("batch_size", "a positive int", batch_size)
+    if unknown not in UNKNOWN_MODES:
+        raise _err("unknown", f"one of {list(UNKNOWN_MODES)}", unknown)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise _err("seed", "an int or None", seed)
+    if (
+        isinstance(shuffle_buffer, bool)
+        or not isinstance(shuffle_buffer, int)
+        or shuffle_buffer < 1
+    ):
+        raise _err("shuffle_buffer", "a positive int", shuffle_buffer)
+    if isinstance(cycle_length, bool) or not isinstance(cycle_length, int) or cycle_length < 1:
+        raise _err("cycle_length", "a positive int", cycle_length)
+    if central_fraction is not None and not 0 < central_fraction <= 1:
+        raise _err("central_fraction", "None or a fraction in (0, 1]", central_fraction)
+    area_range = _check_range("crop_area_range", crop_area_range, 0.0, 1.0)
+    aspect_range = _check_range("crop_aspect_ratio_range", crop_aspect_ratio_range, 0.0, 100.0)
+    size, family = _resolve_model_defaults(model, image_size, preprocessing)
+
+    training = (split == "train") if training is None else bool(training)
+    shuffle = training if shuffle is None else bool(shuffle)
+    repeat = training if repeat is None else bool(repeat)
+    drop_remainder = training if drop_remainder is None else bool(drop_remainder)
+    flip = training if flip is None else bool(flip)
+    crop = ("random" if training else "central") if crop is None else crop
+    if crop not in img.TRAIN_CROPS:
+        raise _err("crop", f"one of {list(img.TRAIN_CROPS)}", crop)
+    if crop == "random" and not training:
+        raise _err("crop", "'central' or 'none' when training is False (no random crops)", crop)
+    if isinstance(augment, str) and augment.strip().lower() not in aug.POLICIES:
+        raise _err(
+            "augment", f"one of {list(aug.POLICIES)}, an AugmentPolicy or a callable", augment
+        )
+
+    files, manifest = resolve_source(source, split)
+    spec = label_spec(
+        manifest, tasks, aus=aus, posed_classes=posed_classes, emotion_classes=emotion_classes
+    )
+    num_aus = len(manifest.get("au_ids", []))
+    if unknown == "auto":
+        unknown = "drop" if len(tasks) == 1 and tasks[0] in CLASSIFICATION_TASKS else "mask"
+
+    # Sharding across input pipelines.
+    num_pipelines, pipeline_id = 1, 0
+    per_batch = batch_size
+    if input_context is not None:
+        num_pipelines = int(input_context.num_input_pipelines)
+        pipeline_id = int(input_context.input_pipeline_id)
+        per_batch = int(input_context.get_per_replica_batch_size(batch_size))
+    shard_examples = num_pipelines > 1 and len(files) < num_pipelines
+    if num_pipelines > 1 and not shard_examples:
+        files = files[pipeline_id::num_pipelines]
+
+    # Augmentation runs in training only.
+    policy = aug.get_policy(augment, seed=seed) if training else None
+    if isinstance(policy, aug.IdentityPolicy):
+        policy = None
+    # Seeded runs and evaluation keep the order; unseeded training may reorder for speed.
+    deterministic = seed is not None or not training
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    base_seed = tf.constant([int(seed), pipeline_id], tf.int64)
+    example_seed = tf.random.experimental.stateless_fold_in(base_seed, 0)
+    batch_seed = tf.random.experimental.stateless_fold_in(base_seed, 1)
+    shuffle_seed = int(seed) * 1000003 + pipeline_id
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle and len(files) > 1:
+        ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20),
+        cycle_length=max(1, min(cycle_length, len(files))),
+        block_length=1,
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic or shard_examples,
+    )
+    if shard_examples:
+        ds = ds.shard(num_pipelines, pipeline_id)
+    if cache:
+        ds = ds.cache() if cache is True else ds.cache(str(cache))
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed + 1, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    def parse(serialized: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor], tf.Tensor]:
+        parsed = records.parse_example(serialized, num_aus)
+        targets, known = _targets(parsed, tasks, spec)
+        if include_ids:
+            targets["id"] = parsed["image/id"]
+        keep = tf.constant(True)
+        if unknown == "drop":
+            for k in known.values():
+                keep = tf.logical_and(keep, k)
+        return parsed["image/encoded"], targets, keep
+
+    ds = ds.map(parse, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    if unknown == "drop":
+        ds = ds.filter(lambda e, t, keep: keep)
+    ds = ds.map(lambda e, t, keep: (e, t))
+
+    fused = isinstance(policy, aug.AugmentPolicy) and policy.has_geometry
+
+    def load_train(index: tf.Tensor, encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
+        s = tf.random.experimental.stateless_fold_in(example_seed, index)
+        crop_seed, warp_seed = tf.unstack(tf.random.experimental.stateless_split(s, 2))
+        shape = img.image_shape(encoded)
+        if crop == "random":
+            window = img.random_crop_window(
+                shape, crop_seed, area_range=area_range, aspect_ratio_range=aspect_range
+            )
+        elif crop == "central" and central_fraction is not None and central_fraction < 1:
+            window = img.central_crop_window(shape, central_fraction)
+        else:
+            window = tf.stack([0, 0, shape[0], shape[1]])
+        image = img.decode_crop(encoded, window)
+        if equalize:
+            image = img.equalize_histogram(image)
+        if fused:
+            # One resampling: resize + flip + the policy's geometry.
+            image = aug.warp_to_size(image, size, policy, warp_seed, flip=flip)
+        else:
+            image = img.resize(image, size)
+            if flip:
+                image = tf.image.stateless_random_flip_left_right(image, warp_seed)
+        return image, targets
+
+    def load_eval(encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
+        fraction = central_fraction if crop == "central" else None
+        image = img.preprocess_for_eval(encoded, size, central_fraction=fraction)
+        if equalize:
+            image = img.equalize_histogram(image)
+        return image, targets
+
+    if training:
+        ds = ds.enumerate().map(
+            lambda i, element: load_train(i, *element),
+            num_parallel_calls=num_parallel_calls,
+            deterministic=deterministic,
+        )
+    else:
+        ds = ds.map(load_eval, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    ds = ds.batch(per_batch, drop_remainder=drop_remainder)
+
+    if policy is not None:
+        stateful = isinstance(policy, aug.RandAugmentPolicy)
+
+        def augment_batch(index: tf.Tensor, images: tf.Tensor, targets: Any) -> Any:
+            s = tf.random.experimental.stateless_fold_in(batch_seed, index)
+            if fused:
+                images = policy.photometric(images, s)
+            else:
+                images = policy(images, s)
+            return img.normalize(images, family), targets
+
+        ds = ds.enumerate().map(
+            lambda i, element: augment_batch(i, *element),
+            num_parallel_calls=None if stateful else num_parallel_calls,
+            deterministic=None if stateful else deterministic,
+        )
+    else:
+        ds = ds.map(
+            lambda images, targets: (img.normalize(images, family), targets),
+            num_parallel_calls=num_parallel_calls,
+            deterministic=deterministic,
+        )
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    ds = ds.with_options(options)
+    return ds.prefetch(AUTOTUNE)

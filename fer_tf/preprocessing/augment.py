@@ -1,0 +1,619 @@
+"""In-graph augmentation policies, vectorised over the batch, with stateless seeds.
+
+Seed 000 (§4.3.2) augmented NVIE faces with imgaug: rotation, scaling, translation, Gaussian blur,
+horizontal flip, crop, contrast change, Gaussian noise and colour change, each switched on at random
+per image, with the face kept intact and inside the frame. imgaug cannot run in ``tf.data`` graphs
+or on NumPy 2, so the ``seed000`` policy reimplements that list with TensorFlow ops:
+
+* the geometric ops (rotation, scaling, translation, flip, crop) are composed into **one**
+  projective transform per image and applied to the whole batch with a single
+  ``tf.raw_ops.ImageProjectiveTransformV3`` call (one resampling, no intermediate images);
+* Gaussian blur uses a per-image separable kernel, run as one depthwise convolution over the
+  images that drew it;
+* contrast, colour (per-channel gain, saturation, brightness) and Gaussian noise are element-wise
+  ops broadcast over the batch.
+
+Every op has a probability ``*_p`` and a range (:class:`AugmentPolicy`). Randomness is stateless:
+``policy(images, seed)`` with the same ``seed`` (int tensor ``[2]``) gives the same result eagerly
+and inside ``tf.data.Dataset.map``. The default ranges keep a face-cropped face (face box ≈ the
+central 70% of the image, as :func:`fer_tf.preprocessing.faces.crop_face` with margin 0.2 gives)
+inside the frame.
+
+Policies: ``seed000`` (the list above), ``light`` (flip, small shifts and zooms, mild
+contrast/brightness), ``none`` (identity) and ``randaugment`` (Keras 3 ``RandAugment``; stateful
+Keras seeding, so it is reproducible for a seeded pipeline iterated from the start, but not
+stateless). Images go in and come out as ``float32`` ``[B, H, W, C]`` in ``[0, 255]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = [
+    "POLICIES",
+    "AugmentPolicy",
+    "RandAugmentPolicy",
+    "IdentityPolicy",
+    "get_policy",
+    "geometric_transforms",
+    "apply_transforms",
+    "gaussian_blur",
+    "warp_to_size",
+]
+
+POLICIES = ("seed000", "light", "none", "randaugment")
+FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def _uniform(seed: tf.Tensor, shape: Any, lo: float, hi: float) -> tf.Tensor:
+    return tf.random.stateless_uniform(shape, seed, minval=lo, maxval=hi, dtype=tf.float32)
+
+
+def _gate(seed: tf.Tensor, batch: tf.Tensor, p: float) -> tf.Tensor:
+    """Per-image Bernoulli(p) draw, bool ``[B]``."""
+    return tf.random.stateless_uniform([batch], seed, dtype=tf.float32) < p
+
+
+@dataclass(frozen=True)
+class AugmentPolicy:
+    """An augmentation policy: each op has a probability (``*_p``) and a range.
+
+    Attributes:
+        name: policy name (for logs and configs).
+        rotation_p, rotation: probability; maximum angle in degrees (uniform in ±rotation).
+        scale_p, scale: probability; zoom factor range (> 1 zooms in).
+        translate_p, translate: probability; maximum shift as a fraction of width/height.
+        flip_p: probability of a horizontal flip.
+        crop_p, crop: probability; maximum fraction cut from each side (then resized back, as
+            imgaug's ``Crop(percent=...)``).
+        blur_p, blur_sigma: probability; Gaussian sigma range in pixels.
+        contrast_p, contrast: probability; contrast factor range (around the per-channel mean).
+        noise_p, noise_std: probability; range of the additive Gaussian noise std (0..255 scale).
+        color_p, color_gain, saturation, brightness: probability; per-channel gain range,
+            saturation factor range, added brightness range (0..255 scale).
+        fill_mode: ``"reflect"``, ``"wrap"``, ``"constant"`` or ``"nearest"`` for pixels
+            mapped from outside the image.
+        fill_value: value for ``fill_mode="constant"``.
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+    """
+
+    name: str = "custom"
+    rotation_p: float = 0.0
+    rotation: float = 0.0
+    scale_p: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+    translate_p: float = 0.0
+    translate: float = 0.0
+    flip_p: float = 0.0
+    crop_p: float = 0.0
+    crop: float = 0.0
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.0, 0.0)
+    contrast_p: float = 0.0
+    contrast: tuple[float, float] = (1.0, 1.0)
+    noise_p: float = 0.0
+    noise_std: tuple[float, float] = (0.0, 0.0)
+    color_p: float = 0.0
+    color_gain: tuple[float, float] = (1.0, 1.0)
+    saturation: tuple[float, float] = (1.0, 1.0)
+    brightness: tuple[float, float] = (0.0, 0.0)
+    fill_mode: str = "reflect"
+    fill_value: float = 0.0
+    interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_p") and not (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+            ):
+                raise ValueError(
+                    f"The '{f.name}' parameter of AugmentPolicy must be a probability in [0, 1]. "
+                    f"Got {value!r} instead."
+                )
+            if f.type in ("tuple[float, float]",) and not (
+                isinstance(value, (tuple, list)) and len(value) == 2 and value[0] <= value[1]
+            ):
+                raise ValueError(
+                    f"The '{f.name}' parameter of AugmentPolicy must be a (low, high) pair with "
+                    f"low <= high. Got {value!r} instead."
+                )
+        if self.scale[0] <= 0:
+            raise ValueError(f"The 'scale' range must be positive. Got {self.scale!r} instead.")
+        if not 0 <= self.crop < 0.5:
+            raise ValueError(f"The 'crop' parameter must be in [0, 0.5). Got {self.crop!r}.")
+        if self.blur_sigma[0] < 0 or self.noise_std[0] < 0:
+            raise ValueError("The 'blur_sigma' and 'noise_std' ranges must be >= 0.")
+        if self.fill_mode not in FILL_MODES:
+            raise ValueError(
+                f"The 'fill_mode' parameter must be one of {FILL_MODES}. Got {self.fill_mode!r}."
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"The 'interpolation' parameter must be one of {INTERPOLATIONS}. "
+                f"Got {self.interpolation!r} instead."
+            )
+
+    @property
+    def has_geometry(self) -> bool:
+        """True when any geometric op can fire."""
+        return any(
+            p > 0
+            for p in (self.rotation_p, self.scale_p, self.translate_p, self.flip_p, self.crop_p)
+        )
+
+    def replace(self, **changes: Any) -> AugmentPolicy:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def has_photometry(self) -> bool:
+        """True when any photometric op (blur, contrast, colour, noise) can fire."""
+        return any(p > 0 for p in (self.blur_p, self.contrast_p, self.color_p, self.noise_p))
+
+    def __call__(self, images: tf.Tensor, seed: Any) -> tf.Tensor:
+        """Augment a batch: one fused geometric warp, then the photometric ops.
+
+        Args:
+            images: ``[B, H, W, C]`` (or one ``[H, W, C]`` image), values in ``[0, 255]``.
+            seed: stateless seed, int tensor ``[2]``.
+
+        Returns:
+            ``float32`` images of the same shape, in ``[0, 255]``.
+        """
+        x = tf.cast(images, tf.float32)
+        single = x.shape.rank == 3
+        if single:
+            x = x[None]
+        geo_seed, photo_seed = tf.unstack(
+            tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        )
+        if self.has_geometry:
+            shape = tf.shape(x)
+            transforms = geometric_transforms(self, shape[0], shape[1], shape[2], geo_seed)
+            x = apply_transforms(
+                x,
+                transforms,
+                fill_mode=self.fill_mode,
+                fill_value=self.fill_value,
+                interpolation=self.interpolation,
+            )
+        x = self.photometric(x, photo_seed)
+        return x[0] if single else x
+
+    def photometric(self, images: tf.Tensor, seed: Any) -> tf.Tensor:
+        """The non-geometric part: blur, then contrast + colour (fused), then noise; clipped.
+
+        Contrast (around each channel's mean), per-channel gain, saturation and brightness are
+        all affine in the pixel values, so they are composed into one per-image 3×3 colour
+        matrix and offset and applied in a single batched matmul.
+
+        Args:
+            images: ``float32 [B, H, W, C]`` in ``[0, 255]``.
+            seed: stateless seed ``[2]``.
+
+        Returns:
+            ``float32`` images in ``[0, 255]``.
+        """
+        x = tf.cast(images, tf.float32)
+        s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+        batch = tf.shape(x)[0]
+        if self.blur_p > 0 and self.blur_sigma[1] > 0:
+            x = self._blur(x, batch, s[0])
+        if self.contrast_p > 0 or self.color_p > 0:
+            x = self._colour_matrix(x, batch, s[1])
+        if self.noise_p > 0 and self.noise_std[1] > 0:
+            x = self._noise(x, batch, s[2])
+        return tf.clip_by_value(x, 0.0, 255.0)
+
+    def _blur(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        g, v = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        idx = tf.where(_gate(g, batch, self.blur_p))[:, 0]
+        sigma = tf.gather(_uniform(v, [batch], *self.blur_sigma), idx)
+        blurred = gaussian_blur(tf.gather(x, idx), sigma, max_sigma=self.blur_sigma[1])
+        return tf.tensor_scatter_nd_update(x, idx[:, None], blurred)
+
+    def _colour_matrix(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        s = tf.random.experimental.stateless_split(seed, 6)
+        channels = x.shape[-1]
+        if channels is None:
+            raise ValueError("The images passed to an AugmentPolicy need a static channel count.")
+        # Contrast: y = f x + (1 - f) m, m the per-image, per-channel mean.
+        f = tf.where(
+            _gate(s[0], batch, self.contrast_p), _uniform(s[1], [batch], *self.contrast), 1.0
+        )
+        on = _gate(s[2], batch, self.color_p)
+        gain = tf.where(on[:, None], _uniform(s[3], [batch, channels], *self.color_gain), 1.0)
+        sat = tf.where(on, _uniform(s[4], [batch], *self.saturation), 1.0)
+        bright = tf.where(on, _uniform(s[5], [batch], *self.brightness), 0.0)
+        mean = tf.reduce_mean(x, axis=[1, 2])  # [B, C]
+        eye = tf.eye(channels, batch_shape=[batch])
+        # Row-vector convention: y = x @ M + o.
+        m = f[:, None, None] * eye * gain[:, None, :]  # contrast then gain
+        o = (1.0 - f[:, None]) * mean * gain  # [B, C]
+        if channels == 3:
+            w = tf.constant(_LUMA, tf.float32)
+            # z = sat * y + (1 - sat) * (y . w) 1^T
+            sat_m = sat[:, None, None] * eye + (1.0 - sat)[:, None, None] * (
+                w[None, :, None] * tf.ones([1, 1, 3])
+            )
+            m = tf.linalg.matmul(m, sat_m)
+            o = tf.linalg.matvec(sat_m, o, transpose_a=True)
+        o = o + bright[:, None]
+        shape = tf.shape(x)
+        y = tf.linalg.matmul(tf.reshape(x, [batch, -1, channels]), m) + o[:, None, :]
+        return tf.reshape(y, shape)
+
+    def _noise(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        g, v, n = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        idx = tf.where(_gate(g, batch, self.noise_p))[:, 0]
+        std = tf.gather(_uniform(v, [batch], *self.noise_std), idx)
+        sub = tf.gather(x, idx)
+        noise = tf.random.stateless_normal(tf.shape(sub), n) * std[:, None, None, None]
+        return tf.tensor_scatter_nd_update(x, idx[:, None], sub + noise)
+
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def geometric_transforms(
+    policy: AugmentPolicy,
+    batch: Any,
+    height: Any,
+    width: Any,
+    seed: Any,
+) -> tf.Tensor:
+    """Per-image projective transforms fusing crop, flip, rotation, scaling and translation.
+
+    The forward warp is ``affine ∘ flip ∘ crop`` (crop-and-resize-back first, then the flip, then
+    rotation/scale about the centre and translation). The returned matrices map *output* pixel
+    coordinates to *input* ones, as ``ImageProjectiveTransformV3`` expects.
+
+    Args:
+        policy: supplies the probabilities and ranges.
+        batch, height, width: batch size and image size (ints or scalar tensors).
+        seed: stateless seed ``[2]``.
+
+    Returns:
+        ``float32 [B, 8]``: the first 8 entries of each row-major 3×3 matrix (last entry 1).
+    """
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    s = tf.random.experimental.stateless_split(seed, 10)
+    batch = tf.cast(batch, tf.int32)
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    p = policy
+
+    theta = tf.where(
+        _gate(s[0], batch, p.rotation_p),
+        _uniform(s[1], [batch], -p.rotation, p.rotation) * (math.pi / 180.0),
+        0.0,
+    )
+    zoom = tf.where(_gate(s[2], batch, p.scale_p), _uniform(s[3], [batch], *p.scale), 1.0)
+    shift = tf.where(
+        _gate(s[4], batch, p.translate_p)[:, None],
+        _uniform(s[5], [batch, 2], -p.translate, p.translate),
+        0.0,
+    ) * tf.stack([w, h])
+    flip = _gate(s[6], batch, p.flip_p)
+    cuts = tf.where(
+        _gate(s[7], batch, p.crop_p)[:, None], _uniform(s[8], [batch, 4], 0.0, p.crop), 0.0
+    ) * tf.stack([w, w, h, h])  # left, right, top, bottom in pixels
+
+    zeros = tf.zeros([batch])
+    ones = tf.ones([batch])
+
+    def mat(rows: list[list[tf.Tensor]]) -> tf.Tensor:
+        return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)  # [B, 3, 3]
+
+    # Inverse of the affine part: p_in = R(-theta) (p_out - c - t) / zoom + c.
+    cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+    a = tf.cos(theta) / zoom
+    b = tf.sin(theta) / zoom
+    ux, uy = cx + shift[:, 0], cy + shift[:, 1]
+    affine_inv = mat(
+        [
+            [a, b, cx - a * ux - b * uy],
+            [-b, a, cy + b * ux - a * uy],
+            [zeros, zeros, ones],
+        ]
+    )
+    # Inverse of the flip (its own inverse).
+    fx = tf.where(flip, -1.0, 1.0)
+    flip_inv = mat(
+        [[fx, zeros, tf.where(flip, w - 1.0, 0.0)], [zeros, ones, zeros], [zeros, zeros, ones]]
+    )
+    # Inverse of crop-and-resize-back, with pixel centres at integer coordinates.
+    sx = (w - cuts[:, 0] - cuts[:, 1]) / w
+    sy = (h - cuts[:, 2] - cuts[:, 3]) / h
+    crop_inv = mat(
+        [
+            [sx, zeros, 0.5 * sx - 0.5 + cuts[:, 0]],
+            [zeros, sy, 0.5 * sy - 0.5 + cuts[:, 2]],
+            [zeros, zeros, ones],
+        ]
+    )
+    m = tf.linalg.matmul(crop_inv, tf.linalg.matmul(flip_inv, affine_inv))
+    return tf.reshape(m, [batch, 9])[:, :8]
+
+
+def apply_transforms(
+    images: tf.Tensor,
+    transforms: tf.Tensor,
+    *,
+    fill_mode: str = "reflect",
+    fill_value: float = 0.0,
+    interpolation: str = "bilinear",
+) -> tf.Tensor:
+    """Warp a batch with per-image projective transforms (one ``ImageProjectiveTransformV3``).
+
+    Args:
+        images: ``float32 [B, H, W, C]``.
+        transforms: ``[B, 8]`` output→input matrices (see :func:`geometric_transforms`).
+        fill_mode: ``"reflect"``, ``"wrap"``, ``"constant"`` or ``"nearest"``.
+        fill_value: for ``"constant"``.
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+
+    Returns:
+        Warped images, same shape and dtype.
+    """
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=tf.cast(transforms, tf.float32),
+        output_shape=tf.shape(images)[1:3],
+        fill_value=tf.cast(fill_value, tf.float32),
+        interpolation=interpolation.upper(),
+        fill_mode=fill_mode.upper(),
+    )
+
+
+def warp_to_size(
+    image: tf.Tensor,
+    image_size: Any,
+    policy: AugmentPolicy | None,
+    seed: Any,
+    *,
+    flip: bool = False,
+) -> tf.Tensor:
+    """Resize one image *and* apply a policy's geometry (and a random flip) in one resampling.
+
+    The input-pipeline fast path for training: the decoded crop window, of any size, is mapped
+    straight to ``image_size`` through ``resize ∘ flip ∘ policy geometry`` as a single projective
+    transform, so there is no separate resize pass and no second interpolation.
+
+    Args:
+        image: ``[h, w, C]`` image (any real or uint8 dtype), values in ``[0, 255]``.
+        image_size: output size, an int or ``(height, width)``.
+        policy: supplies the geometric probabilities and ranges (``None``: resize and flip only).
+        seed: stateless seed ``[2]``.
+        flip: also flip left-right with probability 0.5 (the pipeline's training flip).
+
+    Returns:
+        ``float32 [height, width, C]``.
+    """
+    from fer_tf.preprocessing.image import as_size
+
+    out_h, out_w = as_size(image_size)
+    geo_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    )
+    x = tf.cast(image, tf.float32)
+    shape = tf.shape(x)
+    h = tf.cast(shape[0], tf.float32)
+    w = tf.cast(shape[1], tf.float32)
+    sx, sy = w / out_w, h / out_h
+    # Output pixel -> input pixel for a plain resize (pixel centres at integer coordinates).
+    resize_inv = tf.reshape(
+        tf.stack([sx, 0.0, 0.5 * sx - 0.5, 0.0, sy, 0.5 * sy - 0.5, 0.0, 0.0, 1.0]), [3, 3]
+    )
+    m = resize_inv
+    if flip:
+        flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
+        f = tf.where(flipped, -1.0, 1.0)
+        flip_inv = tf.reshape(
+            tf.stack([f, 0.0, tf.where(flipped, out_w - 1.0, 0.0), 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
+            [3, 3],
+        )
+        m = tf.linalg.matmul(m, flip_inv)
+    fill_mode, fill_value, interpolation = "reflect", 0.0, "bilinear"
+    if policy is not None and policy.has_geometry:
+        g = geometric_transforms(policy, 1, out_h, out_w, geo_seed)
+        g = tf.reshape(tf.concat([g, tf.ones([1, 1])], axis=1), [3, 3])
+        m = tf.linalg.matmul(m, g)
+        fill_mode, fill_value = policy.fill_mode, policy.fill_value
+        interpolation = policy.interpolation
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x[None],
+        transforms=tf.reshape(m, [1, 9])[:, :8],
+        output_shape=tf.constant([out_h, out_w], tf.int32),
+        fill_value=tf.constant(fill_value, tf.float32),
+        interpolation=interpolation.upper(),
+        fill_mode=fill_mode.upper(),
+    )[0]
+    return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
+
+
+def gaussian_blur(images: tf.Tensor, sigma: tf.Tensor, *, max_sigma: float) -> tf.Tensor:
+    """Blur each image with its own Gaussian sigma (separable, reflect padding).
+
+    All images are blurred together by one depthwise convolution: the batch is folded into the
+    channel axis so each (image, channel) pair gets its own kernel.
+
+    Args:
+        images: ``float32 [B, H, W, C]``.
+        sigma: ``float32 [B]`` in pixels (0 leaves an image unchanged).
+        max_sigma: upper bound of ``sigma``; sets the kernel radius ``ceil(3 * max_sigma)``.
+
+    Returns:
+        Blurred images, same shape.
+    """
+    radius = max(1, int(math.ceil(3.0 * max_sigma)))
+    shape = tf.shape(images)
+    b, h, w = shape[0], shape[1], shape[2]
+    c = images.shape[-1]
+    offsets = tf.range(-radius, radius + 1, dtype=tf.float32)
+    sig = tf.maximum(tf.cast(sigma, tf.float32), 1e-3)[:, None]
+    kernel = tf.exp(-0.5 * tf.square(offsets[None, :] / sig))
+    kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # [B, k]
+    kernel = tf.reshape(tf.repeat(kernel, c, axis=0), [-1, 2 * radius + 1])  # [B*C, k]
+    kernel = tf.transpose(kernel)  # [k, B*C]
+    x = tf.transpose(images, [1, 2, 0, 3])  # [H, W, B, C]
+    x = tf.reshape(x, [1, h, w, b * c])
+    x = tf.pad(x, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+    x = tf.nn.depthwise_conv2d(x, kernel[:, None, :, None], [1, 1, 1, 1], "VALID")
+    x = tf.nn.depthwise_conv2d(x, kernel[None, :, :, None], [1, 1, 1, 1], "VALID")
+    x = tf.reshape(x, [h, w, b, c])
+    return tf.transpose(x, [2, 0, 1, 3])
+
+
+class IdentityPolicy:
+    """The ``none`` policy: returns the images unchanged (as float32)."""
+
+    name = "none"
+
+    def __call__(self, images: tf.Tensor, seed: Any = None) -> tf.Tensor:
+        """Return ``images`` as float32.
+
+        Args:
+            images: any real tensor.
+            seed: ignored.
+
+        Returns:
+            ``float32`` tensor.
+        """
+        return tf.cast(images, tf.float32)
+
+
+class RandAugmentPolicy:
+    """Keras 3 ``RandAugment`` on ``[0, 255]`` batches.
+
+    Keras layers seed themselves with a stateful ``SeedGenerator``, so this policy is
+    reproducible for the same ``seed`` when a fresh policy is iterated from the start in order
+    (``make_dataset`` applies it sequentially for that reason), but it is not stateless: the
+    ``seed`` argument of :meth:`__call__` is ignored.
+
+    Args:
+        num_ops: operations applied per image.
+        factor: strength in ``[0, 1]``.
+        seed: seed of the Keras layer.
+    """
+
+    name = "randaugment"
+
+    def __init__(self, num_ops: int = 2, factor: float = 0.5, seed: int | None = None) -> None:
+        import keras
+
+        self.layer = keras.layers.RandAugment(
+            value_range=(0, 255), num_ops=num_ops, factor=factor, seed=seed
+        )
+
+    def __call__(self, images: tf.Tensor, seed: Any = None) -> tf.Tensor:
+        """Augment a batch (``seed`` ignored, see the class docstring).
+
+        Args:
+            images: ``[B, H, W, 3]`` in ``[0, 255]``.
+            seed: ignored.
+
+        Returns:
+            ``float32`` images in ``[0, 255]``.
+        """
+        out = self.layer(tf.cast(images, tf.float32), training=True)
+        return tf.clip_by_value(tf.cast(out, tf.float32), 0.0, 255.0)
+
+
+SEED000 = AugmentPolicy(
+    name="seed000",
+    rotation_p=0.5,
+    rotation=10.0,
+    scale_p=0.5,
+    scale=(0.95, 1.1),
+    translate_p=0.5,
+    translate=0.05,
+    flip_p=0.5,
+    crop_p=0.3,
+    crop=0.05,
+    blur_p=0.2,
+    blur_sigma=(0.0, 1.0),
+    contrast_p=0.5,
+    contrast=(0.75, 1.25),
+    noise_p=0.2,
+    noise_std=(0.0, 0.03 * 255.0),
+    color_p=0.5,
+    color_gain=(0.9, 1.1),
+    saturation=(0.7, 1.3),
+    brightness=(-20.0, 20.0),
+)
+
+LIGHT = AugmentPolicy(
+    name="light",
+    scale_p=0.5,
+    scale=(1.0, 1.05),
+    translate_p=0.5,
+    translate=0.03,
+    flip_p=0.5,
+    contrast_p=0.3,
+    contrast=(0.9, 1.1),
+    color_p=0.3,
+    brightness=(-10.0, 10.0),
+)
+
+_PRESETS: dict[str, AugmentPolicy] = {"seed000": SEED000, "light": LIGHT}
+
+Policy = Callable[[tf.Tensor, Any], tf.Tensor]
+
+
+def get_policy(
+    policy: str | AugmentPolicy | None, *, seed: int | None = None, **overrides: Any
+) -> Any:
+    """Resolve a policy name (or an :class:`AugmentPolicy`) to a callable ``(images, seed)``.
+
+    Args:
+        policy: ``"seed000"``, ``"light"``, ``"none"`` (or ``None``), ``"randaugment"``, an
+            :class:`AugmentPolicy`, or any callable ``(images, seed) -> images``.
+        seed: seed for the Keras ``randaugment`` layer (other policies take the seed per call).
+        **overrides: fields to change on a preset :class:`AugmentPolicy` (e.g. ``rotation=5``),
+            or ``num_ops``/``factor`` for ``randaugment``.
+
+    Returns:
+        The policy callable.
+
+    Raises:
+        ValueError: for an unknown name or a bad override.
+    """
+    if policy is None:
+        policy = "none"
+    if isinstance(policy, AugmentPolicy):
+        return policy.replace(**overrides) if overrides else policy
+    if isinstance(policy, str):
+        key = policy.strip().lower()
+        if key in _PRESETS:
+            unknown = set(overrides) - {f.name for f in dataclasses.fields(AugmentPolicy)}
+            if unknown:
+                raise ValueError(
+                    f"Unknown augmentation parameter(s) {sorted(unknown)} for policy {policy!r}; "
+                    f"accepted: {[f.name for f in dataclasses.fields(AugmentPolicy)]}."
+                )
+            return _PRESETS[key].replace(**overrides) if overrides else _PRESETS[key]
+        if key == "none":
+            return IdentityPolicy()
+        if key == "randaugment":
+            unknown = set(overrides) - {"num_ops", "factor"}
+            if unknown:
+                raise ValueError(
+                    f"Unknown augmentation parameter(s) {sorted(unknown)} for 'randaugment'; "
+                    f"accepted: ['factor', 'num_ops']."
+                )
+            return RandAugmentPolicy(seed=seed, **overrides)
+    elif callable(policy):
+        return policy
+    raise ValueError(
+        f"The 'augment' parameter must be one of {list(POLICIES)}, an AugmentPolicy or a callable "
+        f"(images, seed) -> images. Got {policy!r} instead."
+    )
