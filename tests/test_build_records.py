@@ -1,0 +1,463 @@
+"""fer-tf-build-records end to end against the loopback mirror (every fault kind, resume, SIGKILL).
+
+Only 127.0.0.1 is contacted. Timeouts and backoff are tiny so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fer_tf.cli.build_records import main
+from fer_tf.data.build import build_records, decode_image
+from fer_tf.data.download import FAILURE_CATEGORIES
+from fer_tf.data.mirror import FAULTS, VARIANTS, Mirror, encode_variant
+from fer_tf.records import list_shards, read_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = [
+    "--timeout",
+    "1.0",
+    "--retries",
+    "1",
+    "--backoff",
+    "0.01",
+    "--max-retry-after",
+    "0.05",
+    "--max-bytes",
+    "1M",
+    "--concurrency",
+    "8",
+    "--workers",
+    "2",
+    "--num-shards",
+    "3",
+    "--no-progress",
+]
+N_GOOD = 6
+
+
+def _args(sheet: Path, out: Path, cache: Path, *extra: str, private: bool = True) -> list[str]:
+    a = ["--spreadsheet", str(sheet), "--output-dir", str(out), "--cache-dir", str(cache), *FAST]
+    return a + (["--allow-private-hosts"] if private else []) + list(extra)
+
+
+@pytest.fixture(scope="module")
+def mirror():
+    faults = list(FAULTS) + [None] * (len(VARIANTS) + N_GOOD)
+    variants = [None] * len(FAULTS) + list(VARIANTS) + [None] * N_GOOD
+    with Mirror(
+        len(faults),
+        faults=faults,
+        variants=variants,
+        hang=4.0,
+        retry_after=30,
+        slow_delay=0.1,
+        oversized_bytes=2 * 1024 * 1024,
+        unknown_fraction=0.15,
+        seed=11,
+    ) as m:
+        yield m
+
+
+BAD_ROWS = 3  # label 2, label "x", no URL
+DUP_ROWS = 2  # one duplicate, one conflicting duplicate
+
+
+@pytest.fixture(scope="module")
+def sheet(mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    first = mirror.rows("manual", header=True)[1]
+    conflicting = [first[0]] + [1 if v == 0 else v for v in first[1:61]] + first[61:]
+    extra = [
+        ["http://127.0.0.1:9/two.jpg"] + [2] + [0] * 59 + [0.0, 0.0, 0, 0, "x"],
+        ["http://127.0.0.1:9/x.jpg"] + ["x"] + [0] * 59 + [0.0, 0.0, 0, 0, "x"],
+        [None] + [1] * 60 + [0.0, 0.0, 0, 0, "x"],
+        list(first),
+        conflicting,
+    ]
+    path = tmp_path_factory.mktemp("sheet") / "emotionet.xlsx"
+    return mirror.write_spreadsheet(path, header=True, meta=True, sheets=2, extra_rows=extra)
+
+
+@pytest.fixture(scope="module")
+def reference(mirror: Mirror, sheet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ref")
+    assert main(_args(sheet, root / "out", root / "cache")) == 0
+    return root
+
+
+def _records(out: Path) -> dict[str, dict[str, Any]]:
+    import tensorflow as tf
+
+    from fer_tf.records import decode_example
+
+    got: dict[str, dict[str, Any]] = {}
+    for split in ("train", "validation"):
+        for shard in list_shards(out, split):
+            for raw in tf.data.TFRecordDataset(shard).as_numpy_iterator():
+                rec = decode_example(raw)
+                assert rec.source not in got, f"{rec.source} written twice"
+                got[rec.source] = {"split": split, "rec": rec}
+    return got
+
+
+def _shard_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.tfrecord"))}
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_fault_and_every_good_image(mirror: Mirror, sheet: Path, reference: Path) -> None:
+    out = reference / "out"
+    manifest = read_manifest(out)
+    au_ids = manifest["au_ids"]
+    assert au_ids == list(range(1, 61))
+    got = _records(out)
+    # Each good image exactly once, with the labels of its row.
+    assert set(got) == {it.url for it in mirror.good}
+    for it in mirror.good:
+        rec = got[it.url]["rec"]
+        assert list(rec.au) == list(it.expected_au(au_ids))
+        assert rec.valence == pytest.approx(it.valence, abs=1e-6)
+        assert rec.arousal == pytest.approx(it.arousal, abs=1e-6)
+        assert (rec.emotion, rec.posed, rec.subject) == (it.emotion, it.posed, it.subject)
+        assert rec.image[:2] == b"\xff\xd8" and rec.height == rec.width == 64
+    # Each fault in errors.jsonl with its category (one line per failed source).
+    errors = _jsonl(out / "errors.jsonl")
+    by_source = {e["source"]: e for e in errors}
+    assert len(by_source) == len(errors)
+    assert {it.url: it.expected_category for it in mirror.bad} == {
+        s: e["category"] for s, e in by_source.items()
+    }
+    for e in errors:
+        assert set(e) >= {"row", "source", "stage", "category", "detail", "attempts"}
+        assert e["sheet"] in ("Sheet1", "Sheet2") and e["row"] >= 2
+        assert e["stage"] == ("decode" if e["category"] == "corrupt_image" else "download")
+    # The manifest adds up, per category.
+    counts = manifest["counts"]
+    rows = len(mirror.items) + BAD_ROWS + DUP_ROWS
+    assert counts["rows"] == rows == counts["written"] + counts["failed"] + counts["skipped"]
+    assert (
+        counts["written"]
+        == len(mirror.good)
+        == sum(s["count"] for s in manifest["splits"].values())
+    )
+    assert manifest["failures"] == {
+        c: Counter(e["category"] for e in errors).get(c, 0) for c in FAILURE_CATEGORIES
+    }
+    skipped = _jsonl(out / "skipped.jsonl")
+    assert Counter(s["reason"] for s in skipped) == {
+        "bad_row": BAD_ROWS,
+        "duplicate": 1,
+        "duplicate_conflict": 1,
+    }
+    assert sum(manifest["skipped"].values()) == counts["skipped"] == len(skipped)
+    for split, info in manifest["splits"].items():
+        assert info["count"] == sum(1 for g in got.values() if g["split"] == split)
+        assert info["shards"] == [Path(p).name for p in list_shards(out, split)]
+    stats = manifest["label_stats"]["train"]
+    assert stats["count"] == manifest["splits"]["train"]["count"]
+    assert manifest["inputs"][0]["sha256"] and manifest["fer_tf_version"]
+
+
+def test_rerun_downloads_nothing_and_is_identical(
+    mirror: Mirror, sheet: Path, reference: Path
+) -> None:
+    before = _shard_bytes(reference / "out")
+    mirror.reset_counts()
+    assert main(_args(sheet, reference / "out", reference / "cache")) == 0
+    assert mirror.requests() == 0
+    assert _shard_bytes(reference / "out") == before
+
+
+def test_two_full_runs_byte_identical(
+    mirror: Mirror, sheet: Path, reference: Path, tmp_path: Path
+) -> None:
+    assert main(_args(sheet, tmp_path / "out", tmp_path / "cache")) == 0
+    a, b = _shard_bytes(reference / "out"), _shard_bytes(tmp_path / "out")
+    assert a == b and len(a) >= 2
+
+
+def test_sigkill_then_resume_gives_the_same_records(
+    mirror: Mirror, sheet: Path, reference: Path, tmp_path: Path
+) -> None:
+    rng = random.Random()
+    seed = rng.randrange(1 << 30)
+    rng.seed(seed)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    cmd = [sys.executable, "-m", "fer_tf.cli.build_records", *_args(sheet, out, cache)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    mirror.latency = 0.05
+    kills = []
+    try:
+        for lo, hi in ((0.3, 1.5), (0.5, 6.0)):
+            proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            delay = rng.uniform(lo, hi)
+            try:
+                proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+            kills.append((round(delay, 2), proc.returncode))
+        cached_ok = []
+        if (cache / "index.jsonl").exists():
+            for line in (cache / "index.jsonl").read_text().splitlines():
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                if e.get("ok"):
+                    cached_ok.append(e["url"])
+        counts = {u: mirror.requests(u) for u in cached_ok}
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        mirror.latency = 0.0
+    info = f"seed={seed} kills={kills} stderr={done.stderr[-2000:]}"
+    assert done.returncode == 0, info
+    assert {u: mirror.requests(u) for u in cached_ok} == counts, info  # nothing downloaded twice
+    assert _shard_bytes(out) == _shard_bytes(reference / "out"), info
+    ref_err = {(e["source"], e["category"]) for e in _jsonl(reference / "out" / "errors.jsonl")}
+    assert {(e["source"], e["category"]) for e in _jsonl(out / "errors.jsonl")} == ref_err, info
+    assert not list(out.glob("*.tmp"))
+
+
+def test_loopback_refused_without_allow_private_hosts(
+    mirror: Mirror, sheet: Path, tmp_path: Path
+) -> None:
+    mirror.reset_counts()
+    assert main(_args(sheet, tmp_path / "out", tmp_path / "cache", private=False)) == 0
+    assert mirror.requests() == 0
+    errors = _jsonl(tmp_path / "out" / "errors.jsonl")
+    assert {e["category"] for e in errors} == {"blocked_host"}
+    m = read_manifest(tmp_path / "out")
+    assert m["counts"]["written"] == 0
+    assert m["failures"]["blocked_host"] == len(mirror.items)
+
+
+def test_selected_aus_drop_unknown_and_options(
+    mirror: Mirror, sheet: Path, reference: Path, tmp_path: Path
+) -> None:
+    mirror.reset_counts()
+    summary = build_records(
+        [sheet],
+        tmp_path / "out",
+        cache_dir=reference / "cache",
+        aus="emotionet11",
+        drop_unknown=True,
+        image_size=32,
+        jpeg_quality=80,
+        face_crop="haar",
+        equalize=True,
+        workers=0,
+        allow_private_hosts=True,
+        timeout=1.0,
+    )
+    assert mirror.requests() == 0  # everything came from the shared cache
+    assert summary.rows == summary.written + summary.failed + summary.skipped
+    assert summary.skipped_by_reason["unknown_label"] > 0
+    got = _records(tmp_path / "out")
+    assert len(got) == summary.written > 0
+    for g in got.values():
+        rec = g["rec"]
+        assert len(rec.au) == 11 and -1 not in rec.au
+        assert min(rec.height, rec.width) <= 32
+    assert read_manifest(tmp_path / "out")["au_ids"] == [1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26]
+
+
+def test_split_by_subject_keeps_subjects_together(
+    mirror: Mirror, sheet: Path, reference: Path, tmp_path: Path
+) -> None:
+    build_records(
+        sheet,
+        tmp_path / "out",
+        cache_dir=reference / "cache",
+        split_by="subject",
+        val_fraction=0.5,
+        seed=3,
+        examples_per_shard=4,
+        allow_private_hosts=True,
+        workers=1,
+    )
+    got = _records(tmp_path / "out")
+    split_of: dict[str, set[str]] = {}
+    for g in got.values():
+        split_of.setdefault(g["rec"].subject, set()).add(g["split"])
+    assert all(len(s) == 1 for s in split_of.values())
+    m = read_manifest(tmp_path / "out")
+    for info in m["splits"].values():
+        assert all(c <= 4 for c in info["shard_counts"])
+
+
+def test_remembered_failures_and_retry_failed(tmp_path: Path) -> None:
+    with Mirror(3, faults={1: "500"}, comma_every=0) as m:
+        sheet = m.write_spreadsheet(tmp_path / "s.csv")
+        kw: dict[str, Any] = dict(
+            cache_dir=tmp_path / "cache", allow_private_hosts=True, retries=0, workers=0
+        )
+        s1 = build_records(sheet, tmp_path / "out", **kw)
+        assert (s1.written, s1.failures["http_5xx"]) == (2, 1)
+        m.items[1].fault = None  # the server recovered
+        m.reset_counts()
+        s2 = build_records(sheet, tmp_path / "out", **kw)
+        assert (s2.written, s2.failed, m.requests()) == (2, 1, 0)  # failure remembered
+        s3 = build_records(sheet, tmp_path / "out", retry_failed=True, **kw)
+        assert (s3.written, s3.failed, m.requests()) == (3, 0, 1)
+
+
+def test_max_failure_rate_exit_code(mirror: Mirror, sheet: Path, reference: Path, capsys) -> None:
+    code = main(_args(sheet, reference / "out2", reference / "cache", "--max-failure-rate", "0.1"))
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "max_failure_rate" in err and "Traceback" not in err
+    assert (reference / "out2" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("case", ["empty", "no_url", "garbage", "missing"])
+def test_bad_spreadsheets_give_a_clear_error(tmp_path: Path, capsys, case: str) -> None:
+    p = tmp_path / ("s.xlsx" if case == "garbage" else "s.csv")
+    if case == "empty":
+        p.write_text("")
+    elif case == "no_url":
+        p.write_text("name,AU1,AU2\nalice,1,0\n")
+    elif case == "garbage":
+        p.write_bytes(b"\x00\x01 not a workbook")
+    code = main(["--spreadsheet", str(p), "--output-dir", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("fer-tf-build-records: error: ") and str(p) in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_bad_labels_are_reported_per_row(tmp_path: Path) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text(
+        "URL,AU1,AU2\nhttp://127.0.0.1:9/a.jpg,2,0\nhttp://127.0.0.1:9/b.jpg,x,0\n"
+        "http://127.0.0.1:9/c.jpg,1,999\n"
+    )
+    code = main(["--spreadsheet", str(p), "--output-dir", str(tmp_path / "out"), "--no-progress"])
+    assert code == 0
+    skipped = _jsonl(tmp_path / "out" / "skipped.jsonl")
+    assert [(s["row"], s["reason"]) for s in skipped] == [(2, "bad_row"), (3, "bad_row")]
+    errors = _jsonl(tmp_path / "out" / "errors.jsonl")
+    assert [(e["row"], e["category"]) for e in errors] == [(4, "blocked_host")]
+
+
+def test_cli_subprocess_no_traceback_and_light_help(tmp_path: Path) -> None:
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    r = subprocess.run(
+        [sys.executable, "-m", "fer_tf.cli.build_records", "--spreadsheet", str(p)]
+        + ["--output-dir", str(tmp_path / "o")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "empty" in r.stderr
+    code = (
+        "import sys\nfrom fer_tf.cli.build_records import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\nprint('TF', 'tensorflow' in sys.modules)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert "--spreadsheet" in r.stdout and "TF False" in r.stdout
+
+
+def test_output_dir_not_writable(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1\nhttp://127.0.0.1:9/a.jpg,1\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["--spreadsheet", str(p), "--output-dir", str(blocker / "out"), "--no-progress"])
+    assert code == 1 and "not writable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_decode_variants_upright_rgb(variant: str) -> None:
+    rng = np.random.default_rng(0)
+    img = np.zeros((40, 60, 3), np.uint8)  # non-square: a wrong rotation changes the shape
+    img[:, :30] = (200, 40, 40)
+    img[:20, 30:] = (40, 200, 40)
+    img[20:, 30:] = (40, 40, 200)
+    img = np.clip(img.astype(int) + rng.integers(-5, 5, img.shape), 0, 255).astype(np.uint8)
+    out = decode_image(encode_variant(img, variant))
+    assert out.shape == (40, 60, 3) and out.dtype == np.uint8
+    ref = img.astype(float)
+    if variant in ("grey", "png16"):
+        ref = (ref @ [0.299, 0.587, 0.114])[..., None].repeat(3, axis=2)
+    diff = np.abs(out.astype(float) - ref)
+    if variant == "png_alpha":  # a transparent band on the left is composited on white
+        assert np.all(out[:, :5] >= 250)
+        diff = diff[:, 60 // 8 :]
+    tol = 40 if variant == "gif" else 12
+    assert diff.mean() < tol, (variant, diff.mean())
+
+
+def test_decode_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match="cannot decode"):
+        decode_image(b"<html>nope</html>")
+    body = encode_variant(np.zeros((64, 64, 3), np.uint8) + 100, "jpeg")
+    with pytest.raises(ValueError, match="cannot decode"):
+        decode_image(body[: len(body) // 2])
+
+
+def test_library_argument_errors(tmp_path: Path) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1\nhttp://127.0.0.1:9/a.jpg,1\n")
+    for kw, name in [
+        ({"val_fraction": 1.5}, "val_fraction"),
+        ({"split_by": "person"}, "split_by"),
+        ({"num_shards": 2, "examples_per_shard": 3}, "exclusive"),
+        ({"jpeg_quality": 0}, "jpeg_quality"),
+        ({"face_crop": "mtcnn"}, "face_crop"),
+        ({"aus": "emotionet1"}, "aus"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            build_records(p, tmp_path / "out", **kw)
+
+
+def test_label_stats_are_nan_safe() -> None:
+    from fer_tf.data.build import _label_stats
+
+    examples = [
+        {
+            "au": (1, -1),
+            "valence": math.nan,
+            "arousal": 0.5,
+            "emotion": 1,
+            "posed": -1,
+            "subject": "",
+        },
+        {
+            "au": (0, 1),
+            "valence": 0.2,
+            "arousal": math.nan,
+            "emotion": -1,
+            "posed": 1,
+            "subject": "s",
+        },
+    ]
+    stats = _label_stats(examples, (1, 2))
+    assert stats["au"]["2"] == {"present": 1, "absent": 0, "unknown": 1}
+    assert stats["valence"] == {"known": 1, "mean": 0.2, "std": 0.0}
+    assert stats["emotion"]["happiness"] == 1 and stats["emotion"]["unknown"] == 1
+    assert stats["posed"] == {"posed": 1, "spontaneous": 0, "unknown": 1} and stats["subjects"] == 1
