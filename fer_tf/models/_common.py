@@ -34,12 +34,14 @@ def check_common_args(
     dropout: float,
     classifier_activation: str | None,
     allow_no_classes: bool = False,
+    weights: Any = None,
 ) -> None:
     """Validate the ``keras.applications``-style arguments shared by all builders.
 
     Raises:
         ValueError: For an invalid value.
     """
+    check_weights(weights)
     if not isinstance(include_top, bool):
         raise ValueError(
             f"The 'include_top' parameter must be a bool. Got {include_top!r} instead."
@@ -266,12 +268,8 @@ def activation(
     return SlimActivation(classifier_activation, endpoint=endpoint, name=name)(x)
 
 
-def load_weights_arg(model: keras.Model, weights: str | None, *, background: str = "keep") -> None:
-    """Handle the ``weights`` argument of a builder.
-
-    ``None``: random initialisation. A path ending in ``.weights.h5`` or ``.keras`` loads Keras
-    weights; any other path is read as a TF-Slim (name-based) checkpoint with
-    :func:`fer_tf.models.slim_checkpoint.load_slim_checkpoint`. Nothing is ever downloaded.
+def check_weights(weights: Any) -> None:
+    """Reject anything but ``None`` or a local path (before the model is built).
 
     Raises:
         ValueError: For ``"imagenet"`` or another non-path value.
@@ -283,6 +281,21 @@ def load_weights_arg(model: keras.Model, weights: str | None, *, background: str
             "The 'weights' parameter must be None or the path of a local checkpoint "
             f"(fer_tf never downloads weights). Got {weights!r} instead."
         )
+
+
+def load_weights_arg(model: keras.Model, weights: str | None, *, background: str = "keep") -> None:
+    """Handle the ``weights`` argument of a builder.
+
+    ``None``: random initialisation. A path ending in ``.weights.h5`` or ``.keras`` loads Keras
+    weights; any other path is read as a TF-Slim (name-based) checkpoint with
+    :func:`fer_tf.models.slim_checkpoint.load_slim_checkpoint`. Nothing is ever downloaded.
+
+    Raises:
+        ValueError: For ``"imagenet"`` or another non-path value.
+    """
+    check_weights(weights)
+    if weights is None:
+        return
     if weights.endswith((".weights.h5", ".keras")):
         model.load_weights(weights)
         return

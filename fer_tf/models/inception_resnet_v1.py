@@ -149,6 +149,7 @@ def inception_resnet_v1(
         ValueError: For invalid arguments.
     """
     c.check_common_args(
+        weights=weights,
         include_top=include_top,
         pooling=pooling,
         classes=classes,

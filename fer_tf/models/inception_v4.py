@@ -238,6 +238,7 @@ def inception_v4(
         ValueError: For invalid arguments.
     """
     c.check_common_args(
+        weights=weights,
         include_top=include_top,
         pooling=pooling,
         classes=classes,

@@ -389,8 +389,26 @@ def _read_h5_layers(path: str) -> dict[str, list[np.ndarray]]:
                         visit(sub)
 
             visit(f["layers"])
-            return layers
+            return _name_keras3_vgg_layers(layers)
     raise ValueError(f"{path!r} is not a Keras HDF5 weights file (no layer_names, no layers/).")
+
+
+def _name_keras3_vgg_layers(layers: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    """Keras 3 ``.weights.h5`` files key layers by class-based paths (``conv2d``, ``conv2d_1``,
+    ``dense`` ...) in creation order; give them the Keras-applications VGG16 names."""
+
+    def ordered(prefix: str) -> list[str]:
+        keys = [k for k in layers if k == prefix or re.fullmatch(rf"{prefix}_\d+", k)]
+        return sorted(keys, key=lambda k: int(k.rsplit("_", 1)[1]) if k != prefix else 0)
+
+    if any(k in layers for k in _KERAS_VGG_CONV):
+        return layers
+    named: dict[str, list[np.ndarray]] = {}
+    for keras_name, key in zip(_KERAS_VGG_CONV, ordered("conv2d")):
+        named[keras_name] = layers[key]
+    for keras_name, key in zip(_KERAS_VGG_FC, ordered("dense")):
+        named[keras_name] = layers[key]
+    return named
 
 
 def load_keras_vgg16_h5(

@@ -134,6 +134,7 @@ def shallow_cnn(
         ValueError: For invalid arguments.
     """
     c.check_common_args(
+        weights=weights,
         include_top=include_top,
         pooling=pooling,
         classes=classes,
@@ -215,6 +216,7 @@ def fer2013_cnn(
             f"Got {variant!r} instead."
         )
     c.check_common_args(
+        weights=weights,
         include_top=include_top,
         pooling=pooling,
         classes=classes,
@@ -295,6 +297,7 @@ def tiny_cnn(
         ValueError: For invalid arguments.
     """
     c.check_common_args(
+        weights=weights,
         include_top=include_top,
         pooling=pooling,
         classes=classes,

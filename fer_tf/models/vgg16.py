@@ -46,6 +46,7 @@ def _build(
     name: str,
 ) -> keras.Model:
     c.check_common_args(
+        weights=weights,
         include_top=include_top,
         pooling=pooling,
         classes=classes,
