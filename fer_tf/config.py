@@ -149,6 +149,9 @@ class TrainConfig:
     steps_per_execution: int = _f(1, min=1)
     early_stopping_metric: str | None = _f(None, help="e.g. 'val/f1_mean'; null = off")
     early_stopping_patience: int = _f(5, min=1)
+    restore_best_weights: bool = _f(
+        True, help="end with the best epoch's weights (by the monitored metric), not the last"
+    )
     aux_loss_weight: float = _f(0.4, min=0.0, help="Inception V4 aux logits loss weight")
     checkpoint_every: int = _f(0, min=0, help="steps between checkpoints; 0 = every epoch")
     keep_checkpoints: int = _f(3, min=1)

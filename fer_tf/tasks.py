@@ -13,9 +13,11 @@ task       outputs                        default loss / metrics
 graph is built; :meth:`Task.replica_loss` and :meth:`Task.make_metrics` import TensorFlow lazily.
 
 Labels arrive as a dict (the input pipeline's second element). :meth:`Task.labels` picks the
-task's entry: ``"au"`` ``[B, K]`` int (1/0/-1), ``"va"`` ``[B, 2]`` float (NaN unknown), or
-``"valence"``/``"arousal"`` ``[B]``, ``"posed"`` / ``"emotion"`` ``[B]`` int class indices (-1
-unknown). A plain tensor is taken as the task's labels.
+task's entry and turns it into this module's convention: ``"au"`` ``[B, K]`` (1/0/-1),
+``"va"`` ``[B, 2]`` float (NaN unknown), ``"posed"`` / ``"emotion"`` ``[B]`` int class indices
+(-1 unknown). When a ``"<task>_mask"`` entry is present (the pipeline's convention: label 0,
+mask 0 where unknown), masked entries become -1 / NaN. ``"valence"``/``"arousal"`` ``[B]`` pairs
+are stacked. A plain tensor is taken as the task's labels.
 """
 
 from __future__ import annotations
@@ -115,7 +117,18 @@ class Task:
         if not isinstance(labels, Mapping):
             return labels
         if self.name in labels:
-            return labels[self.name]
+            y = labels[self.name]
+            mask = labels.get(f"{self.name}_mask")
+            if mask is None:
+                return y
+            # The input pipeline's convention: label 0 + mask 0 where unknown. Back to ours.
+            import tensorflow as tf
+
+            known = tf.cast(mask, tf.float32) > 0
+            if self.name == "va":
+                return tf.where(known, tf.cast(y, tf.float32), float("nan"))
+            unknown = -tf.ones_like(y)
+            return tf.where(known, y, unknown)
         if self.name == "va" and "valence" in labels and "arousal" in labels:
             import tensorflow as tf
 

@@ -71,6 +71,7 @@ class RunResult:
         eval: the final evaluation (empty when interrupted or non-finite).
         history: one dict per epoch.
         message: a human-readable note (e.g. why training stopped).
+        model: the trained model (best weights when ``train.restore_best_weights``).
     """
 
     run_dir: Path
@@ -82,6 +83,7 @@ class RunResult:
     eval: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    model: Any = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ def _apply_freezing(model: Any, config: ExperimentConfig) -> None:
 def records_data_source(
     config: ExperimentConfig, task: Task, manifest: dict[str, Any]
 ) -> DataSource:
-    """A :class:`DataSource` over a schema-v1 records directory (the input pipeline).
+    """A :class:`DataSource` over a schema-v1 records directory (:mod:`fer_tf.data.pipeline`).
 
     Args:
         config: the experiment.
@@ -165,54 +167,41 @@ def records_data_source(
     from fer_tf.models import get_model_info
 
     info = get_model_info(config.model.name)
-    size = config.data.image_size or info.input_shape[0]
-    prep = config.data.preprocessing or info.preprocessing
     d = config.data
-    records_dir = d.records
-    counts = manifest.get("splits", {}).get(d.train_split, {})
-    n_train = (
-        int(counts.get("count", counts.get("examples", 0)) or 0) if isinstance(counts, dict) else 0
+    size = d.image_size or info.input_shape[0]
+    records_dir = str(d.records)
+    n_train = pipeline.num_examples(records_dir, d.train_split) or _count_examples(
+        records_dir, d.train_split
     )
-    if n_train <= 0:
-        n_train = _count_examples(records_dir, d.train_split)
-
-    common = {
+    common: dict[str, Any] = {
         "task": task.name,
         "image_size": size,
-        "preprocessing": prep,
-        "aus": task.aus or None,
+        "preprocessing": d.preprocessing or info.preprocessing,
         "seed": config.run.seed,
+        "unknown": "mask",
     }
+    if task.name == "au":
+        common["aus"] = list(task.aus)
+    if task.name == "posed":
+        common["posed_classes"] = task.num_outputs
+    if task.name == "emotion":
+        common["emotion_classes"] = list(task.output_names)
 
     def train(batch: int) -> Any:
         return pipeline.make_dataset(
             records_dir,
             split=d.train_split,
             batch_size=batch,
+            training=True,
             augment=d.augment,
-            shuffle=True,
+            shuffle_buffer=max(d.shuffle_buffer, 1),
             cache=d.cache,
-            repeat=True,
-            drop_remainder=True,
-            **_accepted(
-                pipeline.make_dataset,
-                common,
-                shuffle_buffer=d.shuffle_buffer,
-                grayscale=d.grayscale,
-            ),
+            **common,
         )
 
     def evaluate(batch: int) -> Any:
         return pipeline.make_dataset(
-            records_dir,
-            split=d.eval_split,
-            batch_size=batch,
-            augment="none",
-            shuffle=False,
-            cache=False,
-            repeat=False,
-            drop_remainder=False,
-            **_accepted(pipeline.make_dataset, common, grayscale=d.grayscale),
+            records_dir, split=d.eval_split, batch_size=batch, training=False, **common
         )
 
     class_counts = None
@@ -224,13 +213,6 @@ def records_data_source(
         steps_per_epoch=max(1, n_train // d.batch_size),
         class_counts=class_counts,
     )
-
-
-def _accepted(fn: Callable[..., Any], base: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    params = inspect.signature(fn).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return {**base, **extra}
-    return {k: v for k, v in {**base, **extra}.items() if k in params}
 
 
 def _count_examples(records_dir: str, split: str) -> int:
@@ -349,6 +331,8 @@ def run_experiment(
             f"that run, or choose another --model-dir."
         )
 
+    import tensorflow as tf
+
     from fer_tf.losses import balanced_class_weights
     from fer_tf.training.callbacks import EarlyStopping, HistoryWriter, Progress, SummaryWriter
     from fer_tf.training.checkpoints import CheckpointKeeper, RunState
@@ -434,6 +418,12 @@ def run_experiment(
         optimizer=optimizer,
         state=state,
         iterator=train_iter,
+        # Keras 3 keeps the dropout RNG state (SeedGenerator) outside the layer's checkpoint
+        # graph; save it explicitly or a resumed run draws different dropout masks.
+        rng=tf.train.Checkpoint(
+            generator=state.rng,
+            **{f"seed_{i}": v.value for i, v in enumerate(_seed_states(model))},
+        ),
     )
     if resume:
         restored = keeper.restore_latest()
@@ -574,16 +564,18 @@ def run_experiment(
         monitor=monitor,
         history=rows,
         message=message,
+        model=model,
     )
     if status in ("interrupted", "non_finite"):
         keeper.cleanup()
         return result
 
     # Best weights back (early stopping restores them), final evaluation, exports.
-    if best_snapshot is not None:
+    restore = config.train.restore_best_weights
+    if restore and best_snapshot is not None:
         for var, value in zip(model.weights, best_snapshot):
             var.assign(value)
-    elif best_weights_path.exists():
+    elif restore and best_weights_path.exists():
         model.load_weights(str(best_weights_path))
     final: dict[str, Any] = {}
     if eval_ds is not None:
@@ -611,6 +603,10 @@ def run_experiment(
         trainer.swap_ema()
     keeper.cleanup()
     return result
+
+
+def _seed_states(model: Any) -> list[Any]:
+    return [v for v in model.variables if "seed_generator" in getattr(v, "path", v.name)]
 
 
 def _short(summary: dict[str, float], task: Task) -> dict[str, float]:

@@ -113,3 +113,70 @@ def toy_model(
         aux_logits = keras.layers.Dense(num_outputs, kernel_initializer=init, dtype="float32")(feat)
         return keras.Model(inp, {"logits": logits, "aux_logits": aux_logits})
     return keras.Model(inp, logits)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a toy experiment (used by the subprocess tests of resume and distribution).
+
+    ``python -m fer_tf.training.toy --model-dir D [--logical-cpus 2] [--weights-out W.npz]
+    [--resume] [--set key=value ...]``: trains :func:`toy_model` on :func:`toy_dataset` with the
+    full controller, then saves the final weights to ``--weights-out``.
+
+    Args:
+        argv: command-line arguments.
+
+    Returns:
+        0 on success, 3 when the run stopped on a non-finite loss, 130 when interrupted.
+    """
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m fer_tf.training.toy")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--set", action="append", default=[])
+    p.add_argument("--logical-cpus", type=int, default=0)
+    p.add_argument("--weights-out")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--examples", type=int, default=256)
+    p.add_argument("--size", type=int, default=16)
+    args = p.parse_args(argv)
+    if args.logical_cpus:
+        from fer_tf.training.strategy import configure_logical_cpus
+
+        configure_logical_cpus(args.logical_cpus)
+    from fer_tf.config import load_config
+    from fer_tf.training.experiment import DataSource, run_experiment
+
+    base = ["data.aus=1,2,4", "run.model_dir=" + args.model_dir, "optimizer.name=adam"]
+    config = load_config(None, [*base, *args.set])
+    size, n = args.size, args.examples
+    num_aus = len(config.data.aus.split(",")) if "," in config.data.aus else 3
+    data = DataSource(
+        train=lambda b: toy_dataset(n, b, size=size, num_aus=num_aus, seed=config.run.seed),
+        eval=lambda b: toy_dataset(
+            n // 2,
+            b,
+            size=size,
+            num_aus=num_aus,
+            seed=config.run.seed + 1,
+            shuffle=False,
+            repeat=False,
+        ),
+        steps_per_epoch=max(1, n // config.data.batch_size),
+    )
+    result = run_experiment(
+        config,
+        resume=args.resume,
+        data=data,
+        model_fn=lambda c, t: toy_model(t.num_outputs, size=size, dropout=c.model.dropout),
+        progress=False,
+    )
+    if args.weights_out:
+        np.savez(args.weights_out, *[np.asarray(v.numpy()) for v in result.model.weights])
+    print(f"status={result.status} steps={result.steps}")
+    return {"non_finite": 3, "interrupted": 130}.get(result.status, 0)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
