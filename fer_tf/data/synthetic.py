@@ -778,7 +778,7 @@ def _render(
                 [upper_in, np.stack([upper_in[::-1, 0], teeth_bot[::-1]], 1)], axis=0
             )
             cv.fill(teeth, (236.0, 232.0, 220.0), depth=0.7)
-    cv.line(upper_in, _scale(idn.lip, 0.55), 1.0 + 1.2 * a23m, depth=0.7)
+    cv.line(upper_in, _scale(idn.lip, 0.55), 1.0, depth=0.7)
     if a23m > 0.02:
         # Tightened lips pucker the skin around the lip margins into short vertical creases.
         for dx in (-0.07, -0.025, 0.025, 0.07):
