@@ -161,7 +161,7 @@ class SlimConv2D(SlimLayer):
         self.use_batch_norm = bool(use_batch_norm)
         self.use_bias = (not self.use_batch_norm) if use_bias is None else bool(use_bias)
         self.activation_name = activation
-        self.activation = keras.activations.get(activation)
+        self.activation = None if activation is None else keras.activations.get(activation)
         if not 0.0 <= float(bn_decay) < 1.0:
             raise ValueError(
                 f"The 'bn_decay' parameter must be in [0, 1). Got {bn_decay!r} instead."
@@ -292,7 +292,7 @@ class SlimSeparableConv2D(SlimLayer):
             raise ValueError(f"Separable convolutions need equal strides. Got {self.strides}.")
         self.padding = _padding(padding)
         self.activation_name = activation
-        self.activation = keras.activations.get(activation)
+        self.activation = None if activation is None else keras.activations.get(activation)
         self.weight_decay = float(weight_decay)
         self._regularizer = _l2(self.weight_decay)
 
@@ -382,7 +382,7 @@ class SlimDense(SlimLayer):
         self.units = int(units)
         self.use_batch_norm = bool(use_batch_norm)
         self.activation_name = activation
-        self.activation = keras.activations.get(activation)
+        self.activation = None if activation is None else keras.activations.get(activation)
         self.bn_decay = float(bn_decay)
         self.bn_epsilon = float(bn_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -568,7 +568,7 @@ class SlimResidual(SlimLayer):
         super().__init__(**kwargs)
         self.scale = float(scale)
         self.activation_name = activation
-        self.activation = keras.activations.get(activation)
+        self.activation = None if activation is None else keras.activations.get(activation)
 
     def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
         net, up = inputs
@@ -596,7 +596,7 @@ class SlimActivation(SlimLayer):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.activation_name = activation
-        self.activation = keras.activations.get(activation)
+        self.activation = None if activation is None else keras.activations.get(activation)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return self.activation(inputs)
