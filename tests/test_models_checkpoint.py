@@ -202,3 +202,42 @@ def test_load_keras_vgg16_h5_errors(tmp_path):
     small.save_weights(path)
     with pytest.raises(ValueError, match="lacks the Keras VGG16 layers"):
         load_keras_vgg16_h5(ours, path)
+
+
+def test_weights_argument_for_backbones_and_heads(tmp_path, tiny_values):
+    from fer_tf.models import build_classifier
+
+    prefix = write_checkpoint(str(tmp_path / "full"), tiny_values)  # includes the logits
+    model = build_classifier(
+        "inception_v2",
+        {"emotion": 7},
+        input_shape=(64, 64, 3),
+        backbone_kwargs={"depth_multiplier": 0.25},
+        weights=prefix,
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("Conv2d_2b_1x1").kernel.numpy(),
+        tiny_values["InceptionV2/Conv2d_2b_1x1/weights"],
+    )
+    # a checkpoint lacking a backbone variable still fails
+    gone = "InceptionV2/Mixed_3b/Branch_0/Conv2d_0a_1x1/weights"
+    partial = write_checkpoint(
+        str(tmp_path / "partial"), {k: v for k, v in tiny_values.items() if k != gone}
+    )
+    with pytest.raises(ValueError, match=gone):
+        create_model(
+            "inception_v2",
+            include_top=False,
+            depth_multiplier=0.25,
+            input_shape=(64, 64, 3),
+            weights=partial,
+        )
+
+
+def test_weights_argument_keras_weights_file(tmp_path):
+    model = create_model("tiny_cnn", input_shape=(32, 32, 3))
+    path = str(tmp_path / "tiny.weights.h5")
+    model.save_weights(path)
+    clone = create_model("tiny_cnn", input_shape=(32, 32, 3), weights=path)
+    for a, b in zip(model.weights, clone.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -283,12 +283,21 @@ def check_weights(weights: Any) -> None:
         )
 
 
-def load_weights_arg(model: keras.Model, weights: str | None, *, background: str = "keep") -> None:
+def load_weights_arg(
+    model: keras.Model,
+    weights: str | None,
+    *,
+    background: str = "keep",
+    backbone_only: bool = False,
+    exclude_scopes: Sequence[str] = (),
+) -> None:
     """Handle the ``weights`` argument of a builder.
 
     ``None``: random initialisation. A path ending in ``.weights.h5`` or ``.keras`` loads Keras
     weights; any other path is read as a TF-Slim (name-based) checkpoint with
     :func:`fer_tf.models.slim_checkpoint.load_slim_checkpoint`. Nothing is ever downloaded.
+    With ``backbone_only`` (``include_top=False``) checkpoint variables the model lacks (the
+    logits, blocks after ``final_endpoint``) are ignored; missing ones are still an error.
 
     Raises:
         ValueError: For ``"imagenet"`` or another non-path value.
@@ -301,7 +310,13 @@ def load_weights_arg(model: keras.Model, weights: str | None, *, background: str
         return
     from fer_tf.models.slim_checkpoint import load_slim_checkpoint
 
-    load_slim_checkpoint(model, weights, background=background)
+    load_slim_checkpoint(
+        model,
+        weights,
+        background=background,
+        exclude_scopes=tuple(exclude_scopes),
+        ignore_unexpected=backbone_only,
+    )
 
 
 def dropout(x: Any, rate: float, name: str) -> Any:

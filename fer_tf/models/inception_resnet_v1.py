@@ -205,7 +205,7 @@ def inception_resnet_v1(
 
     if not include_top:
         model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights)
+        c.load_weights_arg(model, weights, backbone_only=True)
         return model
 
     x = c.global_pool(x, endpoint="AvgPool", name="Logits_AvgPool_1a_8x8")
@@ -223,5 +223,5 @@ def inception_resnet_v1(
         x = n.dense(x, classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
         x = c.activation(x, classifier_activation)
     model = keras.Model(inputs, x, name=name)
-    c.load_weights_arg(model, weights)
+    c.load_weights_arg(model, weights, exclude_scopes=("Logits",) if classes is None else ())
     return model

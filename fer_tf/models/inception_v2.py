@@ -224,7 +224,7 @@ def inception_v2(
             break
     if not include_top:
         model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights)
+        c.load_weights_arg(model, weights, backbone_only=True)
         return model
 
     x = c.global_pool(x, name="Logits_global_pool")

@@ -266,7 +266,7 @@ def inception_v4(
 
     if not include_top:
         model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights)
+        c.load_weights_arg(model, weights, backbone_only=True)
         return model
 
     aux = _aux_head(n, mixed_6h, classes) if aux_logits else None
@@ -281,5 +281,10 @@ def inception_v4(
     else:
         outputs = logits
     model = keras.Model(inputs, outputs, name=name)
-    c.load_weights_arg(model, weights, background="drop" if classes == 1000 else "keep")
+    c.load_weights_arg(
+        model,
+        weights,
+        background="drop" if classes == 1000 else "keep",
+        exclude_scopes=() if aux_logits else (f"{SCOPE}/AuxLogits",),
+    )
     return model

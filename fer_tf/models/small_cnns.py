@@ -70,7 +70,7 @@ def _finish(
 ) -> keras.Model:
     if not include_top:
         model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights)
+        c.load_weights_arg(model, weights, backbone_only=True)
         return model
     if any(d is None for d in x.shape[1:]):
         raise ValueError(
@@ -313,7 +313,7 @@ def tiny_cnn(
         x = n.conv(x, width * mult, 3, f"conv{i}", stride=2, endpoint=f"conv{i}")
     if not include_top:
         model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights)
+        c.load_weights_arg(model, weights, backbone_only=True)
         return model
     x = c.global_pool(x, name="global_pool")
     x = c.flatten(x, "flatten")

@@ -71,7 +71,7 @@ def _build(
         x = n.max_pool(x, 2, f"pool{b}", stride=2, padding="VALID", endpoint=f"vgg_16/pool{b}")
     if not include_top:
         model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights)
+        c.load_weights_arg(model, weights, backbone_only=True)
         return model
 
     spatial = tuple(x.shape[1:3])
