@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     img.add_argument("--equalize", action="store_true", help="histogram equalisation (seed 004)")
     img.add_argument(
+        "--reencode-jpeg",
+        action="store_true",
+        help="re-encode every image (default: upright RGB JPEGs needing no change are kept as "
+        "downloaded, after a full decode)",
+    )
+    img.add_argument(
         "--workers",
         type=_nonneg_int,
         metavar="N",
@@ -324,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             face_margin=args.face_margin,
             face_fallback=args.face_fallback,
             equalize=args.equalize,
+            reencode_jpeg=args.reencode_jpeg,
             workers=args.workers,
             retry_failed=args.retry_failed,
             max_failure_rate=args.max_failure_rate,

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import io
 import json
 import math
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -101,6 +103,7 @@ class BuildSummary:
         manifest: path of ``manifest.json``.
         errors: path of ``errors.jsonl``.
         warnings: notes for the user (e.g. selected AUs missing from every spreadsheet).
+        timings: seconds per phase (``read``, ``fetch_process``, ``write``).
     """
 
     output_dir: str
@@ -119,6 +122,7 @@ class BuildSummary:
     manifest: str = ""
     errors: str = ""
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def failure_rate(self) -> float:
@@ -164,7 +168,7 @@ class BuildSummary:
 # Image processing (runs in pool workers: NumPy/Pillow/OpenCV only, never TensorFlow)
 
 
-def decode_image(data: bytes) -> Any:
+def decode_image(data: bytes, info: dict[str, Any] | None = None) -> Any:
     """Decode image bytes to an upright uint8 RGB array.
 
     Handles PNG/GIF/WebP with transparency (composited on white), the first frame of animations,
@@ -173,6 +177,7 @@ def decode_image(data: bytes) -> Any:
 
     Args:
         data: the file bytes.
+        info: if given, filled with the source ``format``, ``mode`` and EXIF ``orientation``.
 
     Returns:
         ``numpy.ndarray`` of shape ``(H, W, 3)``, dtype uint8.
@@ -191,6 +196,10 @@ def decode_image(data: bytes) -> Any:
         raise ValueError(f"cannot decode the image: {exc}") from None
     except Image.DecompressionBombError as exc:
         raise ValueError(f"decompression bomb refused: {exc}") from None
+    if info is not None:
+        info["format"], info["mode"], info["orientation"] = im.format, im.mode, 1
+        with contextlib.suppress(Exception):
+            info["orientation"] = int(im.getexif().get(0x0112, 1) or 1)
     with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
         im = ImageOps.exif_transpose(im) or im
     mode = im.mode
@@ -232,13 +241,19 @@ def _resize_shorter(image: Any, size: int) -> Any:
 
 
 def process_image(data: bytes, options: dict[str, Any]) -> tuple[str, Any, str]:
-    """Decode, optionally face-crop/equalise/resize, and re-encode one image as RGB JPEG.
+    """Decode, optionally face-crop/equalise/resize, and (re-)encode one image as RGB JPEG.
+
+    The image is always fully decoded (that is the validation). An original that is already an
+    upright RGB JPEG and needs no change (no resize, crop or equalisation) is stored as it is, like
+    TF-Slim's ``build_image_data`` does: no generation loss, less CPU. Everything else (PNG, GIF,
+    WebP, BMP, CMYK or greyscale JPEG, EXIF-rotated JPEG) is re-encoded with ``jpeg_quality``;
+    ``reencode_jpeg=True`` re-encodes every image.
 
     Args:
         data: original file bytes.
         options: ``image_size`` (int or None), ``jpeg_quality`` (int), ``face_crop``
             (``"none"``/``"haar"``), ``face_margin`` (float), ``face_fallback``
-            (``"keep"``/``"drop"``), ``equalize`` (bool).
+            (``"keep"``/``"drop"``), ``equalize`` (bool), ``reencode_jpeg`` (bool).
 
     Returns:
         ``("ok", jpeg_bytes, "")``, ``("fail", None, detail)`` for an undecodable image
@@ -247,10 +262,22 @@ def process_image(data: bytes, options: dict[str, Any]) -> tuple[str, Any, str]:
     """
     from PIL import Image
 
+    src: dict[str, Any] = {}
     try:
-        image = decode_image(data)
+        image = decode_image(data, src)
     except ValueError as exc:
         return "fail", None, str(exc)
+    unchanged = not (
+        options.get("face_crop", "none") != "none"
+        or options.get("equalize")
+        or (options.get("image_size") and min(image.shape[:2]) > int(options["image_size"]))
+        or options.get("reencode_jpeg")
+    )
+    upright_rgb_jpeg = (
+        src.get("format") == "JPEG" and src.get("mode") == "RGB" and src.get("orientation") == 1
+    )
+    if unchanged and upright_rgb_jpeg:
+        return "ok", data, ""
     if options.get("face_crop", "none") == "haar":
         from fer_tf.preprocessing import faces
 
@@ -461,6 +488,7 @@ def build_records(
     face_margin: float = 0.2,
     face_fallback: str = "keep",
     equalize: bool = False,
+    reencode_jpeg: bool = False,
     workers: int | None = None,
     concurrency: int = 32,
     per_host: int | None = None,
@@ -501,6 +529,8 @@ def build_records(
         face_fallback: when no face is found: ``"keep"`` the whole image or ``"drop"`` the row
             (counted as skipped, reason ``no_face``).
         equalize: histogram-equalise (seed 004).
+        reencode_jpeg: re-encode every image; by default an upright RGB JPEG that needs no change
+            is stored as downloaded (fully decoded first, to validate it).
         workers: image-processing processes (default: CPU count; 0 processes in this process).
         concurrency: download threads.
         per_host: concurrent requests per host (default ``min(concurrency, 16)``).
@@ -583,6 +613,7 @@ def build_records(
         "face_margin": float(face_margin) if face_crop != "none" else None,
         "face_fallback": face_fallback if face_crop != "none" else None,
         "equalize": bool(equalize),
+        "reencode_jpeg": bool(reencode_jpeg),
     }
     fingerprint = hashlib.sha1(json.dumps(proc_options, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -626,6 +657,8 @@ def build_records(
             continue
         candidates.append((row, labels))
 
+    summary_timings = {"read": time.monotonic() - t0}
+    t1 = time.monotonic()
     # ---- phases 1+2: download and process (pipelined) ----
     by_url = {row.source: (row, labels) for row, labels in candidates}
     failures: list[dict[str, Any]] = []
@@ -637,6 +670,9 @@ def build_records(
         pool = _InlineExecutor()
     else:
         pool = _make_pool(workers)
+    # TensorFlow is needed only to write the shards; its import (seconds) overlaps the downloads.
+    # Started after the pool workers were forked, so they never hold TensorFlow state.
+    tf_import = _start_tf_import() if candidates else None
     waiting: dict[str, list[str]] = {}  # sha -> urls waiting for its processing
     jobs: dict[Future[tuple[str, str]], str] = {}
 
@@ -731,7 +767,7 @@ def build_records(
                 )
                 jobs[fut] = sha
                 summary.processed += 1
-                drain(block_until=4 * max(1, workers))
+                drain(block_until=16 * max(1, workers))
             drain(block_until=0)
     except KeyboardInterrupt:
         interrupted = True
@@ -741,6 +777,8 @@ def build_records(
         pool.shutdown(wait=not interrupted, cancel_futures=True)
         cache.close()
 
+    summary_timings["fetch_process"] = time.monotonic() - t1
+    t2 = time.monotonic()
     # ---- phase 3: split, shard, write ----
     examples: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     split_fallback = 0
@@ -766,7 +804,12 @@ def build_records(
                 "subject": row.subject,
             }
         )
+    if tf_import is not None:
+        tf_import.join()
     shards = _write_shards(out, examples, num_shards, examples_per_shard, bar_enabled=progress)
+
+    summary_timings["write"] = time.monotonic() - t2
+    summary.timings = summary_timings
 
     # ---- reports ----
     def order(e: dict[str, Any]) -> tuple[Any, ...]:
@@ -813,6 +856,7 @@ def build_records(
         "face_margin": face_margin,
         "face_fallback": face_fallback,
         "equalize": equalize,
+        "reencode_jpeg": reencode_jpeg,
         "concurrency": download_options.concurrency,
         "per_host": download_options.per_host,
         "timeout": download_options.timeout,
@@ -837,6 +881,7 @@ def build_records(
             "jpeg_quality": jpeg_quality,
             "face_crop": face_crop,
             "equalize": bool(equalize),
+            "reencode_jpeg": bool(reencode_jpeg),
         },
         "split": {
             "by": split_by,
@@ -876,6 +921,21 @@ def build_records(
             summary,
         )
     return summary
+
+
+def _start_tf_import() -> threading.Thread | None:
+    """Import TensorFlow in a background thread (errors surface later, at the real import)."""
+    if "tensorflow" in sys.modules:
+        return None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module("tensorflow")
+
+    thread = threading.Thread(target=run, name="fer_tf-import-tf", daemon=True)
+    thread.start()
+    return thread
 
 
 def _shard_sizes(n: int, num_shards: int | None, examples_per_shard: int | None) -> list[int]:
