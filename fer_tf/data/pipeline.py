@@ -541,6 +541,12 @@ def make_dataset(
     ds = ds.map(lambda e, t, keep: (e, t))
 
     fused = isinstance(policy, aug.AugmentPolicy) and policy.has_geometry
+    # Policies that run on whole batches (Keras RandAugment, callables, photometric-only).
+    batch_policy = None if fused else policy
+
+    def finish(image: tf.Tensor) -> tf.Tensor:
+        # Normalise per example (cache-friendly) unless a batch policy still has to run.
+        return image if batch_policy is not None else img.normalize(image, family)
 
     def load_train(index: tf.Tensor, encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
         s = tf.random.experimental.stateless_fold_in(example_seed, index)
@@ -558,20 +564,21 @@ def make_dataset(
         if equalize:
             image = img.equalize_histogram(image)
         if fused:
-            # One resampling: resize + flip + the policy's geometry.
-            image = aug.warp_to_size(image, size, policy, warp_seed, flip=flip)
+            # One resampling (resize + flip + the policy's geometry), then the photometric ops,
+            # per example while the image is in cache; then normalise.
+            image = policy.augment_example(image, size, warp_seed, flip=flip)
         else:
             image = img.resize(image, size)
             if flip:
                 image = tf.image.stateless_random_flip_left_right(image, warp_seed)
-        return image, targets
+        return finish(image), targets
 
     def load_eval(encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
         fraction = central_fraction if crop == "central" else None
         image = img.preprocess_for_eval(encoded, size, central_fraction=fraction)
         if equalize:
             image = img.equalize_histogram(image)
-        return image, targets
+        return finish(image), targets
 
     if training:
         ds = ds.enumerate().map(
@@ -583,27 +590,17 @@ def make_dataset(
         ds = ds.map(load_eval, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     ds = ds.batch(per_batch, drop_remainder=drop_remainder)
 
-    if policy is not None:
-        stateful = isinstance(policy, aug.RandAugmentPolicy)
+    if batch_policy is not None:
+        stateful = isinstance(batch_policy, aug.RandAugmentPolicy)
 
         def augment_batch(index: tf.Tensor, images: tf.Tensor, targets: Any) -> Any:
             s = tf.random.experimental.stateless_fold_in(batch_seed, index)
-            if fused:
-                images = policy.photometric(images, s)
-            else:
-                images = policy(images, s)
-            return img.normalize(images, family), targets
+            return img.normalize(batch_policy(images, s), family), targets
 
         ds = ds.enumerate().map(
             lambda i, element: augment_batch(i, *element),
             num_parallel_calls=None if stateful else num_parallel_calls,
             deterministic=None if stateful else deterministic,
-        )
-    else:
-        ds = ds.map(
-            lambda images, targets: (img.normalize(images, family), targets),
-            num_parallel_calls=num_parallel_calls,
-            deterministic=deterministic,
         )
     options = tf.data.Options()
     options.deterministic = deterministic

@@ -76,6 +76,8 @@ class AugmentPolicy:
         blur_p, blur_sigma: probability; Gaussian sigma range in pixels.
         contrast_p, contrast: probability; contrast factor range (around the per-channel mean).
         noise_p, noise_std: probability; range of the additive Gaussian noise std (0..255 scale).
+        noise_per_channel: independent noise per channel (imgaug's default, used here: one
+            value per pixel, added to all channels).
         color_p, color_gain, saturation, brightness: probability; per-channel gain range,
             saturation factor range, added brightness range (0..255 scale).
         fill_mode: ``"reflect"``, ``"wrap"``, ``"constant"`` or ``"nearest"`` for pixels
@@ -100,6 +102,7 @@ class AugmentPolicy:
     contrast: tuple[float, float] = (1.0, 1.0)
     noise_p: float = 0.0
     noise_std: tuple[float, float] = (0.0, 0.0)
+    noise_per_channel: bool = False
     color_p: float = 0.0
     color_gain: tuple[float, float] = (1.0, 1.0)
     saturation: tuple[float, float] = (1.0, 1.0)
@@ -189,11 +192,13 @@ class AugmentPolicy:
         return x[0] if single else x
 
     def photometric(self, images: tf.Tensor, seed: Any) -> tf.Tensor:
-        """The non-geometric part: blur, then contrast + colour (fused), then noise; clipped.
+        """The non-geometric part: blur, noise, then contrast + colour (fused); clipped.
 
         Contrast (around each channel's mean), per-channel gain, saturation and brightness are
         all affine in the pixel values, so they are composed into one per-image 3×3 colour
-        matrix and offset and applied in a single batched matmul.
+        matrix and offset and applied in one pass. Blur and noise run only on the images that
+        drew them. (imgaug applied seed 000's list in random order; the order here is fixed.)
+        A batch of one (static shape) takes a per-image fast path with the same random draws.
 
         Args:
             images: ``float32 [B, H, W, C]`` in ``[0, 255]``.
@@ -207,18 +212,66 @@ class AugmentPolicy:
         batch = tf.shape(x)[0]
         if self.blur_p > 0 and self.blur_sigma[1] > 0:
             x = self._blur(x, batch, s[0])
-        if self.contrast_p > 0 or self.color_p > 0:
-            x = self._colour_matrix(x, batch, s[1])
         if self.noise_p > 0 and self.noise_std[1] > 0:
             x = self._noise(x, batch, s[2])
+        if self.contrast_p > 0 or self.color_p > 0:
+            x = self._colour_matrix(x, batch, s[1])
         return tf.clip_by_value(x, 0.0, 255.0)
+
+    def augment_example(
+        self, image: tf.Tensor, image_size: Any, seed: Any, *, flip: bool = False
+    ) -> tf.Tensor:
+        """Per-example fast path: resize + flip + geometry in one warp, then photometry.
+
+        Used by ``make_dataset`` in training: a decoded crop window of any size goes to
+        ``image_size`` with a single resampling (:func:`warp_to_size`), then through
+        :meth:`photometric` as a batch of one, while the image is still in cache.
+
+        Args:
+            image: ``[h, w, C]``, values in ``[0, 255]``.
+            image_size: output size, int or ``(height, width)``.
+            seed: stateless seed ``[2]``.
+            flip: also flip left-right with probability 0.5.
+
+        Returns:
+            ``float32 [height, width, C]`` in ``[0, 255]``.
+        """
+        warp_seed, photo_seed = tf.unstack(
+            tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        )
+        x = warp_to_size(image, image_size, self, warp_seed, flip=flip)
+        return self.photometric(x[None], photo_seed)[0]
 
     def _blur(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         g, v = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        idx = tf.where(_gate(g, batch, self.blur_p))[:, 0]
-        sigma = tf.gather(_uniform(v, [batch], *self.blur_sigma), idx)
-        blurred = gaussian_blur(tf.gather(x, idx), sigma, max_sigma=self.blur_sigma[1])
+        on = _gate(g, batch, self.blur_p)
+        sigma = _uniform(v, [batch], *self.blur_sigma)
+        if x.shape[0] == 1:
+            return tf.cond(
+                on[0], lambda: gaussian_blur(x, sigma, max_sigma=self.blur_sigma[1]), lambda: x
+            )
+        idx = tf.where(on)[:, 0]
+        blurred = gaussian_blur(
+            tf.gather(x, idx), tf.gather(sigma, idx), max_sigma=self.blur_sigma[1]
+        )
         return tf.tensor_scatter_nd_update(x, idx[:, None], blurred)
+
+    def _noise(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        g, v, n = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        on = _gate(g, batch, self.noise_p)
+        std = _uniform(v, [batch], *self.noise_std)
+
+        def noisy(sub: tf.Tensor, sub_std: tf.Tensor) -> tf.Tensor:
+            shape = tf.shape(sub)
+            if not self.noise_per_channel:  # imgaug's default: one value per pixel
+                shape = tf.concat([shape[:-1], [1]], axis=0)
+            return sub + tf.random.stateless_normal(shape, n) * sub_std[:, None, None, None]
+
+        if x.shape[0] == 1:
+            return tf.cond(on[0], lambda: noisy(x, std), lambda: x)
+        idx = tf.where(on)[:, 0]
+        sub = noisy(tf.gather(x, idx), tf.gather(std, idx))
+        return tf.tensor_scatter_nd_update(x, idx[:, None], sub)
 
     def _colour_matrix(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         s = tf.random.experimental.stateless_split(seed, 6)
@@ -247,17 +300,11 @@ class AugmentPolicy:
             m = tf.linalg.matmul(m, sat_m)
             o = tf.linalg.matvec(sat_m, o, transpose_a=True)
         o = o + bright[:, None]
+        if x.shape[0] == 1:  # one image: a 1x1 convolution is much faster than a batched matmul
+            return tf.nn.conv2d(x, m[0][None, None], 1, "VALID") + o[0]
         shape = tf.shape(x)
         y = tf.linalg.matmul(tf.reshape(x, [batch, -1, channels]), m) + o[:, None, :]
         return tf.reshape(y, shape)
-
-    def _noise(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        g, v, n = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-        idx = tf.where(_gate(g, batch, self.noise_p))[:, 0]
-        std = tf.gather(_uniform(v, [batch], *self.noise_std), idx)
-        sub = tf.gather(x, idx)
-        noise = tf.random.stateless_normal(tf.shape(sub), n) * std[:, None, None, None]
-        return tf.tensor_scatter_nd_update(x, idx[:, None], sub + noise)
 
 
 _LUMA = (0.299, 0.587, 0.114)
@@ -381,6 +428,7 @@ def warp_to_size(
     seed: Any,
     *,
     flip: bool = False,
+    fast: bool = True,
 ) -> tf.Tensor:
     """Resize one image *and* apply a policy's geometry (and a random flip) in one resampling.
 
@@ -394,6 +442,13 @@ def warp_to_size(
         policy: supplies the geometric probabilities and ranges (``None``: resize and flip only).
         seed: stateless seed ``[2]``.
         flip: also flip left-right with probability 0.5 (the pipeline's training flip).
+        fast: when the fused matrix has no rotation (a scale/shift/flip), sample it with
+            ``tf.image.crop_and_resize`` (same bilinear map, several times faster on CPU than
+            ``ImageProjectiveTransformV3``) where that gives the same image: when no sample
+            falls outside the input, or with ``fill_mode="constant"`` (then identical except
+            along the fill boundary, where the projective kernel blends the last input pixel
+            with the fill over one input pixel and crop_and_resize does not). ``False`` always
+            uses the projective kernel.
 
     Returns:
         ``float32 [height, width, C]``.
@@ -429,14 +484,47 @@ def warp_to_size(
         m = tf.linalg.matmul(m, g)
         fill_mode, fill_value = policy.fill_mode, policy.fill_value
         interpolation = policy.interpolation
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=x[None],
-        transforms=tf.reshape(m, [1, 9])[:, :8],
-        output_shape=tf.constant([out_h, out_w], tf.int32),
-        fill_value=tf.constant(fill_value, tf.float32),
-        interpolation=interpolation.upper(),
-        fill_mode=fill_mode.upper(),
-    )[0]
+
+    def projective() -> tf.Tensor:
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x[None],
+            transforms=tf.reshape(m, [1, 9])[:, :8],
+            output_shape=tf.constant([out_h, out_w], tf.int32),
+            fill_value=tf.constant(fill_value, tf.float32),
+            interpolation=interpolation.upper(),
+            fill_mode=fill_mode.upper(),
+        )[0]
+
+    def axis_aligned() -> tf.Tensor:
+        # The same map for a matrix without rotation: x_in = m00 x + m02, y_in = m11 y + m12,
+        # as a crop_and_resize box (corner-aligned sampling); ~5x faster than the projective
+        # kernel on CPU. Points outside the image get fill_value (as fill_mode="constant").
+        hm1 = tf.maximum(h - 1.0, 1.0)
+        wm1 = tf.maximum(w - 1.0, 1.0)
+        y1, x1 = m[1, 2] / hm1, m[0, 2] / wm1
+        y2 = (m[1, 1] * (out_h - 1) + m[1, 2]) / hm1
+        x2 = (m[0, 0] * (out_w - 1) + m[0, 2]) / wm1
+        return tf.image.crop_and_resize(
+            x[None],
+            tf.stack([y1, x1, y2, x2])[None],
+            tf.zeros([1], tf.int32),
+            [out_h, out_w],
+            method=interpolation,
+            extrapolation_value=fill_value,
+        )[0]
+
+    # Use the fast kernel when it gives the same result: no rotation/shear and either a
+    # constant fill or no sample falling outside the image.
+    tol = 1e-4
+    aligned = tf.logical_and(tf.abs(m[0, 1]) < tol, tf.abs(m[1, 0]) < tol)
+    corners_x = tf.stack([m[0, 2], m[0, 0] * (out_w - 1) + m[0, 2]])
+    corners_y = tf.stack([m[1, 2], m[1, 1] * (out_h - 1) + m[1, 2]])
+    inside = tf.logical_and(
+        tf.reduce_all((corners_x > -tol) & (corners_x < w - 1.0 + tol)),
+        tf.reduce_all((corners_y > -tol) & (corners_y < h - 1.0 + tol)),
+    )
+    use_fast = tf.logical_and(aligned, inside) if fill_mode != "constant" else aligned
+    out = tf.cond(use_fast, axis_aligned, projective) if fast else projective()
     return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
 
 
@@ -549,6 +637,7 @@ SEED000 = AugmentPolicy(
     color_gain=(0.9, 1.1),
     saturation=(0.7, 1.3),
     brightness=(-20.0, 20.0),
+    fill_mode="constant",  # imgaug's Affine default (cval=0): black where the image moved away
 )
 
 LIGHT = AugmentPolicy(
@@ -562,6 +651,7 @@ LIGHT = AugmentPolicy(
     contrast=(0.9, 1.1),
     color_p=0.3,
     brightness=(-10.0, 10.0),
+    fill_mode="constant",
 )
 
 _PRESETS: dict[str, AugmentPolicy] = {"seed000": SEED000, "light": LIGHT}
