@@ -130,4 +130,18 @@ def configure_logical_cpus(n: int) -> None:
 
 def strategy_description(strategy: Any) -> str:
     """One line: strategy class and replica count."""
-    return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)"
+    import tensorflow as tf
+
+    name = type(strategy).__name__
+    for public in (
+        tf.distribute.MultiWorkerMirroredStrategy,
+        tf.distribute.MirroredStrategy,
+        tf.distribute.OneDeviceStrategy,
+        tf.distribute.TPUStrategy,
+    ):
+        if isinstance(strategy, public):
+            name = public.__name__
+            break
+    if "CollectiveAllReduce" in name:
+        name = "MultiWorkerMirroredStrategy"
+    return f"{name} with {strategy.num_replicas_in_sync} replica(s)"

@@ -83,7 +83,13 @@ def toy_dataset(
 
 
 def toy_model(
-    num_outputs: int, *, size: int = 16, dropout: float = 0.1, aux: bool = False, seed: int = 0
+    num_outputs: int,
+    *,
+    size: int = 16,
+    dropout: float = 0.1,
+    aux: bool = False,
+    seed: int = 0,
+    batchnorm: bool = True,
 ) -> Any:
     """A small CNN with BatchNorm and dropout (optionally with auxiliary logits).
 
@@ -93,6 +99,8 @@ def toy_model(
         dropout: dropout rate before the logits.
         aux: also return auxiliary logits (``{"logits", "aux_logits"}``), like Inception V4.
         seed: initializer seed.
+        batchnorm: include the BatchNorm layer (its batch statistics depend on how a batch is
+            split across replicas, so distribution-equivalence tests turn it off).
 
     Returns:
         A ``keras.Model``.
@@ -102,7 +110,8 @@ def toy_model(
     init = keras.initializers.GlorotUniform(seed=seed)
     inp = keras.Input((size, size, 3))
     x = keras.layers.Conv2D(8, 3, strides=2, padding="same", kernel_initializer=init)(inp)
-    x = keras.layers.BatchNormalization(momentum=0.9)(x)
+    if batchnorm:
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
     x = keras.layers.ReLU()(x)
     x = keras.layers.Conv2D(16, 3, strides=2, padding="same", kernel_initializer=init)(x)
     x = keras.layers.ReLU()(x)
@@ -138,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--examples", type=int, default=256)
     p.add_argument("--size", type=int, default=16)
+    p.add_argument("--no-batchnorm", action="store_true")
     args = p.parse_args(argv)
     if args.logical_cpus:
         from fer_tf.training.strategy import configure_logical_cpus
@@ -167,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         config,
         resume=args.resume,
         data=data,
-        model_fn=lambda c, t: toy_model(t.num_outputs, size=size, dropout=c.model.dropout),
+        model_fn=lambda c, t: toy_model(
+            t.num_outputs, size=size, dropout=c.model.dropout, batchnorm=not args.no_batchnorm
+        ),
         progress=False,
     )
     if args.weights_out:
