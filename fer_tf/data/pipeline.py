@@ -418,8 +418,10 @@ def make_dataset(
         posed_classes: 2 or 12 for ``posed``.
         emotion_classes: class names for ``emotion`` (default: the manifest's
             ``emotion_names``).
-        crop: ``"random"``, ``"central"`` or ``"none"``; default ``"random"`` in training,
-            ``"central"`` otherwise (``central_fraction``; ``"random"`` is not allowed then).
+        crop: ``"random"``, ``"central"`` or ``"none"``. Default: ``"central"``
+            (``central_fraction``) in evaluation; in training ``"none"`` when the ``augment``
+            policy has its own geometry (``seed000``, ``light``: they crop and zoom
+            themselves), else ``"random"``. ``"random"`` is not allowed in evaluation.
         central_fraction: side fraction of the central crop (Inception evaluation: 0.875).
         crop_area_range, crop_aspect_ratio_range: ranges of the random training crop.
         flip: random horizontal flip; default ``training``.
@@ -463,11 +465,6 @@ def make_dataset(
     repeat = training if repeat is None else bool(repeat)
     drop_remainder = training if drop_remainder is None else bool(drop_remainder)
     flip = training if flip is None else bool(flip)
-    crop = ("random" if training else "central") if crop is None else crop
-    if crop not in img.TRAIN_CROPS:
-        raise _err("crop", f"one of {list(img.TRAIN_CROPS)}", crop)
-    if crop == "random" and not training:
-        raise _err("crop", "'central' or 'none' when training is False (no random crops)", crop)
     if isinstance(augment, str) and augment.strip().lower() not in aug.POLICIES:
         raise _err(
             "augment", f"one of {list(aug.POLICIES)}, an AugmentPolicy or a callable", augment
@@ -496,6 +493,15 @@ def make_dataset(
     policy = aug.get_policy(augment, seed=seed) if training else None
     if isinstance(policy, aug.IdentityPolicy):
         policy = None
+    fused = isinstance(policy, aug.AugmentPolicy) and policy.has_geometry
+    if crop is None:
+        # A policy with its own geometry (seed000, light) crops and zooms itself: the training
+        # image is the whole record image, as seed 000 fed imgaug.
+        crop = "central" if not training else "none" if fused else "random"
+    if crop not in img.TRAIN_CROPS:
+        raise _err("crop", f"one of {list(img.TRAIN_CROPS)}", crop)
+    if crop == "random" and not training:
+        raise _err("crop", "'central' or 'none' when training is False (no random crops)", crop)
     # Seeded runs and evaluation keep the order; unseeded training may reorder for speed.
     deterministic = seed is not None or not training
     if seed is None:
@@ -540,7 +546,6 @@ def make_dataset(
         ds = ds.filter(lambda e, t, keep: keep)
     ds = ds.map(lambda e, t, keep: (e, t))
 
-    fused = isinstance(policy, aug.AugmentPolicy) and policy.has_geometry
     # Policies that run on whole batches (Keras RandAugment, callables, photometric-only).
     batch_policy = None if fused else policy
 
