@@ -77,6 +77,8 @@ def test_unknown_model_and_bad_arguments():
         create_model("tiny_cnn", classes=0)
     with pytest.raises(ValueError, match=r"needs inputs of at least 75x75"):
         create_model("inception_v4", include_top=False, input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match="auxiliary head needs Mixed_6h of at least 5x5"):
+        create_model("inception_v4", input_shape=(100, 100, 3))
     with pytest.raises(ValueError, match="The 'final_endpoint' parameter must be one of"):
         create_model("inception_v2", include_top=False, final_endpoint="Mixed_9a")
     with pytest.raises(ValueError, match="The 'variant' parameter must be one of"):

@@ -1,7 +1,7 @@
 """Faithfulness to TF-Slim: parameter counts, variable names, end point shapes, logits parity.
 
 Reference facts (variables.tsv, expected_*.npz/json) come from running the original slim network
-definitions; see tests/data/slim/README (copied from the shared reference). Each big model is
+definitions; see tests/data/slim/README.md (copied from the shared reference). Each big model is
 built once per module.
 """
 

@@ -168,6 +168,15 @@ def _steps(n: c.SlimNet) -> list[tuple[str, Callable[[Any], Any]]]:
     return steps
 
 
+def _mixed_6h_size(size: int | None) -> int | None:
+    """Spatial size of Mixed_6h for an input size (stride-2 VALID steps and 3x3 VALID convs)."""
+    if size is None:
+        return None
+    size = (size - 3) // 2 + 1 - 2  # Conv2d_1a_3x3 (s2), Conv2d_2a_3x3
+    size = (size - 3) // 2 + 1 - 2  # Mixed_3a (s2), Mixed_4a
+    return ((size - 3) // 2 + 1 - 3) // 2 + 1  # Mixed_5a (s2), Mixed_6a (s2)
+
+
 def _aux_head(n: c.SlimNet, mixed_6h: Any, classes: int) -> Any:
     x = n.avg_pool(mixed_6h, 5, "AuxLogits/AvgPool_1a_5x5", stride=3, padding="VALID")
     x = n.conv(x, 128, 1, "AuxLogits/Conv2d_1b_1x1")
@@ -253,6 +262,13 @@ def inception_v4(
     if include_top and final_endpoint != "Mixed_7d":
         raise ValueError("final_endpoint can only be changed with include_top=False.")
     inputs = c.make_input(input_shape, (299, 299, 3), 75, input_tensor, "inception_v4")
+    if include_top and aux_logits:
+        spatial = tuple(_mixed_6h_size(d) for d in inputs.shape[1:3])
+        if any(d is not None and d < 5 for d in spatial):
+            raise ValueError(
+                "Inception V4's auxiliary head needs Mixed_6h of at least 5x5 (input >= 107); "
+                f"got {spatial}. Pass aux_logits=False or a larger input_shape."
+            )
     n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
 
     x = inputs
