@@ -512,7 +512,8 @@ def make_dataset(
     shuffle_seed = int(seed) * 1000003 + pipeline_id
 
     ds = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle and len(files) > 1:
+    if shuffle and len(files) > 1 and not shard_examples:
+        # (Example-level sharding needs the same example order in every pipeline.)
         ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
         lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20),
