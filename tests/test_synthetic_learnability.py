@@ -1,7 +1,7 @@
 """SynthFACS labels carry a signal a simple model finds on faces of unseen identities (issue 2.6).
 
-About 2,000 faces at 96 px, HOG features (OpenCV), PCA and one logistic regression per label,
-evaluated on held-out identities. The thresholds are the acceptance criteria; the figures measured
+About 2,000 faces at 96 px, HOG features (OpenCV), PCA and one class-balanced logistic regression
+per label, evaluated on held-out identities. The thresholds are the acceptance criteria; the figures measured
 when they were set are in docs/synthfacs.md.
 """
 
@@ -47,16 +47,19 @@ def _project(x: np.ndarray, train: np.ndarray, dims: int) -> np.ndarray:
 
 def test_every_rendered_au_is_learnable_on_unseen_identities(data: dict[str, np.ndarray]) -> None:
     train, test = ~data["test"], data["test"]
-    z = _project(data["x"], train, 256)
+    z = _project(data["x"], train, 512)
     f1 = {}
     for j, au in enumerate(data["aus"]):
         y = data["y"][:, j]
-        clf = LogisticRegression(C=0.1, max_iter=500).fit(z[train], y[train])
+        # Balanced class weights: most AUs are present in 10-30% of faces, and F1 rewards a
+        # decision threshold that does not simply favour the majority "absent".
+        clf = LogisticRegression(C=0.05, max_iter=1000, class_weight="balanced")
+        clf.fit(z[train], y[train])
         f1[int(au)] = f1_score(y[test], clf.predict(z[test]))
     report = ", ".join(f"AU{k} {v:.2f}" for k, v in f1.items())
-    assert np.mean(list(f1.values())) >= 0.8, report
+    assert np.mean(list(f1.values())) >= 0.85, report
     for au, score in f1.items():
-        assert score >= 0.55, f"AU{au}: {report}"
+        assert score >= 0.8, f"AU{au}: {report}"
 
 
 def test_posed_vs_spontaneous_is_above_chance(data: dict[str, np.ndarray]) -> None:
@@ -66,5 +69,6 @@ def test_posed_vs_spontaneous_is_above_chance(data: dict[str, np.ndarray]) -> No
     y = data["posed"]
     clf = LogisticRegression(C=0.1, max_iter=500).fit(z[train], y[train])
     acc = accuracy_score(y[test], clf.predict(z[test]))
-    # Chance is about 0.5 (posed_fraction=0.5); 400+ test faces put 0.6 several SEs above it.
-    assert acc >= 0.6, f"posed vs spontaneous accuracy {acc:.3f}"
+    # Chance is about 0.5 (posed_fraction=0.5); with 400+ test faces one SE is about 0.025, so
+    # 0.65 is six SEs above chance.
+    assert acc >= 0.65, f"posed vs spontaneous accuracy {acc:.3f}"

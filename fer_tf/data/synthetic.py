@@ -605,11 +605,16 @@ def _render(
                 cv.line(seg, _rgb(skin, dark, 0.9 * a2), 1.0, depth=0.3)
 
     # ---- glabella lines (AU4) and nose-bridge wrinkles (AU9) --------------------------------
-    a4m, a9m = m(4, 0.0), m(9, 0.0)
-    if a4m > 0.02:
-        for s in (-1.0, 1.0):
-            seg = np.array([[s * 0.035, by - 0.03], [s * 0.03, by + 0.02 + 0.08 * a4m]])
-            cv.line(seg, _rgb(skin, dark, a4m), 1.6, depth=0.6)
+    a9m = m(9, 0.0)
+    for si, s in enumerate((-1.0, 1.0)):
+        a4 = sides[si].get(4, 0.0)
+        if a4 > 0.02:
+            # Corrugator: vertical furrows between the brows, converging downward; procerus: a
+            # short horizontal fold at the root of the nose, below the lowered inner brows.
+            seg = np.array([[s * 0.05, by - 0.03], [s * (0.04 - 0.01 * a4), by + 0.03 + 0.07 * a4]])
+            cv.line(seg, _rgb(skin, dark, a4), 1.4 + 0.6 * a4, depth=0.6)
+            fold = np.array([[s * 0.008, by + 0.125], [s * 0.035, by + 0.12 + 0.005 * a4]])
+            cv.line(fold, _rgb(skin, dark, 0.6 * a4), 1.0, depth=0.7)
     if a9m > 0.02:
         for k in range(3):
             y = ey + 0.01 + 0.035 * k
@@ -625,17 +630,26 @@ def _render(
         a5, a6, a7, a43 = sd(5, 0.0), sd(6, 0.0), sd(7, 0.0), sd(43, 0.0)
         a4 = sd(4, 0.0)
         cx = s * idn.eye_spacing
-        up = eh * (1.0 + 1.0 * a5 - 0.3 * a7 - 0.12 * a6 - 0.15 * a4)
-        lo = eh * 0.7 * (1.0 - 0.6 * a7 - 0.3 * a6)
+        up = eh * (1.0 + 1.0 * a5 - 0.1 * a7 - 0.12 * a6 - 0.25 * a4)
+        lo = eh * 0.7 * (1.0 - 0.3 * a6)
         up = up * (1.0 - a43) - 0.8 * lo * a43  # closing: the upper lid comes down to the lower
         xs = _X9 * ew
         shape = 1.0 - _X9 * _X9
-        # Outer corner sits slightly higher; the AU7 lower lid straightens (flatter curve).
+        # Outer corner sits slightly higher. AU7 raises the lower lid and straightens it (a flat
+        # line across the lower iris); the upper lid barely moves, so the eye narrows from below
+        # but stays open with the iris showing, unlike AU43 where the upper lid comes down.
         tilt = -0.012 * s * _X9
-        y_up = ey + tilt - up * shape ** (0.8)
-        y_lo = ey + tilt + lo * shape ** (1.0 + 1.5 * a7)
+        y_up = ey + tilt - up * shape**0.8
+        y_lo = ey + tilt + lo * (1.0 - 0.55 * a7) * shape - 0.25 * eh * a7 * shape**0.3
+        y_lo = np.maximum(y_lo, y_up)
         x = cx + xs
         eye = np.concatenate([np.stack([x, y_up], 1), np.stack([x[::-1], y_lo[::-1]], 1)], axis=0)
+        if a7 > 0.02:
+            # The tensed orbicularis bulges under the raised lid, bounded by a furrow below it.
+            furrow = ey + tilt + (eh * 0.45 + 0.03 * a7) * shape**0.7 + 0.012
+            bulge = np.concatenate([eye[9:], np.stack([x, furrow], 1)], axis=0)
+            cv.fill(bulge, _rgb(skin, _scale(skin, 1.12), a7), depth=0.6)
+            cv.line(np.stack([x, furrow], 1)[1:-1], _rgb(skin, dark, a7), 1.3, depth=0.6)
         # Lid crease: AU5 pulls the lid up toward it, AU43 and AU7 hide it.
         crease = np.stack([x[1:-1], ey + tilt[1:-1] - (eh * 1.9) * shape[1:-1] ** 0.6], 1)
         cv.line(crease, _rgb(skin, dark, 0.45 * (1.0 - a43)), 1.0, depth=0.6)
@@ -657,7 +671,7 @@ def _render(
             cv.fill(_ellipse(hx, hy, ir * 0.15, ir * 0.15), (250, 250, 250), depth=0.6)
         # Upper lid line (lashes) thick, lower lid thin; AU7 darkens the lower lid.
         cv.line(eye[:9], (35.0, 25.0, 25.0), 1.8, depth=0.6)
-        cv.line(eye[9:], _rgb(_scale(skin, 0.7), (50.0, 35.0, 35.0), a7), 1.0 + a7, depth=0.6)
+        cv.line(eye[9:], _rgb(_scale(skin, 0.7), _scale(skin, 0.45), a7), 1.0, depth=0.6)
         # Crow's feet (AU6): wrinkles fanning out from the outer corner.
         if a6 > 0.02:
             ox = cx + s * ew * 1.15
@@ -673,9 +687,9 @@ def _render(
         sd = sides[si].get
         a1, a2, a4, a9 = sd(1, 0.0), sd(2, 0.0), sd(4, 0.0), sd(9, 0.0)
         inner = np.array(
-            [s * (0.075 - 0.035 * a4), by - 0.1 * a1 + 0.06 * a4 + 0.015 * a9 + 0.01 * a2]
+            [s * (0.075 - 0.045 * a4), by - 0.1 * a1 + 0.08 * a4 + 0.015 * a9 + 0.01 * a2]
         )
-        outer = np.array([s * (idn.eye_spacing + 0.2), by + 0.035 - 0.1 * a2 + 0.03 * a4])
+        outer = np.array([s * (idn.eye_spacing + 0.2), by + 0.035 - 0.1 * a2 + 0.025 * a4])
         mid = np.array(
             [
                 s * (idn.eye_spacing + 0.02),
@@ -708,41 +722,48 @@ def _render(
         )
 
     # ---- mouth ---------------------------------------------------------------------------
+    # Lip lines run from corner to corner; the opening, lip thickness and lift at each point
+    # blend the two sides' intensities, so an asymmetric expression gives a lopsided mouth.
     my = idn.mouth_y
-    a17m, a23m, a25m = m(17, 0.0), m(23, 0.0), m(25, 0.0)
+    a23m, a25m = m(23, 0.0), m(25, 0.0)
     corners = []
     for si, s in enumerate((-1.0, 1.0)):
         sd = sides[si].get
         a12, a15, a20 = sd(12, 0.0), sd(15, 0.0), sd(20, 0.0)
         a17, a23 = sd(17, 0.0), sd(23, 0.0)
-        dx = 0.055 * a12 + 0.1 * a20 - 0.07 * a23
-        dy = -0.075 * a12 + 0.08 * a15 + 0.015 * a20 + 0.02 * a17 + 0.5 * drop26 * 0.4
+        dx = 0.055 * a12 + 0.1 * a20 - 0.09 * a23
+        dy = -0.075 * a12 + 0.08 * a15 + 0.015 * a20 + 0.03 * a17 + 0.5 * drop26 * 0.4
         corners.append(np.array([s * (idn.mouth_width + dx), my + dy]))
     cl, cr = corners
-    thin = (1.0 - 0.85 * a23m) * (1.0 - 0.35 * m(20, 0.0))
-    lift = 0.045 * a17m  # the chin raiser pushes the lower lip (and so the mouth) up
-    ul = idn.lip_upper * thin
-    ll = idn.lip_lower * thin * (1.0 + 0.35 * a17m)
-    # Corners bend the lip lines: the centre stays near the rest line (a smile curves up).
-    centre_y = my - lift + 0.25 * (cl[1] + cr[1] - 2 * my) * 0.5
-    gap_top = centre_y - 0.025 * a25m - 0.008 * a9m
-    gap_bot = centre_y + 0.05 * a25m + drop26 * 1.1
-    upper_in = _bezier(cl, np.array([0.0, 2 * gap_top - 0.5 * (cl[1] + cr[1])]), cr)
-    lower_in = _bezier(cl, np.array([0.0, 2 * gap_bot - 0.5 * (cl[1] + cr[1])]), cr)
+    base = 0.5 * (cl[1] + cr[1])
+    # Per side: top and bottom of the opening, upper and lower lip thickness (at the centre).
+    gt, gb, ul, ll = np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2)
+    for si in range(2):
+        sd = sides[si].get
+        a9, a17, a23, a25 = sd(9, 0.0), sd(17, 0.0), sd(23, 0.0), sd(25, 0.0)
+        # AU23 thins the red of the lips (rolled in and pressed), AU20 stretches them thin.
+        thin = (1.0 - 0.85 * a23) * (1.0 - 0.35 * sd(20, 0.0))
+        # The chin raiser pushes the lower lip (and so the mouth centre) up.
+        centre = my - 0.06 * a17 + 0.25 * (base - my)
+        gt[si] = centre - 0.035 * a25 - 0.008 * a9
+        gb[si] = centre + 0.075 * a25 + drop26 * 1.1
+        ul[si] = idn.lip_upper * thin + 0.025 * a9
+        ll[si] = idn.lip_lower * thin * (1.0 + 0.35 * a17)
+    t = _T9
+    w = 4.0 * t * (1.0 - t)
+    mx = cl[0] + (cr[0] - cl[0]) * t
+    line0 = cl[1] + (cr[1] - cl[1]) * t
+
+    def _lerp(v: np.ndarray, tt: np.ndarray = t) -> np.ndarray:
+        return v[0] + (v[1] - v[0]) * tt
+
+    upper_in = np.stack([mx, line0 + w * (_lerp(gt) - base)], 1)
+    lower_in = np.stack([mx, line0 + w * (_lerp(gb) - base)], 1)
+    lower_out = np.stack([mx, line0 + w * (_lerp(gb + ll) - base)], 1)
     # Upper outer edge with a cupid's bow; AU9 raises it.
-    uo_y = gap_top - ul - 0.025 * a9m
-    upper_out = np.array(
-        [
-            cl,
-            [cl[0] * 0.55, uo_y + 0.003],
-            [cl[0] * 0.18, uo_y - 0.006],
-            [0.0, uo_y + 0.006],
-            [cr[0] * 0.18, uo_y - 0.006],
-            [cr[0] * 0.55, uo_y + 0.003],
-            cr,
-        ]
-    )
-    lower_out = _bezier(cl, np.array([0.0, 2 * (gap_bot + ll) - 0.5 * (cl[1] + cr[1])]), cr)
+    tb = np.array([0.225, 0.41, 0.5, 0.59, 0.775])
+    uo = _lerp(gt - ul, tb) + np.array([0.003, -0.006, 0.006, -0.006, 0.003])
+    upper_out = np.concatenate([[cl], np.stack([cl[0] + (cr[0] - cl[0]) * tb, uo], 1), [cr]])
     # Nasolabial folds: AU12 deepens them and swings them outward, AU9 a little too.
     for si, s in enumerate((-1.0, 1.0)):
         sd = sides[si].get
@@ -766,44 +787,83 @@ def _render(
                 [[c[0] + s * 0.02, c[1] - 0.02], [c[0] + s * (0.03 + 0.05 * a20), c[1] + 0.01]]
             )
             cv.line(seg, _rgb(skin, dark, 0.9 * a20), 1.0, depth=0.6)
+        a23 = sd(23, 0.0)
+        if a23 > 0.02:
+            # AU23: the tightened lips bulge the skin around them into a ridge (an oval furrow
+            # around the mouth, drawn per half).
+            half = t <= 0.5 if si == 0 else t >= 0.5
+            ring_top = np.stack([mx, line0 + w * (_lerp(gt - ul) - base) - 0.03], 1)[half]
+            ring_bot = np.stack([mx, line0 + w * (_lerp(gb + ll) - base) + 0.03], 1)[half]
+            tip = np.array([[c[0] + s * 0.035, c[1]]])
+            if si == 0:
+                ring = np.concatenate([ring_top[::-1], tip, ring_bot])
+            else:
+                ring = np.concatenate([ring_top, tip, ring_bot[::-1]])
+            cv.line(ring, _rgb(skin, dark, a23), 1.6, depth=0.7)
+            # Small bulges bracket the tightened corners.
+            bracket = _bezier(
+                np.array([c[0] + s * 0.005, c[1] - 0.055]),
+                np.array([c[0] + s * 0.065, c[1]]),
+                np.array([c[0] + s * 0.005, c[1] + 0.055]),
+            )
+            cv.line(bracket, _rgb(skin, dark, a23), 1.6, depth=0.7)
+            # Fine perioral lines fan out above and below the lips, pointing at the mouth.
+            mc = np.array([0.0, base])
+            for fx in (0.15, 0.45, 0.75):
+                for ring_half, sgn in ((ring_top, -1.0), (ring_bot, 1.0)):
+                    lx = s * fx * abs(c[0])
+                    ly = float(np.interp(lx, ring_half[:, 0], ring_half[:, 1]))
+                    d = np.array([lx, ly]) - mc
+                    d = d / max(float(np.hypot(d[0], d[1])), 1e-6)
+                    p0 = np.array([lx, ly]) + 0.004 * sgn * np.abs(d)
+                    seg = np.stack([p0, p0 + 0.05 * d])
+                    cv.line(seg, _rgb(skin, dark, 0.8 * a23), 1.2, depth=0.7)
 
     lips = np.concatenate([upper_out, lower_out[::-1][1:-1]], axis=0)
     cv.fill(lips, idn.lip, depth=0.7)
-    if gap_bot - gap_top > 0.004:
+    if float(np.max(lower_in[:, 1] - upper_in[:, 1])) > 0.004:
         hole = np.concatenate([upper_in, lower_in[::-1][1:-1]], axis=0)
         cv.fill(hole, (45.0, 18.0, 22.0), depth=0.7)
         if a25m > 0.02:
-            teeth_bot = np.minimum(upper_in[:, 1] + 0.05 * a25m, lower_in[:, 1])
+            # Upper teeth fill most of the parted-lips gap.
+            teeth_bot = np.minimum(
+                upper_in[:, 1]
+                + 0.055 * w * _lerp(np.array([sides[0].get(25, 0.0), sides[1].get(25, 0.0)]))
+                + 0.01 * a25m,
+                lower_in[:, 1],
+            )
             teeth = np.concatenate(
                 [upper_in, np.stack([upper_in[::-1, 0], teeth_bot[::-1]], 1)], axis=0
             )
             cv.fill(teeth, (236.0, 232.0, 220.0), depth=0.7)
-    cv.line(upper_in, _scale(idn.lip, 0.55), 1.0, depth=0.7)
-    if a23m > 0.02:
-        # Tightened lips pucker the skin around the lip margins into short vertical creases.
-        for dx in (-0.07, -0.025, 0.025, 0.07):
-            for y0, y1 in (
-                (uo_y - 0.05, uo_y - 0.008),
-                (gap_bot + ll + 0.008, gap_bot + ll + 0.05),
-            ):
-                seg = np.array([[dx * (1.0 - 0.3 * a23m), y0], [dx * (1.0 - 0.3 * a23m), y1]])
-                cv.line(seg, _rgb(skin, dark, a23m), 1.2, depth=0.7)
+    # The line between the lips: pressed lips (AU23) make it darker and heavier.
+    press = _rgb(_scale(idn.lip, 0.55), _scale(idn.lip, 0.3), a23m)
+    cv.line(upper_in, press, 1.0 + 0.6 * a23m, depth=0.7)
 
-    # ---- chin: AU17 crease and dimpled boss -----------------------------------------------
-    if a17m > 0.02:
-        base = gap_bot + ll + 0.04
-        crease = _bezier(
-            np.array([-0.09, base + 0.015]),
-            np.array([0.0, base - 0.02]),
-            np.array([0.09, base + 0.015]),
+    # ---- chin: AU17 crease, raised chin boss with dimpled skin ---------------------------
+    for si, s in enumerate((-1.0, 1.0)):
+        a17 = sides[si].get(17, 0.0)
+        if a17 <= 0.02:
+            continue
+        cb = float(gb[si] + ll[si]) + 0.04 + drop26
+        # The boss bulges up (a highlight, drawn per half), the mentolabial sulcus above it
+        # deepens into a curved crease and the skin over the boss dimples.
+        half = _COS * s >= -1e-9
+        boss = np.stack([s * 0.095 * np.abs(_COS[half]), cb + 0.075 + 0.055 * _SIN[half]], 1)
+        boss = boss[np.argsort(boss[:, 1])]
+        cv.fill(
+            np.concatenate([boss, [[0.0, cb + 0.13], [0.0, cb + 0.02]]]),
+            _rgb(skin, _scale(skin, 1.12), 0.8 * a17),
+            depth=0.5,
         )
-        cv.line(crease, _rgb(skin, dark, a17m), 1.8, depth=0.6)
-        for dx, dy in ((-0.04, 0.07), (0.0, 0.09), (0.04, 0.07), (-0.02, 0.12), (0.025, 0.12)):
-            cv.fill(
-                _ellipse(dx, base + dy + drop26, 0.018, 0.012),
-                _rgb(skin, dark, 0.85 * a17m),
-                depth=0.5,
-            )
+        crease = _bezier(
+            np.array([s * 0.11, cb + 0.02]),
+            np.array([s * 0.06, cb - 0.02]),
+            np.array([0.0, cb - 0.015]),
+        )
+        cv.line(crease, _rgb(skin, dark, a17), 1.9, depth=0.6)
+        shadow = np.stack([s * 0.085 * _X9[4:], cb + 0.13 - 0.03 * _X9[4:] ** 2], 1)
+        cv.line(shadow, _rgb(skin, dark, 0.6 * a17), 1.3, depth=0.5)
 
     # ---- glasses (partial occlusion of the eyes) -------------------------------------------
     if idn.glasses:
