@@ -423,3 +423,19 @@ def test_error_unknown_split(recs):
 def test_bad_arguments_give_clear_errors(recs, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_dataset(recs, **kwargs)
+
+
+def test_synthfacs_records_end_to_end(tmp_path):
+    from fer_tf.data import synthetic
+
+    synthetic.write_records(tmp_path, 12, seed=0, size=40, val_fraction=0.25, num_shards=2)
+    train = make_dataset(
+        tmp_path, task=["au", "emotion"], batch_size=4, image_size=32, augment="seed000", seed=0
+    )
+    images, targets = next(iter(train))
+    assert images.shape == (4, 32, 32, 3)
+    assert targets["au"].shape == (4, len(facs.AU_SETS["synthfacs15"]))
+    assert set(targets) == {"au", "au_mask", "emotion", "emotion_mask"}
+    n_val = pipeline.num_examples(tmp_path, "val")
+    val = make_dataset(tmp_path, task="au", split="val", batch_size=64, image_size=32)
+    assert sum(int(x.shape[0]) for x, _ in val) == n_val

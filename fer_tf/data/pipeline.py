@@ -442,6 +442,8 @@ def make_dataset(
         raise _err("task", f"one of {list(TASKS)} or a list of distinct ones", task)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise _err("batch_size", "a positive int", batch_size)
+    if not isinstance(split, str) or not split:
+        raise _err("split", "a split name such as 'train' or 'val'", split)
     if unknown not in UNKNOWN_MODES:
         raise _err("unknown", f"one of {list(UNKNOWN_MODES)}", unknown)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
@@ -506,10 +508,11 @@ def make_dataset(
     deterministic = seed is not None or not training
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    base_seed = tf.constant([int(seed), pipeline_id], tf.int64)
+    seed = int(seed) % (2**63 - 1)
+    base_seed = tf.constant([seed, pipeline_id], tf.int64)
     example_seed = tf.random.experimental.stateless_fold_in(base_seed, 0)
     batch_seed = tf.random.experimental.stateless_fold_in(base_seed, 1)
-    shuffle_seed = int(seed) * 1000003 + pipeline_id
+    shuffle_seed = (seed * 1000003 + pipeline_id) % (2**63 - 1)
 
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle and len(files) > 1 and not shard_examples:
