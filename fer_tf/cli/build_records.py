@@ -1,7 +1,7 @@
 """``fer-tf-build-records``: EmotioNet-style spreadsheets of image URLs -> sharded TFRecords.
 
 Thin: parse the command line, call :func:`fer_tf.data.build_records`, print the summary. Parsing
-(and ``--help``) imports nothing heavy; TensorFlow loads only when the shards are written.
+(and ``--help``) imports nothing heavy; the whole run never imports TensorFlow.
 
 Exit status: 0 when the run completed (failed URLs are data, listed in ``errors.jsonl``); 1 for a
 fatal error (unreadable spreadsheet, output not writable); 2 for a bad command line; 3 when

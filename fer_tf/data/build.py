@@ -8,9 +8,11 @@ Three phases, each resumable by construction:
    JPEG, greyscale, 16-bit, EXIF orientation), optional face crop / histogram equalisation / resize,
    JPEG re-encode; results are cached under ``cache_dir/processed/<options fingerprint>/`` so a
    rerun with the same options does no image work twice. Phases 1 and 2 overlap (pipelined);
-3. **write** (main process; the only place TensorFlow is imported): examples sorted by id per split,
-   cut into shards, each written under a temporary name and renamed; then ``errors.jsonl``,
-   ``skipped.jsonl`` and ``manifest.json``.
+3. **write** (main process): examples sorted by id per split, cut into shards, each written under a
+   temporary name and renamed; then ``errors.jsonl``, ``skipped.jsonl`` and ``manifest.json``.
+
+TensorFlow is never imported: records are encoded and framed by :mod:`fer_tf.records`' pure-Python
+writer (byte-identical to ``tf.io.TFRecordWriter``).
 
 A rerun of the same command after a crash (even SIGKILL) therefore downloads nothing already cached
 and writes exactly the records an uninterrupted run writes: the output depends only on the inputs,
@@ -21,14 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import io
 import json
 import math
 import multiprocessing
 import os
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -670,9 +670,6 @@ def build_records(
         pool = _InlineExecutor()
     else:
         pool = _make_pool(workers)
-    # TensorFlow is needed only to write the shards; its import (seconds) overlaps the downloads.
-    # Started after the pool workers were forked, so they never hold TensorFlow state.
-    tf_import = _start_tf_import() if candidates else None
     waiting: dict[str, list[str]] = {}  # sha -> urls waiting for its processing
     jobs: dict[Future[tuple[str, str]], str] = {}
 
@@ -804,8 +801,6 @@ def build_records(
                 "subject": row.subject,
             }
         )
-    if tf_import is not None:
-        tf_import.join()
     shards = _write_shards(out, examples, num_shards, examples_per_shard, bar_enabled=progress)
 
     summary_timings["write"] = time.monotonic() - t2
@@ -923,21 +918,6 @@ def build_records(
     return summary
 
 
-def _start_tf_import() -> threading.Thread | None:
-    """Import TensorFlow in a background thread (errors surface later, at the real import)."""
-    if "tensorflow" in sys.modules:
-        return None
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module("tensorflow")
-
-    thread = threading.Thread(target=run, name="fer_tf-import-tf", daemon=True)
-    thread.start()
-    return thread
-
-
 def _shard_sizes(n: int, num_shards: int | None, examples_per_shard: int | None) -> list[int]:
     if num_shards is not None:
         k = max(1, min(num_shards, n))
@@ -955,10 +935,15 @@ def _write_shards(
     bar_enabled: bool,
 ) -> dict[str, Any]:
     """Write every split's shards (examples sorted by id); remove stale shards and temp files."""
-    import numpy as np  # noqa: F401  (TensorFlow needs it anyway; keeps import order stable)
     from PIL import Image
 
-    from fer_tf.records import ExampleRecord, encode_example, list_shards, shard_name
+    from fer_tf.records import (
+        ExampleRecord,
+        TFRecordWriter,
+        encode_example,
+        list_shards,
+        shard_name,
+    )
 
     (out / "manifest.json").unlink(missing_ok=True)  # no manifest describes half-written shards
     plan: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
@@ -978,9 +963,6 @@ def _write_shards(
     for p in out.glob("*.tfrecord.tmp*"):
         p.unlink()
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
     total = sum(len(exs) for split in SPLITS for _, exs in plan[split])
     bar = None
     if bar_enabled:
@@ -995,7 +977,7 @@ def _write_shards(
             for name, exs in plan[split]:
                 final = out / name
                 tmp = out / f"{name}.tmp"
-                with tf.io.TFRecordWriter(str(tmp)) as writer:
+                with TFRecordWriter(tmp) as writer:
                     for ex in exs:
                         jpeg = Path(ex["path"]).read_bytes()
                         with Image.open(io.BytesIO(jpeg)) as im:
