@@ -147,6 +147,7 @@ def test_normalize_delegates_to_the_model_families(family):
 def test_split_seed_and_as_size():
     a, b = I.split_seed(SEED, 2)
     assert a.shape == (2,) and not np.array_equal(a.numpy(), b.numpy())
+    _same_in_graph(lambda s: tf.stack(I.split_seed(s, 3)), SEED)
     assert I.as_size(5) == (5, 5) and I.as_size((3, 4)) == (3, 4)
     for bad in (0, (3,), (3, 0), "big", True, (2.5, 3)):
         with pytest.raises(ValueError, match="'image_size' parameter"):
