@@ -29,10 +29,18 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,6 +321,66 @@ def _process_file(src: str, dst: str, options: dict[str, Any]) -> tuple[str, str
         fh.write(payload)
     os.replace(tmp, target)
     return status, detail
+
+
+def _may_pass_through(options: dict[str, Any]) -> bool:
+    """Whether these options can keep an original JPEG as downloaded (no crop/equalise/re-encode)."""
+    return not (
+        options.get("face_crop", "none") != "none"
+        or options.get("equalize")
+        or options.get("reencode_jpeg")
+    )
+
+
+def _triage_file(
+    src: str, dst: str, options: dict[str, Any]
+) -> tuple[str, str, tuple[int, int] | None]:
+    """Thread job: validate an original that :func:`process_image` would store unchanged, cheaply.
+
+    An upright RGB JPEG that needs no resize is stored byte for byte as downloaded; validating it
+    does not need full-size pixels. Its header is parsed (format, mode, EXIF orientation, size) and
+    the entropy-coded data is decoded at 1/8 scale, greyscale (libjpeg's DCT scaling still reads
+    every coefficient, so a truncated or corrupt JPEG fails exactly like a full decode). Pillow
+    releases the GIL while decoding, so this runs in threads, with no inter-process traffic.
+
+    Returns:
+        ``("pass", "", (width, height))``: store ``src`` as it is; ``("fail", detail, None)``: a
+        corrupt image (a ``.fail`` marker is written to ``dst + '.fail'``, as the process pool
+        does); ``("process", "", None)``: anything else, for :func:`_process_file`.
+    """
+    from PIL import Image
+
+    with open(src, "rb") as fh:
+        data = fh.read()
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - the full decode in the process pool reports it
+        return "process", "", None
+    if im.format != "JPEG" or im.mode != "RGB":
+        return "process", "", None
+    orientation = 1
+    with contextlib.suppress(Exception):
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+    width, height = im.size
+    size = options.get("image_size")
+    if orientation != 1 or (size and min(width, height) > int(size)):
+        return "process", "", None
+    try:
+        im.draft("L", (max(1, width // 8), max(1, height // 8)))
+        im.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        detail = f"cannot decode the image: {exc}"
+    except Image.DecompressionBombError as exc:
+        detail = f"decompression bomb refused: {exc}"
+    else:
+        return "pass", "", (width, height)
+    target = dst + ".fail"
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(json.dumps({"status": "fail", "detail": detail}).encode())
+    os.replace(tmp, target)
+    return "fail", detail, None
 
 
 def _noop() -> None:
@@ -662,7 +730,9 @@ def build_records(
     # ---- phases 1+2: download and process (pipelined) ----
     by_url = {row.source: (row, labels) for row, labels in candidates}
     failures: list[dict[str, Any]] = []
-    ready: dict[str, str] = {}  # url -> processed JPEG path
+    ready: dict[str, str] = {}  # url -> JPEG path (processed, or the original kept as it is)
+    dims: dict[str, tuple[int, int]] = {}  # JPEG path -> (width, height), where already known
+    passed: dict[str, str] = {}  # sha -> original path (validated, stored as downloaded)
     summary = BuildSummary(output_dir=str(out), warnings=warnings)
     bar = _Progress(len(candidates), progress)
     pool: Executor
@@ -670,8 +740,11 @@ def build_records(
         pool = _InlineExecutor()
     else:
         pool = _make_pool(workers)
+    # Pass-through checks (header + reduced decode) run in threads: cheaper than a process hop.
+    checker = ThreadPoolExecutor(max(2, workers), thread_name_prefix="fer_tf-check")
+    pass_through = _may_pass_through(proc_options)
     waiting: dict[str, list[str]] = {}  # sha -> urls waiting for its processing
-    jobs: dict[Future[tuple[str, str]], str] = {}
+    jobs: dict[Future[Any], tuple[str, str]] = {}  # future -> (sha, "check" | "process")
 
     def fail(url: str, stage: str, category: str, detail: str, attempts: int) -> None:
         row, _ = by_url[url]
@@ -696,6 +769,10 @@ def build_records(
         dst = processed_root / sha[:2] / f"{sha}.jpg"
         marker = Path(str(dst) + ".fail")
         for url in waiting.pop(sha, []):
+            if sha in passed:
+                ready[url] = passed[sha]
+                bar.update(ready=1)
+                continue
             if dst.exists():
                 ready[url] = str(dst)
                 bar.update(ready=1)
@@ -732,9 +809,22 @@ def build_records(
         while len(jobs) > block_until:
             done, _ = wait(list(jobs), return_when=FIRST_COMPLETED)
             for fut in done:
-                sha = jobs.pop(fut)
-                fut.result()  # re-raise worker crashes (bugs), not image problems
+                sha, kind = jobs.pop(fut)
+                result = fut.result()  # re-raise worker crashes (bugs), not image problems
+                if kind == "check":
+                    status, _, size = result
+                    if status == "process":
+                        submit_process(sha)
+                        continue
+                    if status == "pass":
+                        passed[sha] = str(cache.object_path(sha))
+                        dims[passed[sha]] = size
                 finish_sha(sha)
+
+    def submit_process(sha: str) -> None:
+        dst = processed_root / sha[:2] / f"{sha}.jpg"
+        fut = pool.submit(_process_file, str(cache.object_path(sha)), str(dst), proc_options)
+        jobs[fut] = (sha, "process")
 
     interrupted = False
     try:
@@ -759,10 +849,13 @@ def build_records(
                 if dst.exists() or Path(str(dst) + ".fail").exists():
                     finish_sha(sha)
                     continue
-                fut = pool.submit(
-                    _process_file, str(cache.object_path(sha)), str(dst), proc_options
-                )
-                jobs[fut] = sha
+                if pass_through:
+                    fut = checker.submit(
+                        _triage_file, str(cache.object_path(sha)), str(dst), proc_options
+                    )
+                    jobs[fut] = (sha, "check")
+                else:
+                    submit_process(sha)
                 summary.processed += 1
                 drain(block_until=16 * max(1, workers))
             drain(block_until=0)
@@ -771,6 +864,7 @@ def build_records(
         raise
     finally:
         bar.close()
+        checker.shutdown(wait=not interrupted, cancel_futures=True)
         pool.shutdown(wait=not interrupted, cancel_futures=True)
         cache.close()
 
@@ -793,6 +887,7 @@ def build_records(
                 "id": ex_id,
                 "source": url,
                 "path": path,
+                "size": dims.get(path),
                 "au": labels,
                 "valence": row.valence,
                 "arousal": row.arousal,
@@ -980,8 +1075,11 @@ def _write_shards(
                 with TFRecordWriter(tmp) as writer:
                     for ex in exs:
                         jpeg = Path(ex["path"]).read_bytes()
-                        with Image.open(io.BytesIO(jpeg)) as im:
-                            width, height = im.size
+                        if ex.get("size"):
+                            width, height = ex["size"]
+                        else:
+                            with Image.open(io.BytesIO(jpeg)) as im:
+                                width, height = im.size
                         record = ExampleRecord(
                             image=jpeg,
                             height=height,
