@@ -526,13 +526,19 @@ def write_report(
     images = _plots(run_dir, out, per_au, base)
     manifest = json.loads((build.records_dir / "manifest.json").read_text(encoding="utf-8"))
     subjects = {
-        split: stats.get("subjects", "?") for split, stats in manifest["label_stats"].items()
+        split: stats.get("subjects")
+        for split, stats in manifest.get("label_stats", {}).items()
+        if isinstance(stats, dict) and stats.get("subjects") is not None
     }
     lines = [
         "# fer_tf demo: AU detection on SynthFACS",
         "",
         f"- records: {build.how}",
-        f"- subjects per split: {', '.join(f'{k} {v}' for k, v in subjects.items())}",
+        *(
+            [f"- subjects per split: {', '.join(f'{k} {v}' for k, v in subjects.items())}"]
+            if subjects
+            else []
+        ),
         f"- training: `fer-tf-train --config demo_au` → `{run_dir}` ({ev['steps']} steps)",
         f"- evaluation: split `{ev['split']}` ({int(m['examples'])} faces of held-out identities; "
         "last epoch's weights, no model selection on this split)",
