@@ -167,7 +167,11 @@ class RunConfig:
     mixed_precision: str | None = _f(
         None, choices=(None, "mixed_float16", "mixed_bfloat16"), help="Keras policy"
     )
-    jit_compile: bool = _f(True, help="XLA-compile the per-replica step")
+    jit_compile: bool | str = _f(
+        "auto",
+        choices=("auto", True, False),
+        help="XLA-compile the per-replica step; auto = on GPU/TPU, off on CPU (docs/training.md)",
+    )
     deterministic: bool = _f(False, help="enable TF op determinism")
 
 

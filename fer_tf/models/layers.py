@@ -41,6 +41,10 @@ __all__ = [
 _PADDINGS = ("SAME", "VALID")
 
 
+# SlimSeparableConv2D: up to this many input channels, depthwise = dense block-diagonal conv.
+_DENSE_DEPTHWISE_MAX_CHANNELS = 4
+
+
 def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
@@ -321,13 +325,26 @@ class SlimSeparableConv2D(SlimLayer):
         ]
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        x = tf.nn.separable_conv2d(
-            inputs,
-            tf.cast(self.depthwise_kernel, self.compute_dtype),
-            tf.cast(self.pointwise_kernel, self.compute_dtype),
-            strides=(1, *self.strides, 1),
-            padding=self.padding,
-        )
+        depthwise = tf.cast(self.depthwise_kernel, self.compute_dtype)
+        pointwise = tf.cast(self.pointwise_kernel, self.compute_dtype)
+        strides = (1, *self.strides, 1)
+        kh, kw, channels, multiplier = depthwise.shape
+        if channels <= _DENSE_DEPTHWISE_MAX_CHANNELS:
+            # Few input channels (an RGB image): the depthwise convolution as an ordinary one
+            # with a block-diagonal kernel. Bit-identical (the extra terms are exact zeros), and
+            # faster: XLA's CPU backend lowers grouped convolutions' gradients to naive loops
+            # (Inception V2 @224, batch 16: 5.0 s -> 0.33 s per step with XLA; oneDNN 0.16 s ->
+            # 0.09 s without).
+            eye = tf.eye(channels, dtype=depthwise.dtype)[None, None, :, :, None]
+            dense = tf.reshape(
+                depthwise[:, :, :, None, :] * eye, (kh, kw, channels, channels * multiplier)
+            )
+            x = tf.nn.conv2d(inputs, dense, strides=strides, padding=self.padding)
+            x = tf.nn.conv2d(x, pointwise, strides=1, padding="VALID")
+        else:
+            x = tf.nn.separable_conv2d(
+                inputs, depthwise, pointwise, strides=strides, padding=self.padding
+            )
         x = tf.nn.bias_add(x, tf.cast(self.bias, self.compute_dtype))
         if self.activation is not None:
             x = self.activation(x)

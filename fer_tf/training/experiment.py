@@ -408,6 +408,8 @@ def run_experiment(
             aux_loss_weight=config.train.aux_loss_weight,
             class_weights=class_weights,
         )
+        xla = "on" if trainer.jit_compile else "off"
+        say(f"XLA {xla} (run.jit_compile: {config.run.jit_compile})")
         state = RunState(config.run.seed)
     train_iter = iter(data.train(batch))
     keeper = CheckpointKeeper(

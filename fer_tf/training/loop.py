@@ -5,13 +5,19 @@ knows nothing of epochs, checkpoints or files (that is :mod:`fer_tf.training.exp
 
 One training step, per replica::
 
-    grads, loss, outputs = forward_backward(x, y)   # tf.function(jit_compile=True): one XLA cluster
-    optimizer.apply(grads)                          # outside XLA: all-reduce + update
-    stats = metrics.batch_stats(y, outputs)         # additive; summed across replicas
+    grads, loss, stats = forward_backward(x, y)  # tf.function(jit_compile=...): one XLA cluster;
+                                                 # stats = metrics.batch_stats(y, outputs), additive
+    optimizer.apply(grads)                       # outside XLA: all-reduce + update
 
-``steps_per_execution`` steps run inside one ``tf.function`` call (a ``tf.range`` loop), summing
-losses and metric statistics; only the sums cross back to Python. The optimizer's slots are built
-before the first step, so the compiled function never creates variables.
+With a single replica there is nothing to all-reduce, so the update joins the compiled function
+(one cluster per step, like ``model.fit(jit_compile=True)``). ``steps_per_execution`` steps run
+inside one ``tf.function`` call (a ``tf.range`` loop pulling batches from the iterator in-graph),
+summing losses and metric statistics; only the sums cross back to Python, once per call. The
+optimizer's slots are built before the first step, so the compiled function never creates
+variables.
+
+``jit_compile="auto"`` resolves to XLA on GPU/TPU and no XLA on CPU: XLA's CPU backend is slower
+than TensorFlow's oneDNN kernels for these convolutional networks (docs/training.md, "XLA on CPU").
 """
 
 from __future__ import annotations
@@ -26,7 +32,13 @@ import tensorflow as tf
 
 from fer_tf.tasks import Task
 
-__all__ = ["Trainer", "StepResult", "NonFiniteLossError", "kernel_variables"]
+__all__ = [
+    "Trainer",
+    "StepResult",
+    "NonFiniteLossError",
+    "kernel_variables",
+    "resolve_jit_compile",
+]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -62,6 +74,32 @@ def kernel_variables(model: Any) -> list[Any]:
     return out
 
 
+def resolve_jit_compile(value: bool | str, strategy: Any) -> bool:
+    """Resolve ``run.jit_compile``: ``True``/``False`` as given; ``"auto"`` = XLA on GPU/TPU only.
+
+    Args:
+        value: ``True``, ``False`` or ``"auto"``.
+        strategy: the ``tf.distribute.Strategy`` whose devices decide ``"auto"``.
+
+    Returns:
+        Whether to XLA-compile the per-replica step.
+
+    Raises:
+        ValueError: for any other value.
+    """
+    if isinstance(value, bool):
+        return value
+    if value != "auto":
+        raise ValueError(
+            f"The 'jit_compile' parameter must be True, False or 'auto'. Got {value!r} instead."
+        )
+    devices = getattr(strategy.extended, "worker_devices", ()) or ()
+    return (
+        any(":GPU:" in d.upper() or ":TPU:" in d.upper() for d in (str(d) for d in devices))
+        or "TPU" in type(strategy).__name__
+    )
+
+
 class Trainer:
     """Runs training and evaluation steps of one model on one task under a strategy.
 
@@ -74,14 +112,16 @@ class Trainer:
         optimizer: a Keras 3 optimizer (``LossScaleOptimizer`` for float16).
         strategy: the ``tf.distribute.Strategy`` the model was built under.
         global_batch_size: examples per step over all replicas.
-        jit_compile: XLA-compile the per-replica forward/backward.
+        jit_compile: XLA-compile the per-replica step: ``True``, ``False`` or ``"auto"`` (XLA on
+            GPU/TPU, not on CPU; see :func:`resolve_jit_compile`).
         steps_per_execution: steps per ``tf.function`` call.
         weight_decay: coupled L2 factor on kernels (``wd * sum(w**2) / 2``, slim); 0 = off.
         aux_loss_weight: weight of the auxiliary-logits loss (Inception V4: 0.4).
         class_weights: resolved per-class weights or None.
 
     Raises:
-        ValueError: for a non-positive batch size or steps per execution.
+        ValueError: for a non-positive batch size or steps per execution, or a bad
+            ``jit_compile``.
     """
 
     def __init__(
@@ -92,7 +132,7 @@ class Trainer:
         strategy: Any,
         *,
         global_batch_size: int,
-        jit_compile: bool = True,
+        jit_compile: bool | str = "auto",
         steps_per_execution: int = 1,
         weight_decay: float = 0.0,
         aux_loss_weight: float = 0.4,
@@ -108,7 +148,9 @@ class Trainer:
         self.optimizer = optimizer
         self.strategy = strategy
         self.global_batch_size = int(global_batch_size)
-        self.jit_compile = bool(jit_compile)
+        self.jit_compile = resolve_jit_compile(jit_compile, strategy)
+        # One replica: no all-reduce, so the update can join the compiled step.
+        self._fused_update = strategy.num_replicas_in_sync == 1
         self.steps_per_execution = int(steps_per_execution)
         self.weight_decay = float(weight_decay)
         self.aux_loss_weight = float(aux_loss_weight)
@@ -116,7 +158,16 @@ class Trainer:
         self.metrics = task.make_metrics()
         self._loss_scale = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self._kernels = kernel_variables(model)
-        self._train_fn: Any = None
+        self._train_fns: list[tuple[Any, Any]] = []
+        shapes = self.metrics.stat_shapes()
+        self._stat_keys = list(shapes)
+        self._stat_slices = []  # (key, start, stop, shape) in the packed result vector
+        start = 3
+        for k in self._stat_keys:
+            shape = tuple(int(d) for d in shapes[k])
+            stop = start + int(np.prod(shape, dtype=np.int64))
+            self._stat_slices.append((k, start, stop, shape))
+            start = stop
         self._eval_fn: Any = None
         self._fwd_bwd: Any = None
         with strategy.scope():
@@ -147,7 +198,7 @@ class Trainer:
         return loss, total
 
     def _make_forward_backward(self) -> Any:
-        model, opt = self.model, self.optimizer
+        model, opt, fused = self.model, self.optimizer, self._fused_update
 
         def forward_backward(x: Any, y: Any) -> Any:
             variables = model.trainable_variables
@@ -157,17 +208,22 @@ class Trainer:
                 scaled = opt.scale_loss(total) if self._loss_scale else total
             grads = tape.gradient(scaled, variables)
             main = tf.cast(self.task.outputs(outputs), tf.float32)
-            return grads, loss, total, main
+            # Additive metric statistics (a few reductions) fuse into the compiled step.
+            stats = self.metrics.batch_stats(y, self.task.metric_outputs(main))
+            examples = tf.cast(tf.shape(main)[0], tf.float32)
+            if fused:
+                opt.apply_gradients(zip(grads, variables))
+                grads = ()
+            return grads, loss, total, examples, stats
 
         return tf.function(forward_backward, jit_compile=self.jit_compile, reduce_retracing=True)
 
     def _replica_train_step(self, x: Any, labels: Any) -> Any:
         y = self.task.labels(labels)
-        grads, loss, total, main = self._fwd_bwd(x, y)
-        # Outside the XLA cluster: the optimizer all-reduces and applies.
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
-        stats = self.metrics.batch_stats(y, self.task.metric_outputs(main))
-        examples = tf.cast(tf.shape(main)[0], tf.float32)
+        grads, loss, total, examples, stats = self._fwd_bwd(x, y)
+        if not self._fused_update:
+            # Outside the XLA cluster: the optimizer all-reduces and applies.
+            self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         return loss, total, examples, stats
 
     def _replica_eval_step(self, x: Any, labels: Any) -> Any:
@@ -185,6 +241,8 @@ class Trainer:
 
     # -- compiled calls ------------------------------------------------------------------------
     def _reduce(self, value: Any) -> Any:
+        if self.strategy.num_replicas_in_sync == 1:
+            return value
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
 
     def _split(self, batch: Any) -> Any:
@@ -212,10 +270,17 @@ class Trainer:
 
         return self.strategy.experimental_distribute_values_from_function(take)
 
-    def _build_train_fn(self) -> Any:
-        zero = self.metrics.zero_stats
+    def _build_train_fn(self, iterator: Any) -> Any:
+        """The ``tf.function`` running ``num_steps`` steps on ``iterator`` (captured, not an
+        argument: an iterator argument costs a type-spec match on every call).
 
-        def train_fn(iterator: Any, num_steps: Any) -> Any:
+        It returns one float32 vector, ``[loss, total, examples, *stats]`` summed over the steps
+        (stats flattened in :attr:`_stat_keys` order), so one host transfer per call.
+        """
+        zero = self.metrics.zero_stats
+        keys = self._stat_keys
+
+        def train_fn(num_steps: Any) -> Any:
             acc_loss = tf.constant(0.0)
             acc_total = tf.constant(0.0)
             acc_n = tf.constant(0.0)
@@ -227,9 +292,25 @@ class Trainer:
                 acc_total += self._reduce(total)
                 acc_n += self._reduce(n)
                 acc_stats = {k: acc_stats[k] + self._reduce(stats[k]) for k in acc_stats}
-            return acc_loss, acc_total, acc_n, acc_stats
+            return tf.concat(
+                [tf.stack([acc_loss, acc_total, acc_n])]
+                + [tf.reshape(acc_stats[k], [-1]) for k in keys],
+                axis=0,
+            )
 
         return tf.function(train_fn)
+
+    def _train_fn_for(self, iterator: Any) -> Any:
+        for it, fn in self._train_fns:
+            if it is iterator:
+                return fn
+        fn = self._build_train_fn(iterator)
+        # A few recent iterators (strong references: an id cannot be reused while cached).
+        self._train_fns = [(iterator, fn), *self._train_fns[:3]]
+        return fn
+
+    def _unpack_stats(self, packed: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: packed[a:b].reshape(shape) for k, a, b, shape in self._stat_slices}
 
     def _build_eval_fn(self) -> Any:
         def eval_fn(batch: Any) -> Any:
@@ -259,14 +340,14 @@ class Trainer:
         """
         if self._fwd_bwd is None:
             self._fwd_bwd = self._make_forward_backward()
-            self._train_fn = self._build_train_fn()
+        train_fn = self._train_fn_for(iterator)
         done = 0
         loss_sum = total_sum = n_sum = 0.0
         stats_sum: dict[str, np.ndarray] = {}
         while done < num_steps:
             k = min(self.steps_per_execution, num_steps - done)
-            loss, total, n, stats = self._train_fn(iterator, tf.constant(k, tf.int32))
-            loss_v, total_v = float(loss), float(total)
+            packed = train_fn(tf.constant(k, tf.int32)).numpy()
+            loss_v, total_v, n = float(packed[0]), float(packed[1]), float(packed[2])
             if not (np.isfinite(loss_v) and np.isfinite(total_v)):
                 raise NonFiniteLossError(
                     f"The training loss became {loss_v} (total {total_v}) within optimizer steps "
@@ -278,8 +359,8 @@ class Trainer:
             done += k
             loss_sum += loss_v
             total_sum += total_v
-            n_sum += float(n)
-            s = {key: v.numpy() for key, v in stats.items()}
+            n_sum += n
+            s = self._unpack_stats(packed)
             self.metrics.update_from_stats(s)
             stats_sum = s if not stats_sum else {key: stats_sum[key] + s[key] for key in s}
         return StepResult(
