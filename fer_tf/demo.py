@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     for problem in build.problems:
         _say(f"build self-check: {problem}")
 
-    split_train, split_eval = ("train", "val") if args.no_download else ("train", "validation")
+    split_train, split_eval = "train", "val"
     overrides = [
         f"data.train_split={split_train}",
         f"data.eval_split={split_eval}",

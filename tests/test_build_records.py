@@ -103,7 +103,7 @@ def _records(out: Path) -> dict[str, dict[str, Any]]:
     from fer_tf.records import decode_example
 
     got: dict[str, dict[str, Any]] = {}
-    for split in ("train", "validation"):
+    for split in ("train", "val"):
         for shard in list_shards(out, split):
             for raw in tf.data.TFRecordDataset(shard).as_numpy_iterator():
                 rec = decode_example(raw)

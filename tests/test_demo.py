@@ -53,7 +53,7 @@ def test_demo_chain_tiny(tmp_path, capsys):
     for f in expected_fail:
         want[EXPECTED_CATEGORY[f]] = want.get(EXPECTED_CATEGORY[f], 0) + 1
     assert {k: v for k, v in s["failures"].items() if v} == want
-    assert sum(s["splits"].values()) == s["written"] and s["splits"]["validation"] > 0
+    assert sum(s["splits"].values()) == s["written"] and s["splits"]["val"] > 0
     errors = (tmp_path / "records" / "errors.jsonl").read_text().splitlines()
     assert len(errors) == s["failed"]
     faults = json.loads((tmp_path / "faults.json").read_text())
@@ -71,7 +71,7 @@ def test_demo_chain_tiny(tmp_path, capsys):
     assert "fault `503` | http_5xx | http_5xx" in report
     assert "**NO**" not in report
     ev = json.loads((tmp_path / "train" / "eval.json").read_text())
-    assert ev["split"] == "validation"
+    assert ev["split"] == "val"
     assert f"| f1_mean | {ev['metrics']['f1_mean']:.3f} |" in report
     for png in ("learning_curves.png", "per_au_f1.png"):
         data = (tmp_path / png).read_bytes()

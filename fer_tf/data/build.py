@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 SKIPPED_NAME = "skipped.jsonl"
-SPLITS = ("train", "validation")
+SPLITS = ("train", "val")
 DEFAULT_EXAMPLES_PER_SHARD = 1024
 FACE_CROPS = ("none", "haar")
 _PROCESS_VERSION = 1  # bump when processing changes the output bytes
@@ -436,7 +436,7 @@ def _split_of(key: str, seed: int, val_fraction: float) -> str:
         return "train"
     h = hashlib.sha1(f"{seed}:{key}".encode()).digest()
     u = int.from_bytes(h[:8], "big") / 2.0**64
-    return "validation" if u < val_fraction else "train"
+    return "val" if u < val_fraction else "train"
 
 
 def _check_number(
@@ -583,7 +583,7 @@ def build_records(
         aus: AU columns to store: a :mod:`fer_tf.facs` set name (``"emotionet11"``), a list, or
             None for every AU column found in the spreadsheets.
         drop_unknown: skip rows where any selected AU is unknown (seed 001's filtering).
-        val_fraction: fraction of examples assigned to the ``validation`` split (0..1).
+        val_fraction: fraction of examples assigned to the ``val`` split (0..1).
         split_by: ``"id"`` (per image) or ``"subject"`` (subject-independent; rows without a
             subject fall back to their id).
         seed: split seed.

@@ -1,0 +1,35 @@
+"""The two CLIs chain with default settings: build-records output is what fer-tf-train reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from fer_tf.data.mirror import Mirror
+
+BIN = Path(sys.executable).parent
+
+
+def test_build_records_output_trains_without_split_overrides(tmp_path: Path) -> None:
+    with Mirror(24, seed=5) as m:
+        sheet = m.write_spreadsheet(tmp_path / "urls.xlsx")
+        build = subprocess.run(
+            [
+                str(BIN / "fer-tf-build-records"), "--spreadsheet", str(sheet),
+                "--output-dir", str(tmp_path / "records"), "--allow-private-hosts",
+                "--val-fraction", "0.3", "--aus", "synthfacs15", "--no-progress",
+            ],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    # No data.train_split / data.eval_split override: the defaults must match what was built.
+    train = subprocess.run(
+        [
+            str(BIN / "fer-tf-train"), "--config", "demo_au", "--records", str(tmp_path / "records"),
+            "--model-dir", str(tmp_path / "run"), "--quiet", "--set", "train.epochs=1",
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    assert (tmp_path / "run" / "eval.json").exists()
