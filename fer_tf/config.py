@@ -69,7 +69,12 @@ class DataConfig:
     records: str | None = _f(None, help="records directory (holds manifest.json)")
     train_split: str = _f("train", help="split name used for training")
     eval_split: str = _f("val", help="split name used for evaluation")
-    aus: str = _f("emotionet11", help="AU set name or list, e.g. '1,2,12' (see fer_tf.facs)")
+    aus: str = _f(
+        "emotionet11",
+        join_list=True,
+        validate="aus",
+        help="AU set name or list, e.g. '1,2,12' or [1, 2, 12] (see fer_tf.facs)",
+    )
     image_size: int = _f(0, min=0, help="input size in pixels; 0 = the model's default")
     preprocessing: str | None = _f(
         None,
@@ -285,7 +290,23 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"The '{key}' parameter must be {_type_name(tp)}. Got {value!r} instead.")
 
 
+def _validate_aus(value: Any, key: str) -> None:
+    from fer_tf.facs import parse_aus
+
+    try:
+        parse_aus(value)
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc).replace("The 'aus' parameter", f"The '{key}' parameter")
+        ) from exc
+
+
+_VALIDATORS = {"aus": _validate_aus}
+
+
 def _check_meta(value: Any, meta: dict[str, Any], key: str) -> None:
+    if "validate" in meta:
+        _VALIDATORS[meta["validate"]](value, key)
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         hint = ""
@@ -339,6 +360,9 @@ def from_dict(cls: type[T], data: dict[str, Any], *, prefix: str = "") -> T:
         if key not in fields:
             raise _unknown_key(cls, str(key), prefix)
         full = f"{prefix}.{key}" if prefix else key
+        if fields[key].metadata.get("join_list") and isinstance(value, (list, tuple)):
+            # A YAML list such as `aus: [1, 2, 12]` is kept in the field's string form.
+            value = ",".join(str(v) for v in value)
         coerced = _coerce(value, hints[key], full)
         _check_meta(coerced, dict(fields[key].metadata), full)
         kwargs[key] = coerced

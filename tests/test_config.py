@@ -152,3 +152,16 @@ def test_shipped_experiments_are_listed():
 def test_override_into_a_value_is_refused():
     with pytest.raises(C.ConfigError, match="is a value, not a section"):
         C.apply_overrides({"data": {"batch_size": 8}}, ["data.batch_size.x=1"])
+
+
+def test_aus_accepts_yaml_lists_and_is_validated_at_the_edge():
+    assert C.load_config(None, ["data.aus=[1, 2, 12]"]).data.aus == "1,2,12"
+    assert C.load_config(None, ["data.aus=AU4,AU12"]).data.aus == "AU4,AU12"
+    assert C.load_config(None, ["data.aus=disfa12"]).data.aus == "disfa12"
+    with pytest.raises(C.ConfigError) as info:
+        C.load_config(None, ["data.aus=emotionet13"])
+    assert "'data.aus' parameter" in str(info.value) and "Did you mean 'emotionet23'" in str(
+        info.value
+    )
+    with pytest.raises(C.ConfigError, match="AU61"):
+        C.load_config(None, ["data.aus=[1, 61]"])
