@@ -53,7 +53,11 @@ class StreamingMetrics:
 
     # -- to override ---------------------------------------------------------------------------
     def stat_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Shapes of the additive statistics, by name."""
+        """Shapes of the additive statistics, by name.
+
+        Returns:
+            ``name -> shape``; :meth:`batch_stats` returns exactly these keys and shapes.
+        """
         raise NotImplementedError
 
     def batch_stats(self, labels: Any, outputs: Any) -> dict[str, Any]:
@@ -69,11 +73,19 @@ class StreamingMetrics:
         raise NotImplementedError
 
     def result(self) -> dict[str, float]:
-        """All metrics as a flat ``name -> float`` dict."""
+        """All metrics of the accumulated statistics.
+
+        Returns:
+            A flat ``name -> float`` dict.
+        """
         raise NotImplementedError
 
     def summary(self) -> dict[str, float]:
-        """The headline metrics (for progress bars and ``history.csv``)."""
+        """The headline metrics (for progress bars and ``history.csv``).
+
+        Returns:
+            A subset of :meth:`result` (all of it unless a subclass narrows it).
+        """
         return self.result()
 
     # -- common --------------------------------------------------------------------------------
@@ -143,6 +155,14 @@ class AUMetrics(StreamingMetrics):
         super().__init__()
 
     def stat_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the additive statistics for ``K = len(names)`` AUs.
+
+        Returns:
+            ``tp``, ``fp``, ``tn``, ``fn``: ``(K,)`` confusion counts; ``pos_hist``,
+            ``neg_hist``: ``(K, num_bins)`` score histograms of known positives/negatives (AUC);
+            ``partial_sum``, ``exact_sum``: ``()`` sums of per-example partial and subset
+            accuracy; ``examples``: ``()`` examples with at least one known AU.
+        """
         k = len(self.names)
         return {
             "tp": (k,),
@@ -157,6 +177,16 @@ class AUMetrics(StreamingMetrics):
         }
 
     def batch_stats(self, labels: Any, outputs: Any) -> dict[str, Any]:
+        """Additive statistics of one batch (graph-safe; runs per replica).
+
+        Args:
+            labels: ``[B, K]`` AU labels, 1 present, 0 absent, -1 unknown (any numeric dtype).
+            outputs: ``[B, K]`` logits; a prediction is positive when
+                ``sigmoid(logit) > threshold``.
+
+        Returns:
+            float32 tensors keyed and shaped as :meth:`stat_shapes`; unknown labels add nothing.
+        """
         import tensorflow as tf
 
         k = len(self.names)
@@ -214,6 +244,16 @@ class AUMetrics(StreamingMetrics):
         }
 
     def result(self) -> dict[str, float]:
+        """Metrics of everything accumulated since the last :meth:`reset_state`.
+
+        Returns:
+            A flat dict: ``f1_mean``, ``precision_mean``, ``recall_mean``, ``accuracy_mean``
+            (unweighted means over AUs), ``auc_mean`` (mean over AUs with both classes seen; NaN
+            if none), ``f1_micro``, ``partial_accuracy``, ``subset_accuracy``, the summed ``tp``,
+            ``fp``, ``tn``, ``fn``, and per AU ``f1/<name>``, ``precision/<name>``,
+            ``recall/<name>``, ``accuracy/<name>``, ``auc/<name>``. Ratios with a zero
+            denominator are 0.
+        """
         per = self.per_au()
         t = self._totals
         out: dict[str, float] = {}
@@ -232,6 +272,12 @@ class AUMetrics(StreamingMetrics):
         return out
 
     def summary(self) -> dict[str, float]:
+        """The headline AU metrics (progress bars, ``history.csv``).
+
+        Returns:
+            ``f1_mean``, ``precision_mean``, ``recall_mean``, ``accuracy_mean``, ``auc_mean``,
+            ``partial_accuracy`` and ``subset_accuracy`` from :meth:`result`.
+        """
         r = self.result()
         keys = ("f1_mean", "precision_mean", "recall_mean", "accuracy_mean", "auc_mean")
         return {k: r[k] for k in (*keys, "partial_accuracy", "subset_accuracy")}
@@ -254,10 +300,26 @@ class RegressionMetrics(StreamingMetrics):
         super().__init__()
 
     def stat_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the additive statistics for ``D = len(names)`` dimensions.
+
+        Returns:
+            Seven ``(D,)`` sums over known targets: ``n`` (count), ``sx``, ``sy``, ``sxx``,
+            ``syy``, ``sxy`` (first and second moments of predictions x and targets y) and
+            ``sae`` (absolute errors).
+        """
         d = (len(self.names),)
         return {k: d for k in ("n", "sx", "sy", "sxx", "syy", "sxy", "sae")}
 
     def batch_stats(self, labels: Any, outputs: Any) -> dict[str, Any]:
+        """Additive statistics of one batch (graph-safe; runs per replica).
+
+        Args:
+            labels: ``[B, D]`` targets; NaN marks an unknown target, left out per dimension.
+            outputs: ``[B, D]`` predictions.
+
+        Returns:
+            float32 tensors keyed and shaped as :meth:`stat_shapes`.
+        """
         import tensorflow as tf
 
         y = tf.cast(labels, tf.float32)
@@ -277,6 +339,14 @@ class RegressionMetrics(StreamingMetrics):
         }
 
     def result(self) -> dict[str, float]:
+        """Metrics of everything accumulated since the last :meth:`reset_state`.
+
+        Returns:
+            A flat dict with ``mse``, ``rmse``, ``mae``, ``pearson`` and ``ccc`` per dimension
+            (``<metric>/<name>``) and averaged over dimensions (``<metric>_mean``). Moments use
+            population (1/n) normalisation; a dimension with no known target, or zero variance
+            for Pearson, gives 0.
+        """
         t = self._totals
         n = t["n"]
         mx, my = _div(t["sx"], n), _div(t["sy"], n)
@@ -299,6 +369,11 @@ class RegressionMetrics(StreamingMetrics):
         return out
 
     def summary(self) -> dict[str, float]:
+        """The headline regression metrics (progress bars, ``history.csv``).
+
+        Returns:
+            ``mse_mean``, ``rmse_mean``, ``pearson_mean`` and ``ccc_mean`` from :meth:`result`.
+        """
         r = self.result()
         return {k: r[k] for k in ("mse_mean", "rmse_mean", "pearson_mean", "ccc_mean")}
 
@@ -321,10 +396,25 @@ class ClassificationMetrics(StreamingMetrics):
         super().__init__()
 
     def stat_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the additive statistics for ``K = len(names)`` classes.
+
+        Returns:
+            ``{"confusion": (K, K)}``: counts, rows true class, columns predicted class.
+        """
         k = len(self.names)
         return {"confusion": (k, k)}
 
     def batch_stats(self, labels: Any, outputs: Any) -> dict[str, Any]:
+        """Additive statistics of one batch (graph-safe; runs per replica).
+
+        Args:
+            labels: ``[B]`` (or ``[B, 1]``) class indices in ``0..K-1``; -1 marks an unknown
+                label, left out.
+            outputs: ``[B, K]`` scores (logits or probabilities); the prediction is the argmax.
+
+        Returns:
+            ``{"confusion": [K, K] float32 tensor}`` of this batch's counts.
+        """
         import tensorflow as tf
 
         k = len(self.names)
@@ -340,6 +430,14 @@ class ClassificationMetrics(StreamingMetrics):
         return self._totals["confusion"].astype(np.int64)
 
     def result(self) -> dict[str, float]:
+        """Metrics of the confusion matrix accumulated since the last :meth:`reset_state`.
+
+        Returns:
+            A flat dict: ``accuracy``, ``macro_f1`` (unweighted mean over all K classes),
+            ``balanced_accuracy`` (mean recall over classes present in the labels; 0 if none),
+            and per class ``precision/<name>``, ``recall/<name>``, ``f1/<name>``. Ratios with a
+            zero denominator are 0.
+        """
         cm = self._totals["confusion"]
         tp = np.diag(cm)
         support = cm.sum(axis=1)
@@ -360,6 +458,11 @@ class ClassificationMetrics(StreamingMetrics):
         return out
 
     def summary(self) -> dict[str, float]:
+        """The headline classification metrics (progress bars, ``history.csv``).
+
+        Returns:
+            ``accuracy``, ``macro_f1`` and ``balanced_accuracy`` from :meth:`result`.
+        """
         r = self.result()
         return {k: r[k] for k in ("accuracy", "macro_f1", "balanced_accuracy")}
 

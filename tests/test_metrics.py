@@ -121,3 +121,14 @@ def test_metric_arguments_are_checked():
         metrics.AUMetrics(["a"], threshold=1.5)
     with pytest.raises(ValueError, match="at least 2 classes"):
         metrics.ClassificationMetrics(["a"])
+
+
+@pytest.mark.parametrize(
+    "cls", [metrics.AUMetrics, metrics.RegressionMetrics, metrics.ClassificationMetrics]
+)
+@pytest.mark.parametrize("method", ["batch_stats", "result", "summary", "stat_shapes"])
+def test_public_methods_are_documented(cls, method):
+    doc = getattr(cls, method).__doc__ or ""
+    assert "Returns:" in doc, f"{cls.__name__}.{method}"
+    if method == "batch_stats":
+        assert "Args:" in doc and "labels:" in doc and "outputs:" in doc
