@@ -191,3 +191,62 @@ def test_emotion_and_posed_values(tmp_path: Path) -> None:
     assert [(r.emotion, r.posed) for r in d.rows] == [(5, 1), (-1, -1)]
     assert [i.row for i in d.issues] == [4, 5]
     assert d.au_ids == ()
+
+
+def test_unrecognised_header_is_a_clear_error(tmp_path: Path) -> None:
+    # Not read by position: the header would be a bad row and every value a bad URL.
+    p = tmp_path / "scores.csv"
+    p.write_text("id,score\nfoo,1\nbar,0\n", encoding="utf-8")
+    with pytest.raises(SpreadsheetError) as info:
+        read_spreadsheet(p)
+    msg = str(info.value)
+    assert str(p) in msg and "scores.csv" in msg  # the file and its (only) sheet
+    assert "no URL column" in msg and "['id', 'score']" in msg
+    assert "URL" in msg and "http(s) URLs in the first column" in msg  # what is accepted
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "foo,1,0\nbar,0,1\n",  # no header, no URLs
+        "www.k.org/1.jpg,1\nftp://k.org/2.jpg,0\n",  # URL-like, but not http(s)
+        "images/1.jpg,1\nimages/2.jpg,0\n",  # local paths: the downloader fetches http(s) only
+    ],
+)
+def test_headerless_without_http_urls_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "vals.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(SpreadsheetError, match=r"no usable URL column .*vals\.csv.*http:// or"):
+        read_spreadsheet(p)
+
+
+def test_headerless_xlsx_without_urls_is_a_clear_error(tmp_path: Path) -> None:
+    p = _xlsx(tmp_path / "n.xlsx", {"Numbers": [[1, 0, 1], [0, 1, 999]]})
+    with pytest.raises(
+        SpreadsheetError, match=r"sheet 'Numbers': no URL column: row 1 \[1, 0, 1\]"
+    ):
+        read_spreadsheet(p)
+
+
+def test_positional_needs_one_http_url_in_the_first_rows(tmp_path: Path) -> None:
+    # One bad URL cell among real ones stays a per-row problem, not a fatal one.
+    p = tmp_path / "mixed.csv"
+    p.write_text("not-a-url,1,0\nhttps://l.org/1.jpg,0,1\n", encoding="utf-8")
+    d = read_spreadsheet(p)
+    assert [r.source for r in d.rows] == ["not-a-url", "https://l.org/1.jpg"]
+    assert d.au_ids == (1, 2)
+
+
+def test_sheet_without_url_column_reported_others_kept(tmp_path: Path) -> None:
+    p = _xlsx(
+        tmp_path / "wb.xlsx",
+        {"Notes": [["Annotated by", "lab 3"], ["date", "2016"]], "Data": [["http://m.org/1", 1]]},
+    )
+    d = read_spreadsheet(p)
+    assert [r.source for r in d.rows] == ["http://m.org/1"]
+    (issue,) = d.issues
+    assert (issue.sheet, issue.reason) == ("Notes", "bad_sheet") and "no URL column" in issue.detail
+    assert d.total_rows == 1
+    notes = d.files[0]["sheets"][0]
+    assert notes["url_column"] == -1 and notes["au_ids"] == [] and "no URL column" in notes["error"]

@@ -11,7 +11,11 @@ Layouts (see ``DESIGN.md``, "Spreadsheet input"):
 - EmotioNet auto-annotated ``dataFile_*.txt``: tab-separated ``URL``, ``URL_orig``, ``AU1``..``AU60``.
 
 Every sheet is looked at on its own: the first non-blank row is a header when it names a URL column
-or an AU column and holds no URL; otherwise the sheet is positional (column 0 URL, column k AU k).
+or an AU column and holds no URL; otherwise the sheet is positional (column 0 URL, column k AU k),
+but only when column 0 of at least one of its first 200 non-blank rows holds an ``http://`` or
+``https://`` URL (the only schemes the downloader fetches; local paths are not supported). A sheet
+with neither a URL header nor such URLs has no URL column: it is reported (``bad_sheet``), and a file
+none of whose sheets has a URL column raises :class:`SpreadsheetError`.
 AU headers may be written ``AU1``, ``AU 1``, ``AU_1``, ``au01``. Optional columns (by header):
 ``valence``, ``arousal``, ``emotion`` (an index into :data:`fer_tf.facs.EMOTIONS` or a name),
 ``posed`` (1/0 or ``posed``/``spontaneous``) and ``subject``.
@@ -336,6 +340,11 @@ def _norm_header(v: Any) -> str:
     return re.sub(r"[\s_\-]+", "", str(v)).lower() if v is not None else ""
 
 
+def _is_http_url(v: Any) -> bool:
+    """An ``http://`` or ``https://`` URL (the only schemes the downloader fetches)."""
+    return isinstance(v, str) and v.strip().lower().startswith(("http://", "https://"))
+
+
 def _looks_like_url(v: Any) -> bool:
     if not isinstance(v, str):
         return False
@@ -499,6 +508,16 @@ def _read_sheet(
             widths = Counter(len(_trim(c)) for _, c in lookahead if not all(_blank(x) for x in c))
             info = _positional(widths.most_common(1)[0][0])
             width = widths.most_common(1)[0][0]
+            # Read by position only when column 0 really holds URLs: a sheet whose header is not
+            # recognised (``id,score``) or that holds no URLs at all is not read as garbage rows.
+            if not any(_is_http_url(c[0]) for _, c in lookahead if c):
+                info.file, info.sheet = file, sheet
+                info.url_column = -1
+                info.au_ids = ()
+                info.error = _no_url_column_message(lookahead)
+                issues.append(RowIssue(file, sheet, 0, "", "bad_sheet", info.error))
+                info.blank_rows = blank
+                return info
         else:
             width = len(_trim(cells))  # header width
         info.file, info.sheet = file, sheet
@@ -536,6 +555,19 @@ def _read_sheet(
     if info is not None:
         info.blank_rows = blank
     return info
+
+
+def _no_url_column_message(lookahead: list[tuple[int, list[Any]]]) -> str:
+    """Why a header-less-looking sheet cannot be read by position (no URLs in column 1)."""
+    first_row, first = lookahead[0]
+    cells = _trim(first)
+    shown = ", ".join(repr(c if isinstance(c, (int, float)) else str(c)[:40]) for c in cells[:8])
+    more = ", ..." if len(cells) > 8 else ""
+    n = len(lookahead)
+    return (
+        f"no URL column: row {first_row} [{shown}{more}] is not a recognised header and the first "
+        f"column of the first {n} row{'s' if n != 1 else ''} holds no http:// or https:// URL"
+    )
 
 
 def _parse_row(
@@ -656,8 +688,9 @@ def read_spreadsheets(paths: Iterable[str | os.PathLike[str]]) -> SpreadsheetDat
             detail = "; ".join(f"sheet {s.sheet!r}: {s.error}" for s in sheets if s.error)
             raise SpreadsheetError(
                 f"The spreadsheet '{p}' has no usable URL column ({detail}). Accepted: a header "
-                f"naming a URL column ({', '.join(_URL_HEADERS)}) or a header-less sheet whose "
-                f"first column holds the URLs."
+                f"row naming a URL column ({', '.join(_URL_HEADERS)}; case-insensitive) and AU "
+                f"columns (AU1, AU 1, AU_1), or no header with http(s) URLs in the first column "
+                f"and AU k in column k+1 (EmotioNet's manual annotations)."
             )
         data.issues.extend(file_issues)
         for row in file_rows:
