@@ -140,3 +140,117 @@ def test_end_to_end_on_synthfacs_records(tmp_path):
 
     ev = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert ev["metrics"]["loss"] < ev["chance_loss"]
+
+
+def _labelled_records(tmp_path, stats, au_ids=(1, 2, 4)):
+    from fer_tf import records
+
+    manifest = {"au_ids": list(au_ids), "splits": {}}
+    if stats is not None:
+        manifest["label_stats"] = {"train": stats, "val": stats}
+    records.write_manifest(tmp_path, manifest)
+    for split in ("train", "val"):
+        (tmp_path / f"{split}-00000-of-00001.tfrecord").write_bytes(b"")
+    return tmp_path
+
+
+def _build_stats(*, au_unknown=(), va_known=10, posed_known=10, emotion_known=10):
+    """label_stats in fer-tf-build-records' layout (10 examples)."""
+    from fer_tf import facs
+
+    au = {
+        str(a): {"present": 0, "absent": 0, "unknown": 10}
+        if a in au_unknown
+        else {"present": 4, "absent": 6, "unknown": 0}
+        for a in (1, 2, 4)
+    }
+    emotion = dict.fromkeys(facs.EMOTIONS, 0)
+    emotion["happiness"] = emotion_known
+    emotion["unknown"] = 10 - emotion_known
+    return {
+        "count": 10,
+        "au": au,
+        "valence": {"known": va_known, "mean": None, "std": None},
+        "arousal": {"known": va_known, "mean": None, "std": None},
+        "emotion": emotion,
+        "posed": {"posed": posed_known, "spontaneous": 0, "unknown": 10 - posed_known},
+        "subjects": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("task_sets", "stats", "match"),
+    [
+        (["task.name=va"], {"va_known": 0}, "'va' task needs valence/arousal labels"),
+        (["task.name=posed"], {"posed_known": 0}, "'posed' task needs posed/spontaneous"),
+        (["task.name=emotion"], {"emotion_known": 0}, "'emotion' task needs emotion"),
+        (["task.name=au", "data.aus=1,2,4"], {"au_unknown": (4,)}, "AU4 is unknown"),
+    ],
+)
+def test_records_without_labels_for_the_task_fail(tmp_path, task_sets, stats, match):
+    d = _labelled_records(tmp_path, _build_stats(**stats))
+    cfg = cfgmod.load_config("demo_au", [f"data.records={d}", *task_sets])
+    with pytest.raises(cfgmod.ConfigError, match=match) as err:
+        check_experiment(cfg)
+    msg = str(err.value)
+    assert str(d) in msg and "'train' split" in msg
+    if task_sets[0] != "task.name=au":
+        # What the records can train instead.
+        assert "Tasks these records can train: au (AUs with labels: 1, 2, 4)" in msg
+    else:
+        assert "[1, 2]" in msg
+    # Through the CLI: exit 2 with the same message.
+    args = ["--config", "demo_au", "--records", str(d)]
+    for s in task_sets:
+        args += ["--set", s]
+    assert cli.main(args) == 2
+
+
+def test_label_checks_pass_with_labels_and_without_label_stats(tmp_path):
+    for i, stats in enumerate([_build_stats(), None]):
+        d = _labelled_records(tmp_path / str(i), stats)
+        for task in ("va", "posed", "emotion"):
+            cfg = cfgmod.load_config("demo_au", [f"data.records={d}", f"task.name={task}"])
+            assert check_experiment(cfg)[0].name == task
+        cfg = cfgmod.load_config("demo_au", [f"data.records={d}", "data.aus=1,2,4"])
+        check_experiment(cfg)
+    # 12 posed classes need one of the posed emotions; 6 emotions ignore neutral.
+    st = _build_stats(emotion_known=0)
+    st["emotion"]["neutral"] = 10
+    d = _labelled_records(tmp_path / "neutral", st)
+    cfg = cfgmod.load_config("demo_au", [f"data.records={d}", "task.name=emotion"])
+    check_experiment(cfg)
+    for sets, match in (
+        (["task.name=emotion", "task.num_classes=6"], "needs emotion .one of happiness"),
+        (["task.name=posed", "task.num_classes=12"], "12 posed classes"),
+    ):
+        cfg = cfgmod.load_config("demo_au", [f"data.records={d}", *sets])
+        with pytest.raises(cfgmod.ConfigError, match=match):
+            check_experiment(cfg)
+
+
+def test_label_checks_read_the_synthfacs_manifest_layout(tmp_path):
+    # SynthFACS write_records: au_present/au_absent lists aligned with au_ids, no VA stats.
+    stats = {
+        "au_present": [3, 0, 2],
+        "au_absent": [7, 0, 8],
+        "au_unknown_total": 10,
+        "emotion": {"happiness": 10},
+        "posed": {"posed": 0, "spontaneous": 0, "unknown": 10},
+    }
+    d = _labelled_records(tmp_path, stats)
+    cfg = cfgmod.load_config("demo_au", [f"data.records={d}", "data.aus=1,4"])
+    check_experiment(cfg)
+    cfg = cfgmod.load_config("demo_au", [f"data.records={d}", "data.aus=1,2"])
+    with pytest.raises(cfgmod.ConfigError, match="AU2 is unknown"):
+        check_experiment(cfg)
+    cfg = cfgmod.load_config("demo_au", [f"data.records={d}", "task.name=va"])
+    check_experiment(cfg)  # not recorded: nothing to check
+    cfg = cfgmod.load_config("demo_au", [f"data.records={d}", "task.name=posed"])
+    with pytest.raises(cfgmod.ConfigError, match="posed/spontaneous") as err:
+        check_experiment(cfg)
+    accepted = (
+        "au (AUs with labels: 1, 4); va (not recorded in label_stats); "
+        "emotion (classes with labels: happiness)"
+    )
+    assert accepted in str(err.value)

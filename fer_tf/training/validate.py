@@ -1,7 +1,8 @@
 """Experiment validation that runs before any TensorFlow graph is built.
 
 :func:`check_experiment` resolves the task, checks the records directory (manifest, splits, AU
-columns), the early-stopping metric and the config's internal consistency, in pure Python.
+columns, and -- from the manifest's ``label_stats`` -- that the training split has known labels
+for the task), the early-stopping metric and the config's internal consistency, in pure Python.
 :func:`check_model` then checks the model against the task and input size (it imports the model
 registry, hence TensorFlow, but builds nothing).
 """
@@ -15,7 +16,7 @@ from typing import Any
 from fer_tf.config import ConfigError, ExperimentConfig
 from fer_tf.tasks import Task, task_from_config
 
-__all__ = ["check_experiment", "check_model", "metric_names"]
+__all__ = ["check_experiment", "check_model", "label_coverage", "metric_names"]
 
 
 def metric_names(task: Task) -> list[str]:
@@ -64,7 +65,123 @@ def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
                 f"{', '.join(f'AU{a}' for a in missing)} (their AUs: {au_ids}). Choose "
                 f"data.aus among them."
             )
+    _check_label_coverage(manifest, config, task)
     return manifest
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def label_coverage(manifest: dict[str, Any], split: str) -> dict[str, Any] | None:
+    """Known-label counts of one split, from the manifest's ``label_stats``.
+
+    Reads both layouts: ``fer-tf-build-records`` (``au: {"1": {present, absent, unknown}}``,
+    ``valence``/``arousal: {known}``, ``emotion: {name: n, unknown}``, ``posed: {posed,
+    spontaneous, unknown}``) and SynthFACS ``write_records`` (``au_present``/``au_absent`` lists
+    aligned with ``au_ids``, no valence/arousal statistics).
+
+    Args:
+        manifest: the records manifest.
+        split: the split name.
+
+    Returns:
+        None when the manifest has no statistics for ``split``; else a dict with ``au``
+        (``{AU number: known count}``, only AUs with statistics), ``va`` (known valence plus
+        arousal values, or None when not recorded), ``posed`` (known posed/spontaneous labels,
+        or None) and ``emotion`` (``{emotion name: count}``, or None).
+    """
+    stats = manifest.get("label_stats")
+    if not isinstance(stats, dict) or not isinstance(stats.get(split), dict):
+        return None
+    st = stats[split]
+    out: dict[str, Any] = {"au": {}, "va": None, "posed": None, "emotion": None}
+    au_ids = [_int(a) for a in manifest.get("au_ids", [])]
+    if isinstance(st.get("au"), dict):
+        for key, counts in st["au"].items():
+            a = _int(key)
+            if a is not None and isinstance(counts, dict):
+                out["au"][a] = (_int(counts.get("present")) or 0) + (
+                    _int(counts.get("absent")) or 0
+                )
+    elif isinstance(st.get("au_present"), list) and isinstance(st.get("au_absent"), list):
+        for a, pos, neg in zip(au_ids, st["au_present"], st["au_absent"]):
+            if a is not None:
+                out["au"][a] = (_int(pos) or 0) + (_int(neg) or 0)
+    va = [st.get(k) for k in ("valence", "arousal")]
+    if any(isinstance(v, dict) and "known" in v for v in va):
+        out["va"] = sum(_int(v.get("known")) or 0 for v in va if isinstance(v, dict))
+    posed = st.get("posed")
+    if isinstance(posed, dict):
+        out["posed"] = (_int(posed.get("posed")) or 0) + (_int(posed.get("spontaneous")) or 0)
+    emotion = st.get("emotion")
+    if isinstance(emotion, dict):
+        out["emotion"] = {str(k): _int(v) or 0 for k, v in emotion.items() if k != "unknown"}
+    return out
+
+
+def _trainable_tasks(cov: dict[str, Any]) -> list[str]:
+    out = []
+    known_aus = [a for a, n in cov["au"].items() if n > 0]
+    if known_aus:
+        out.append(f"au (AUs with labels: {', '.join(str(a) for a in sorted(known_aus))})")
+    if cov["va"] is None or cov["va"] > 0:
+        out.append("va" if cov["va"] is not None else "va (not recorded in label_stats)")
+    if cov["posed"] is None or cov["posed"] > 0:
+        out.append("posed")
+    if cov["emotion"] is None:
+        out.append("emotion")
+    elif sum(cov["emotion"].values()) > 0:
+        known = [e for e, n in cov["emotion"].items() if n > 0]
+        out.append(f"emotion (classes with labels: {', '.join(known)})")
+    return out
+
+
+def _check_label_coverage(manifest: dict[str, Any], config: ExperimentConfig, task: Task) -> None:
+    """Refuse a task whose training labels are all unknown (an all-zero mask trains nothing)."""
+    from fer_tf import facs
+
+    split = config.data.train_split
+    cov = label_coverage(manifest, split)
+    if cov is None:
+        return
+    d = config.data.records
+    where = f"the {split!r} split of the records in '{d}' (manifest.json label_stats)"
+    accepted = _trainable_tasks(cov)
+    accepted_text = "; ".join(accepted) if accepted else "none"
+    problem = None
+    if task.name == "au":
+        unknown = [a for a in task.aus if cov["au"].get(a, 1) == 0]
+        if unknown:
+            known = sorted(a for a, n in cov["au"].items() if n > 0)
+            raise ConfigError(
+                f"Every training label of {', '.join(f'AU{a}' for a in unknown)} is unknown in "
+                f"{where}; task.name=au would train on an all-masked column. Choose data.aus "
+                f"among the AUs with known labels: {known or 'none'}."
+            )
+        return
+    if task.name == "va" and cov["va"] == 0:
+        problem = "valence/arousal"
+    elif task.name == "posed" and cov["posed"] == 0:
+        problem = "posed/spontaneous"
+    elif task.name == "posed" and task.num_outputs == 12 and cov["emotion"] is not None:
+        if sum(cov["emotion"].get(e, 0) for e in facs.POSED_EMOTIONS) == 0:
+            problem = f"emotion (one of {', '.join(facs.POSED_EMOTIONS)}, for 12 posed classes)"
+    elif (
+        task.name == "emotion"
+        and cov["emotion"] is not None
+        and sum(cov["emotion"].get(e, 0) for e in task.output_names) == 0
+    ):
+        problem = f"emotion (one of {', '.join(task.output_names)})"
+    if problem:
+        raise ConfigError(
+            f"The {task.name!r} task needs {problem} labels, but every training label is unknown "
+            f"in {where}; it would train on an all-zero mask. Tasks these records can train: "
+            f"{accepted_text}. Set task.name accordingly, or rebuild the records with those labels."
+        )
 
 
 def check_experiment(
