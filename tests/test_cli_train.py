@@ -98,8 +98,8 @@ def test_model_mismatch_is_a_config_error(tmp_path):
     cfg = cfgmod.load_config("demo_au", ["model.name=inception_v4", "data.image_size=32"])
     with pytest.raises(cfgmod.ConfigError, match=">= 75"):
         check_model(cfg, task_from_config(cfg))
-    cfg = cfgmod.load_config("demo_au", ["model.train_layer_mode=2"])
-    with pytest.raises(cfgmod.ConfigError, match="inception_v4 only"):
+    cfg = cfgmod.load_config("demo_au", ["model.train_layer_mode=4"])
+    with pytest.raises(cfgmod.ConfigError, match=r"one of \[0, 1, 2, 3\] for tiny_cnn"):
         check_model(cfg, task_from_config(cfg))
     cfg = cfgmod.load_config("demo_au", ["model.name=resnet9000"])
     with pytest.raises(cfgmod.ConfigError, match="model.name"):
@@ -254,3 +254,26 @@ def test_label_checks_read_the_synthfacs_manifest_layout(tmp_path):
         "emotion (classes with labels: happiness)"
     )
     assert accepted in str(err.value)
+
+
+def test_train_layer_mode_for_every_model_with_a_mode_table():
+    pytest.importorskip("tensorflow")
+    from fer_tf import models
+    from fer_tf.models import freezing
+    from fer_tf.training.validate import check_model, train_layer_modes
+
+    # The slim models take their freezing table; the small CNNs what freezing accepts.
+    for name in models.list_models():
+        scope = models.get_model_info(name).slim_scope
+        if scope in freezing.TRAIN_LAYER_MODES:
+            assert train_layer_modes(name) == (0, *sorted(freezing.TRAIN_LAYER_MODES[scope]))
+    assert train_layer_modes("shallow_cnn") == (0, 1, 2, 3, 4, 5)
+    assert train_layer_modes("tiny_cnn") == (0, 1, 2, 3)
+    for model, mode in (("inception_v2", 3), ("shallow_cnn", 5), ("vgg16", 5)):
+        cfg = cfgmod.load_config(
+            "posed2_shallow_cnn", [f"model.name={model}", f"model.train_layer_mode={mode}"]
+        )
+        check_model(cfg, task_from_config(cfg))
+    cfg = cfgmod.load_config("posed2_shallow_cnn", ["model.train_layer_mode=6"])
+    with pytest.raises(cfgmod.ConfigError, match="shallow_cnn"):
+        check_model(cfg, task_from_config(cfg))

@@ -66,8 +66,28 @@ def test_invalid_points_are_reported_not_dropped(tmp_path):
     base = load_config("demo_posed", [f"run.model_dir={tmp_path}"])
     calls = []
     rows = search.run_search(
-        base, {"model.train_layer_mode": [0, 2]}, mode="grid", runner=_fake_runner(calls), log=None
+        base, {"model.train_layer_mode": [0, 7]}, mode="grid", runner=_fake_runner(calls), log=None
     )
     assert len(calls) == 1
     assert [r["status"] for r in rows] == ["completed", "invalid"]
-    assert "inception_v4" in rows[1]["note"]
+    assert "[0, 1, 2, 3] for tiny_cnn" in rows[1]["note"]
+
+
+@pytest.mark.parametrize("space", ["table4.1", "table4.1-cnn"])
+def test_table_4_1_search_runs_on_the_shallow_cnn(tmp_path, space):
+    # Train layer modes 1-5 exist for the shallow CNN (fer_tf.models.freezing): no invalid points.
+    pytest.importorskip("tensorflow")
+    base = load_config("posed2_shallow_cnn", [f"run.model_dir={tmp_path}"])
+    calls = []
+    rows = search.run_search(
+        base,
+        search.load_space(space),
+        mode="random",
+        trials=40,
+        runner=_fake_runner(calls),
+        log=None,
+    )
+    assert len(rows) == 40 and len(calls) == 40
+    assert all(r["status"] == "completed" for r in rows)
+    if space == "table4.1":
+        assert {c.model.train_layer_mode for c in calls} >= {1, 2, 3, 4, 5}

@@ -7,7 +7,7 @@ parameter                  values
 =========================  ==========================================
 dropout                    0.0, 0.1, ..., 0.9 (the table's 1.0 drops everything; Keras refuses it)
 learning rate              1e-3, 1e-4, 1e-5, 1e-6
-train layer mode           0..5 (Inception V4 only)
+train layer mode           0..5 (models with a freezing mode table)
 softmax or sigmoid         softmax_ce, sigmoid_ce
 batch size                 8, 16, 32, 64
 learning-rate decay        0 (none), 2, 4, 8, 10 (epochs per 0.94 decay)
@@ -179,6 +179,7 @@ def run_search(
     """
     from fer_tf.tasks import task_from_config
     from fer_tf.training.callbacks import metric_mode
+    from fer_tf.training.validate import train_layer_modes
 
     space = load_space(space if space is not None else TABLE_4_1)
     say = log or (lambda _m: None)
@@ -197,8 +198,12 @@ def run_search(
         try:
             cfg = _apply(config, {**overrides, "run.model_dir": str(trial_dir)})
             task = task_from_config(cfg)
-            if cfg.model.train_layer_mode and cfg.model.name != "inception_v4":
-                raise ConfigError("train_layer_mode applies to inception_v4 only")
+            mode = cfg.model.train_layer_mode
+            if mode and mode not in train_layer_modes(cfg.model.name):
+                raise ConfigError(
+                    f"train_layer_mode {mode} is not one of "
+                    f"{list(train_layer_modes(cfg.model.name))} for {cfg.model.name}"
+                )
         except (ConfigError, ValueError) as exc:
             row.update(status="invalid", metric=metric or "", value=math.nan, note=str(exc))
             rows.append(row)

@@ -4,7 +4,8 @@
 columns, and -- from the manifest's ``label_stats`` -- that the training split has known labels
 for the task), the early-stopping metric and the config's internal consistency, in pure Python.
 :func:`check_model` then checks the model against the task and input size (it imports the model
-registry, hence TensorFlow, but builds nothing).
+registry, hence TensorFlow; it builds nothing except, once per small CNN, the model whose layers
+:func:`train_layer_modes` counts).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 from fer_tf.config import ConfigError, ExperimentConfig
 from fer_tf.tasks import Task, task_from_config
 
-__all__ = ["check_experiment", "check_model", "label_coverage", "metric_names"]
+__all__ = [
+    "check_experiment",
+    "check_model",
+    "label_coverage",
+    "metric_names",
+    "train_layer_modes",
+]
 
 
 def metric_names(task: Task) -> list[str]:
@@ -226,6 +233,59 @@ def check_experiment(
     return task, manifest
 
 
+_MODES_CACHE: dict[str, tuple[int, ...]] = {}
+
+
+def train_layer_modes(model_name: str) -> tuple[int, ...]:
+    """The train layer modes (seed 000) that :mod:`fer_tf.models.freezing` supports for a model.
+
+    Models with a slim scope in :data:`fer_tf.models.freezing.TRAIN_LAYER_MODES` (Inception
+    V4/V2, VGG16, Inception-ResNet-V1) take that table's modes. For the others (the small CNNs)
+    freezing counts weighted layers, so the model is built once (cached; the Python and NumPy
+    RNG states are restored, so later initialisation is unaffected) and each mode is asked of
+    :func:`fer_tf.models.freezing.train_layer_mode`.
+
+    Args:
+        model_name: a registered model name.
+
+    Returns:
+        The accepted modes, 0 included.
+
+    Raises:
+        ValueError: unknown model name.
+    """
+    if model_name in _MODES_CACHE:
+        return _MODES_CACHE[model_name]
+    import random
+
+    import numpy as np
+
+    from fer_tf import models
+    from fer_tf.models import freezing
+
+    info = models.get_model_info(model_name)
+    table = freezing.TRAIN_LAYER_MODES.get(info.slim_scope)
+    if table is not None:
+        modes: tuple[int, ...] = (0, *sorted(table))
+    else:
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            model = models.create_model(model_name)
+            found = [0]
+            for m in range(1, 64):
+                try:
+                    freezing.train_layer_mode(model, m)
+                except ValueError:
+                    break
+                found.append(m)
+            modes = tuple(found)
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+    _MODES_CACHE[model_name] = modes
+    return modes
+
+
 def check_model(config: ExperimentConfig, task: Task) -> Any:
     """Check the model name and its fit with the task and input size (imports the registry).
 
@@ -257,16 +317,14 @@ def check_model(config: ExperimentConfig, task: Task) -> Any:
             f"The 'data.image_size' parameter must be >= {info.min_input_size} for "
             f"{config.model.name}. Got {size} instead."
         )
-    if config.model.train_layer_mode and config.model.name != "inception_v4":
-        raise ConfigError(
-            f"The 'model.train_layer_mode' parameter (seed 000) applies to inception_v4 only. "
-            f"Got {config.model.train_layer_mode} with model {config.model.name!r}."
-        )
-    if config.model.train_layer_mode > 5:
-        raise ConfigError(
-            f"The 'model.train_layer_mode' parameter must be in 0..5 (seed 000 Table 4.1). "
-            f"Got {config.model.train_layer_mode} instead."
-        )
+    mode = config.model.train_layer_mode
+    if mode:
+        modes = train_layer_modes(config.model.name)
+        if mode not in modes:
+            raise ConfigError(
+                f"The 'model.train_layer_mode' parameter (seed 000) must be one of "
+                f"{list(modes)} for {config.model.name}. Got {mode} instead."
+            )
     if task.name in ("posed", "emotion") and info.classes is not None and config.model.weights:
         # Pretrained classifiers are re-headed to the task's classes; nothing to check here.
         pass
