@@ -112,6 +112,33 @@ def test_dry_run_and_list(capsys):
     assert cli.main(["--config", "demo_au", "--records", "/x", "--dry-run"]) == 2
 
 
+@pytest.mark.parametrize(
+    ("sets", "match"),
+    [
+        (["model.name=foo"], "model.name"),
+        (["model.name=inception_v4", "data.image_size=32"], ">= 75"),
+        (["model.train_layer_mode=9"], "train_layer_mode"),
+        (["task.name=va", "data.aus=1,2,4"], None),
+        (["data.aus=1,2,4,6"], "no labels for AU6"),
+    ],
+)
+def test_dry_run_runs_the_checks_of_a_real_run(tmp_path, capsys, sets, match):
+    pytest.importorskip("tensorflow")
+    from fer_tf import records
+
+    records.write_manifest(tmp_path, {"au_ids": [1, 2, 4], "splits": {}})
+    for split in ("train", "val"):
+        (tmp_path / f"{split}-00000-of-00001.tfrecord").write_bytes(b"")
+    args = ["--config", "demo_au", "--records", str(tmp_path), "--dry-run"]
+    args += [a for s in ["data.aus=1,2,4", *sets] for a in ("--set", s)]
+    rc = cli.main(args)
+    out, err = capsys.readouterr()
+    if match is None:
+        assert rc == 0 and "name: va" in out
+    else:
+        assert rc == 2 and match in err and not out
+
+
 def test_end_to_end_on_synthfacs_records(tmp_path):
     """fer-tf-train on SynthFACS records with the registered tiny CNN learns the AU task."""
     pytest.importorskip("tensorflow")

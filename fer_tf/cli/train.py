@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--list", action="store_true", help="list the shipped experiments and exit")
     p.add_argument(
-        "--dry-run", action="store_true", help="validate and print the resolved config, then exit"
+        "--dry-run",
+        action="store_true",
+        help="run every check of a real run (config, records, labels, model), print the resolved "
+        "config, then exit",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -101,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             from fer_tf.training.search import load_space
 
             space = load_space(args.search_space)
+        # The model checks (name, input size, freezing modes) import the registry, hence
+        # TensorFlow; they run after the pure-Python checks above, for --dry-run too.
+        from fer_tf.training.validate import check_model
+
+        check_model(config, task)
     except (cfgmod.ConfigError, ValueError) as exc:
         return _fail(str(exc))
     if args.dry_run:
@@ -108,9 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     try:
-        from fer_tf.training.validate import check_model
-
-        check_model(config, task)
         if args.search:
             from fer_tf.training.search import run_search
 
