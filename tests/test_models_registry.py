@@ -329,14 +329,53 @@ def test_keras_round_trip_of_models(tmp_path):
         assert fm.slim_variable_map(loaded).keys() == fm.slim_variable_map(model).keys()
 
 
-@pytest.mark.slow
-def test_inception_resnet_v1_keras_round_trip(tmp_path):
-    model = create_model("inception_resnet_v1", input_shape=(80, 80, 3), classes=3)
-    path = tmp_path / "irv1.keras"
+# Every registered model at (about) the smallest input it allows, few classes. The weights, not the
+# activations, dominate the cost: VGG16's 102M-parameter fc6 (7x7x512x4096, whatever the input)
+# takes ~15 s to build, save and load on 2 cores, so the fc6/fc7/fc8 top is round-tripped once,
+# through vgg16_reduced_fc (same builder, fc7 narrowed), and vgg16 without its top.
+ROUND_TRIP = {
+    "fer2013_cnn": {"variant": 1, "classes": 3},
+    "inception_resnet_v1": {"classes": 3},
+    "inception_v2": {"classes": 3, "depth_multiplier": 0.25},
+    # The auxiliary head needs Mixed_6h >= 5x5 (input >= 107): round-trip both outputs there.
+    "inception_v4": {"classes": 3, "input_size": 107},
+    "shallow_cnn": {"classes": 3},
+    "tiny_cnn": {"classes": 3},
+    "vgg16": {"include_top": False, "pooling": "avg"},
+    "vgg16_reduced_fc": {"classes": 3, "fc_conv_padding": "SAME", "fc7_units": 64},
+}
+
+
+@pytest.fixture(scope="module")
+def keras_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("keras_round_trip")
+
+
+def test_round_trip_covers_every_registered_model():
+    assert sorted(ROUND_TRIP) == list_models()
+
+
+@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+def test_keras_round_trip_of_every_registered_model(name, keras_dir):
+    kwargs = dict(ROUND_TRIP[name])
+    info = get_model_info(name)
+    size = max(kwargs.pop("input_size", 0), info.min_input_size)
+    shape = (size, size, info.input_shape[-1])
+    model = create_model(name, input_shape=shape, **kwargs)
+    path = keras_dir / f"{name}.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    x = np.random.default_rng(2).normal(size=(1, 80, 80, 3)).astype(np.float32)
-    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-5, atol=1e-5)
+    assert type(loaded) is type(model) and loaded.name == model.name
+    assert loaded.input_shape == model.input_shape and loaded.count_params() == model.count_params()
+    x = np.random.default_rng(4).normal(size=(2, *shape)).astype(np.float32)
+    a, b = model(x, training=False), loaded(x, training=False)
+    assert len(keras.tree.flatten(a)) == (2 if name == "inception_v4" else 1)  # V4: aux logits
+    for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b), strict=True):
+        assert u.shape == ((2, 512) if name == "vgg16" else (2, 3))
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    assert fm.list_endpoints(loaded) == fm.list_endpoints(model)
+    assert fm.slim_variable_map(loaded).keys() == fm.slim_variable_map(model).keys()
+    path.unlink()  # VGG16's file is ~0.5 GB
 
 
 @pytest.mark.parametrize(
