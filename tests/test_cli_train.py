@@ -98,7 +98,7 @@ def test_model_mismatch_is_a_config_error(tmp_path):
     cfg = cfgmod.load_config("demo_au", ["model.name=inception_v4", "data.image_size=32"])
     with pytest.raises(cfgmod.ConfigError, match=">= 75"):
         check_model(cfg, task_from_config(cfg))
-    cfg = cfgmod.load_config("demo_au", ["model.train_layer_mode=4"])
+    cfg = cfgmod.load_config("demo_au", ["model.name=tiny_cnn", "model.train_layer_mode=4"])
     with pytest.raises(cfgmod.ConfigError, match=r"one of \[0, 1, 2, 3\] for tiny_cnn"):
         check_model(cfg, task_from_config(cfg))
     cfg = cfgmod.load_config("demo_au", ["model.name=resnet9000"])
@@ -156,6 +156,8 @@ def test_end_to_end_on_synthfacs_records(tmp_path):
             "--quiet",
             "--set",
             "train.epochs=3",
+            "--set",
+            "model.name=tiny_cnn",
             "--set",
             "data.image_size=32",
             "--set",

@@ -2,9 +2,8 @@
 
 One set of small SynthFACS records (built once per session) and the registered ``tiny_cnn``
 through :func:`fer_tf.training.experiment.run_experiment`: the AU task's held-out mean F1 beats
-the majority-class baseline (from the training labels) by a margin; valence/arousal beats
-predicting the training mean (the variance baseline; xfail for now, see
-``test_va_beats_the_training_mean``); posed and emotion fall below the chance
+the majority-class baseline (from the training labels) by a margin; valence/arousal (seed 000's
+shallow CNN) beats predicting the training mean (the variance baseline); posed and emotion fall below the chance
 loss ln K and beat the majority class's accuracy.
 """
 
@@ -83,7 +82,17 @@ def test_au_beats_the_majority_baseline(synth_records, tmp_path):
 @pytest.fixture(scope="module")
 def va_run(synth_records, tmp_path_factory):
     d, labels = synth_records
-    r = _train(d, tmp_path_factory.mktemp("va"), "va", 10, "optimizer.learning_rate=0.001")
+    # tiny_cnn's global pooling right after three convolutions cannot see where the brows and
+    # mouth are, and valence/arousal depend on the whole expression: seed 000's shallow CNN
+    # (dense layers over the spatial map) learns it at the same size and cost.
+    r = _train(
+        d,
+        tmp_path_factory.mktemp("va"),
+        "va",
+        10,
+        "optimizer.learning_rate=0.001",
+        "model.name=shallow_cnn",
+    )
     mean = np.nanmean(labels["train"]["va"], axis=0)
     baseline = float(np.nanmean((labels["val"]["va"] - mean) ** 2))  # variance baseline
     return r.eval["metrics"], baseline
@@ -91,17 +100,9 @@ def va_run(synth_records, tmp_path_factory):
 
 def test_va_learns_the_direction(va_run):
     m, baseline = va_run
-    assert m["pearson_mean"] > 0.1
-    assert m["mse_mean"] < 1.25 * baseline  # not diverged; the real check is below
+    assert m["pearson_mean"] > 0.3
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="At this scale (600 faces, 10 epochs of tiny_cnn at 32 px) held-out valence/arousal "
-    "MSE lands at the variance baseline (0.197-0.203 vs 0.209 in three runs; val MSE swings "
-    "0.20-0.30 between epochs) although Pearson r is 0.23-0.26; cause not yet found (see the "
-    "training report).",
-)
 def test_va_beats_the_training_mean(va_run):
     m, baseline = va_run
     assert m["mse_mean"] < 0.9 * baseline, (m["mse_mean"], baseline)
