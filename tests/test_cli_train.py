@@ -96,7 +96,7 @@ def test_model_mismatch_is_a_config_error(tmp_path):
     from fer_tf.training.validate import check_model
 
     cfg = cfgmod.load_config("demo_au", ["model.name=inception_v4", "data.image_size=32"])
-    with pytest.raises(cfgmod.ConfigError, match=">= 75"):
+    with pytest.raises(cfgmod.ConfigError, match=">= 107"):
         check_model(cfg, task_from_config(cfg))
     cfg = cfgmod.load_config("demo_au", ["model.name=tiny_cnn", "model.train_layer_mode=4"])
     with pytest.raises(cfgmod.ConfigError, match=r"one of \[0, 1, 2, 3\] for tiny_cnn"):
@@ -116,7 +116,7 @@ def test_dry_run_and_list(capsys):
     ("sets", "match"),
     [
         (["model.name=foo"], "model.name"),
-        (["model.name=inception_v4", "data.image_size=32"], ">= 75"),
+        (["model.name=inception_v4", "data.image_size=32"], ">= 107"),
         (["model.train_layer_mode=9"], "train_layer_mode"),
         (["task.name=va", "data.aus=1,2,4"], None),
         (["data.aus=1,2,4,6"], "no labels for AU6"),
@@ -300,7 +300,8 @@ def test_train_layer_mode_for_every_model_with_a_mode_table():
     assert train_layer_modes("tiny_cnn") == (0, 1, 2, 3)
     for model, mode in (("inception_v2", 3), ("shallow_cnn", 5), ("vgg16", 5)):
         cfg = cfgmod.load_config(
-            "posed2_shallow_cnn", [f"model.name={model}", f"model.train_layer_mode={mode}"]
+            "posed2_shallow_cnn",
+            [f"model.name={model}", f"model.train_layer_mode={mode}", "data.image_size=0"],
         )
         check_model(cfg, task_from_config(cfg))
     cfg = cfgmod.load_config("posed2_shallow_cnn", ["model.train_layer_mode=6"])

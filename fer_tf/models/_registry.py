@@ -24,6 +24,8 @@ class ModelInfo:
         slim_scope: Top-level slim scope of the model's variables.
         min_input_size: Smallest height/width the backbone accepts.
         description: One line.
+        min_top_input_size: Smallest height/width with ``include_top=True`` (VGG16's fc6 is a
+            7x7 VALID convolution; Inception V4's aux head needs 17x17 Mixed_6 maps).
     """
 
     name: str
@@ -34,6 +36,11 @@ class ModelInfo:
     slim_scope: str
     min_input_size: int
     description: str
+    min_top_input_size: int = 0
+
+    def __post_init__(self) -> None:
+        if self.min_top_input_size < self.min_input_size:
+            object.__setattr__(self, "min_top_input_size", self.min_input_size)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -53,6 +60,7 @@ def register_model(
     slim_scope: str,
     min_input_size: int,
     description: str = "",
+    min_top_input_size: int = 0,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a model builder under ``name``.
 
@@ -64,6 +72,7 @@ def register_model(
         slim_scope: Top-level slim variable scope.
         min_input_size: Smallest accepted height/width.
         description: One line for :func:`list_models` users.
+        min_top_input_size: Smallest height/width with the classifier top (default: the same).
 
     Returns:
         The decorator, which returns the builder unchanged.
@@ -88,6 +97,7 @@ def register_model(
             classes=classes,
             slim_scope=slim_scope,
             min_input_size=min_input_size,
+            min_top_input_size=min_top_input_size,
             description=description or (builder.__doc__ or "").strip().splitlines()[0],
         )
         return builder

@@ -198,6 +198,7 @@ def _aux_head(n: c.SlimNet, mixed_6h: Any, classes: int) -> Any:
     classes=1001,
     slim_scope=SCOPE,
     min_input_size=75,
+    min_top_input_size=107,
     description="Inception V4 (TF-Slim layout, 1001 classes with background 0)",
 )
 def inception_v4(

@@ -114,6 +114,7 @@ def _build(
     classes=1000,
     slim_scope=SCOPE,
     min_input_size=32,
+    min_top_input_size=224,
     description="VGG16 (TF-Slim layout: fc6/fc7/fc8 as convolutions, 1000 classes)",
 )
 def vgg16(
@@ -181,6 +182,7 @@ def vgg16(
     classes=6,
     slim_scope=SCOPE,
     min_input_size=32,
+    min_top_input_size=224,
     description="Seed 004's VGG16 with a narrower second FC layer (fc7), 6 emotions",
 )
 def vgg16_reduced_fc(

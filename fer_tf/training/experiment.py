@@ -121,19 +121,32 @@ def build_model(config: ExperimentConfig, task: Task) -> Any:
     kwargs = {k: v for k, v in kwargs.items() if k in params}
     model = models.create_model(config.model.name, **kwargs)
     if config.model.weights:
-        _load_weights(model, config.model.weights)
+        _load_weights(model, config.model.weights, info.slim_scope)
     _apply_freezing(model, config)
     return model
 
 
-def _load_weights(model: Any, path: str) -> None:
+# The class layers of an ImageNet checkpoint (1001 or 1000 outputs) never fit a task head, so a
+# fine-tuning run restores everything else, as slim's --checkpoint_exclude_scopes recipes do.
+_CLASS_SCOPES = ("Logits", "AuxLogits", "fc8")
+
+
+def _load_weights(model: Any, path: str, slim_scope: str) -> None:
     from fer_tf import models
 
     p = Path(path)
     if p.suffix in (".keras", ".h5") and p.exists():
         model.load_weights(str(p), skip_mismatch=True)
         return
-    models.load_slim_checkpoint(model, str(path))
+    excluded = tuple(f"{slim_scope}/{s}" for s in _CLASS_SCOPES)
+    report = models.load_slim_checkpoint(
+        model, str(path), exclude_scopes=excluded, ignore_unexpected=False
+    )
+    print(
+        f"[fer-tf-train] restored {len(report.loaded)} variables from {path} "
+        f"(class layers {', '.join(excluded)} left to train from scratch)",
+        flush=True,
+    )
 
 
 def _apply_freezing(model: Any, config: ExperimentConfig) -> None:

@@ -312,10 +312,11 @@ def check_model(config: ExperimentConfig, task: Task) -> Any:
             f"Got {config.model.name!r} instead.{hint}"
         ) from exc
     size = config.data.image_size or info.input_shape[0]
-    if size < info.min_input_size:
+    # The trainer always builds the classifier top, which may need more than the backbone.
+    if size < info.min_top_input_size:
         raise ConfigError(
-            f"The 'data.image_size' parameter must be >= {info.min_input_size} for "
-            f"{config.model.name}. Got {size} instead."
+            f"The 'data.image_size' parameter must be >= {info.min_top_input_size} for "
+            f"{config.model.name} with its classifier head. Got {size} instead."
         )
     mode = config.model.train_layer_mode
     if mode:
