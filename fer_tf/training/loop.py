@@ -211,20 +211,36 @@ class Trainer:
             # Additive metric statistics (a few reductions) fuse into the compiled step.
             stats = self.metrics.batch_stats(y, self.task.metric_outputs(main))
             examples = tf.cast(tf.shape(main)[0], tf.float32)
-            if fused:
-                opt.apply_gradients(zip(grads, variables))
-                grads = ()
             return grads, loss, total, examples, stats
 
-        return tf.function(forward_backward, jit_compile=self.jit_compile, reduce_retracing=True)
+        def fused_step(x: Any, y: Any, acc: Any) -> Any:
+            # One replica: the update and the accumulation join the compiled step, so the
+            # in-graph step loop runs just get_next + this call per step (no separate add ops
+            # for the loss sums and each metric statistic, no per-statistic outputs).
+            grads, loss, total, examples, stats = forward_backward(x, y)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            return acc + self._pack(loss, total, examples, stats)
+
+        fn = fused_step if fused else forward_backward
+        return tf.function(fn, jit_compile=self.jit_compile, reduce_retracing=True)
+
+    def _pack(self, loss: Any, total: Any, examples: Any, stats: Any) -> Any:
+        """``[loss, total, examples, *stats]`` as one float32 vector (:attr:`_stat_slices`)."""
+        return tf.concat(
+            [tf.stack([loss, total, examples])]
+            + [tf.reshape(stats[k], [-1]) for k in self._stat_keys],
+            axis=0,
+        )
 
     def _replica_train_step(self, x: Any, labels: Any) -> Any:
         y = self.task.labels(labels)
         grads, loss, total, examples, stats = self._fwd_bwd(x, y)
-        if not self._fused_update:
-            # Outside the XLA cluster: the optimizer all-reduces and applies.
-            self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        # Outside the XLA cluster: the optimizer all-reduces and applies.
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         return loss, total, examples, stats
+
+    def _replica_fused_step(self, x: Any, labels: Any, acc: Any) -> Any:
+        return self._fwd_bwd(x, self.task.labels(labels), acc)
 
     def _replica_eval_step(self, x: Any, labels: Any) -> Any:
         y = self.task.labels(labels)
@@ -279,6 +295,17 @@ class Trainer:
         """
         zero = self.metrics.zero_stats
         keys = self._stat_keys
+        size = self._stat_slices[-1][2] if self._stat_slices else 3
+
+        def fused_train_fn(num_steps: Any) -> Any:
+            acc = tf.zeros([size], tf.float32)
+            for _ in tf.range(num_steps):
+                x, labels = next(iterator)
+                acc = self.strategy.run(self._replica_fused_step, (x, labels, acc))
+            return acc
+
+        if self._fused_update:
+            return tf.function(fused_train_fn)
 
         def train_fn(num_steps: Any) -> Any:
             acc_loss = tf.constant(0.0)
