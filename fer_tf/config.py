@@ -7,6 +7,8 @@ A config is a tree of dataclasses. Fields may carry ``metadata``:
 - ``choices``: allowed values (``The 'task.name' parameter must be one of ...``);
 - ``min`` / ``max``: inclusive numeric bounds; ``gt``: exclusive lower bound;
 - ``help``: one line for docs and ``--help``.
+- ``validate``: ``fn(value, key)`` raising :class:`ConfigError` (e.g. AU selections);
+- ``join_list``: a YAML list is stored in the field's comma-separated string form.
 
 Experiments are YAML files: shipped ones in ``fer_tf/configs/`` (use the name), or any path. A YAML
 experiment may name a ``base`` experiment whose values it overrides.
@@ -62,6 +64,17 @@ def _f(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
 # The experiment schema.
 
 
+def _validate_aus(value: Any, key: str) -> None:
+    from fer_tf.facs import parse_aus
+
+    try:
+        parse_aus(value)
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc).replace("The 'aus' parameter", f"The '{key}' parameter")
+        ) from exc
+
+
 @dataclass
 class DataConfig:
     """Where examples come from and how they become tensors."""
@@ -72,7 +85,7 @@ class DataConfig:
     aus: str = _f(
         "emotionet11",
         join_list=True,
-        validate="aus",
+        validate=_validate_aus,
         help="AU set name or list, e.g. '1,2,12' or [1, 2, 12] (see fer_tf.facs)",
     )
     image_size: int = _f(0, min=0, help="input size in pixels; 0 = the model's default")
@@ -290,23 +303,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"The '{key}' parameter must be {_type_name(tp)}. Got {value!r} instead.")
 
 
-def _validate_aus(value: Any, key: str) -> None:
-    from fer_tf.facs import parse_aus
-
-    try:
-        parse_aus(value)
-    except ValueError as exc:
-        raise ConfigError(
-            str(exc).replace("The 'aus' parameter", f"The '{key}' parameter")
-        ) from exc
-
-
-_VALIDATORS = {"aus": _validate_aus}
-
-
 def _check_meta(value: Any, meta: dict[str, Any], key: str) -> None:
     if "validate" in meta:
-        _VALIDATORS[meta["validate"]](value, key)
+        meta["validate"](value, key)
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         hint = ""

@@ -15,6 +15,8 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_FAILURE_RATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 PROG = "fer-tf-build-records"
@@ -36,51 +38,38 @@ def _byte_size(text: str) -> int:
     return value
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1]. Got {text!r}.") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1]. Got {text!r}.")
-    return v
+def _checked(
+    cast: Callable[[str], Any], bad: str, ok: Callable[[Any], bool], out_of_range: str
+) -> Callable[[str], Any]:
+    """An argparse ``type``: ``cast`` the text, then require ``ok``; each failure has its message."""
+
+    def parse(text: str) -> Any:
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{bad} Got {text!r}.") from None
+        if not ok(v):  # `not` so that NaN fails every bound
+            raise argparse.ArgumentTypeError(f"{out_of_range} Got {text!r}.")
+        return v
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1. Got {text!r}.") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1. Got {text!r}.")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Got {text!r}.") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Got {text!r}.")
-    return v
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds. Got {text!r}.") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 seconds. Got {text!r}.")
-    return v
-
-
-def _positive_seconds(text: str) -> float:
-    v = _seconds(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds. Got {text!r}.")
-    return v
+_fraction = _checked(
+    float, "must be a number in [0, 1].", lambda v: 0.0 <= v <= 1.0, "must be a number in [0, 1]."
+)
+_positive_int = _checked(
+    int, "must be an integer >= 1.", lambda v: v >= 1, "must be an integer >= 1."
+)
+_nonneg_int = _checked(
+    int, "must be an integer >= 0.", lambda v: v >= 0, "must be an integer >= 0."
+)
+_seconds = _checked(
+    float, "must be a number of seconds.", lambda v: v >= 0, "must be >= 0 seconds."
+)
+_positive_seconds = _checked(
+    float, "must be a number of seconds.", lambda v: v > 0, "must be > 0 seconds."
+)
 
 
 def _aus(text: str) -> str:
