@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from fer_tf.cli.build_records import main
-from fer_tf.data.build import build_records, decode_image
-from fer_tf.data.download import FAILURE_CATEGORIES
+from fer_tf.build import build_records
+from fer_tf.preprocessing.decode import decode_image
+from fer_tf.sources.download import FAILURE_CATEGORIES
 from fer_tf.data.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 from fer_tf.records import list_shards, read_manifest
 
@@ -436,7 +437,7 @@ def test_library_argument_errors(tmp_path: Path) -> None:
 
 
 def test_label_stats_are_nan_safe() -> None:
-    from fer_tf.data.build import _label_stats
+    from fer_tf.build.report import label_stats as _label_stats
 
     examples = [
         {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_tf.data.download import (
+from fer_tf.sources.download import (
     FAILURE_CATEGORIES,
     DownloadCache,
     Downloader,
