@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fer_tf.data.mirror import FAULTS, Mirror
 from fer_tf.sources.download import (
     FAILURE_CATEGORIES,
     DownloadCache,
@@ -15,7 +16,6 @@ from fer_tf.sources.download import (
     DownloadOptions,
     FetchResult,
 )
-from fer_tf.data.mirror import FAULTS, Mirror
 
 
 def _opts(**kw: object) -> DownloadOptions:
