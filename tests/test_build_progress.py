@@ -1,4 +1,4 @@
-"""Build progress: a tqdm bar on a terminal, one plain line per 10% in logs (no carriage returns)."""
+"""Build progress: a tqdm bar on a terminal, a plain line per 10% in logs (no carriage returns)."""
 
 from __future__ import annotations
 

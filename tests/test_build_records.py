@@ -620,3 +620,23 @@ def test_face_fallback_drop_skips_faceless_images(
     assert no_face > 0 and summary.rows == summary.written + summary.failed + summary.skipped
     reasons = Counter(s["reason"] for s in _jsonl(tmp_path / "out" / "skipped.jsonl"))
     assert reasons["no_face"] == no_face
+
+
+def test_library_names_an_output_dir_that_is_a_file(tmp_path: Path) -> None:
+    from fer_tf.build import BuildError
+
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1\nhttp://127.0.0.1:9/a.jpg,1\n")
+    target = tmp_path / "records"
+    target.write_text("")
+    with pytest.raises(BuildError, match=r"'output_dir' parameter .* which is a file\."):
+        build_records(p, target, progress=False)
+
+
+@pytest.mark.parametrize("text", ["0", "lots", "0.5"])
+def test_max_bytes_checked(tmp_path: Path, capsys, text: str) -> None:
+    with pytest.raises(SystemExit):
+        main(_cli(tmp_path / "s.csv", tmp_path / "out", "--max-bytes", text))
+    err = capsys.readouterr().err
+    assert "The '--max-bytes' parameter must be a byte count of at least 1, like 20000000" in err
+    assert f"Got '{text}' instead." in err

@@ -6,9 +6,9 @@ heavy; the whole run never imports TensorFlow.
 
 Exit status: 0 when the run completed (failed URLs are data, listed in ``errors.jsonl``); 1 for a
 fatal error (unreadable spreadsheet or one without data rows, output not writable); 2 for a bad
-command line; 3 when more sources failed than ``--max-failure-rate`` allows (default 0.9; the records
-are still written, and the failure table is printed); 130 when interrupted (run the same command
-again to resume).
+command line; 3 when more sources failed than ``--max-failure-rate`` allows (default 0.9; the
+records are still written, and the failure table is printed); 130 when interrupted (run the same
+command again to resume).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from fer_tf.build.options import (
     BuildOptions,
     default,
 )
-from fer_tf.checks import check_number, check_path, check_writable_dir
+from fer_tf.checks import check_number, check_path, check_writable_dir, invalid
 from fer_tf.sources.download import DownloadOptions
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_FAILURE_RATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -40,16 +40,15 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
 
 
 def _byte_size(text: str) -> int:
-    """``"20M"``, ``"512k"``, ``"1048576"`` -> bytes."""
+    """``"20M"``, ``"512k"``, ``"1048576"`` -> bytes (at least 1)."""
     m = _SIZE.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(
-            f"must be a byte count like 20000000, 512K or 20M. Got {text!r}."
-        )
-    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
-    value = int(float(m.group(1)) * scale)
+    value = 0
+    if m:
+        scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+        value = int(float(m.group(1)) * scale)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 byte. Got {text!r}.")
+        accepted = "a byte count of at least 1, like 20000000, 512K or 20M"
+        raise invalid("--max-bytes", accepted, text, error=argparse.ArgumentTypeError)
     return value
 
 
