@@ -272,9 +272,16 @@ class _Run:
                 continue
             detail, attempts = str(info.get("detail", "")), self.attempts_of.get(url, 1)
             self.fail(url, "decode", "corrupt_image", detail, attempts)
-            result = FetchResult(url, False, category="corrupt_image", detail=detail)
-            result.attempts, result.stage = attempts, "decode"
-            self.cache.record(result)
+            self.cache.record(
+                FetchResult(
+                    url,
+                    False,
+                    category="corrupt_image",
+                    detail=detail,
+                    attempts=attempts,
+                    stage="decode",
+                )
+            )
 
     def submit_process(self, sha: str) -> None:
         src, dst = str(self.cache.object_path(sha)), str(self.dst(sha))

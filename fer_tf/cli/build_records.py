@@ -210,25 +210,33 @@ def _add_download_args(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"concurrent requests per host (default min(concurrency, {DownloadOptions.per_host}))",
     )
-    seconds = [
-        ("--timeout", "timeout", {"gt": 0}, "read timeout"),
-        ("--backoff", "backoff", {"min": 0}, "base retry delay, doubled per attempt, with jitter"),
-        ("--max-retry-after", "max_retry_after", {"min": 0}, "cap on a server's Retry-After"),
-    ]
-    for flag, name, bounds, what in seconds:
-        net.add_argument(
-            flag,
-            type=_number(float, flag, **bounds),
-            default=default(name),
-            metavar="S",
-            help=f"{what}, seconds (default %(default)s)",
-        )
+    net.add_argument(
+        "--timeout",
+        type=_number(float, "--timeout", gt=0),
+        default=default("timeout"),
+        metavar="S",
+        help="read timeout, seconds (default %(default)s)",
+    )
     net.add_argument(
         "--retries",
         type=_number(int, "--retries", min=0),
         default=default("retries"),
         metavar="N",
         help="retries on 429/5xx/timeouts/connection errors (default %(default)s)",
+    )
+    net.add_argument(
+        "--backoff",
+        type=_number(float, "--backoff", min=0),
+        default=default("backoff"),
+        metavar="S",
+        help="base retry delay, doubled per attempt, with jitter (default %(default)s)",
+    )
+    net.add_argument(
+        "--max-retry-after",
+        type=_number(float, "--max-retry-after", min=0),
+        default=default("max_retry_after"),
+        metavar="S",
+        help="cap on a server's Retry-After, seconds (default %(default)s)",
     )
     net.add_argument(
         "--max-bytes",
