@@ -22,7 +22,8 @@ import matplotlib.pyplot as plt
 import tensorflow as tf
 
 from fer_tf import facs, records
-from fer_tf.data import build_records, synthetic
+from fer_tf.build import build_records
+from fer_tf.data import synthetic
 from fer_tf.data.mirror import Mirror
 
 WORK = Path(tempfile.mkdtemp(prefix="fer_tf_example01_"))

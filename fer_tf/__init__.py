@@ -8,7 +8,9 @@ Public entry points:
 - :mod:`fer_tf.facs` — AU catalogue, AU sets, emotion prototypes;
 - :mod:`fer_tf.config` — experiment configs (YAML + ``--set`` overrides);
 - :mod:`fer_tf.records` — record schema v1;
-- :mod:`fer_tf.data` — SynthFACS, spreadsheet reading, downloading and record building;
+- :mod:`fer_tf.sources` — spreadsheets of image URLs and their downloader;
+- :mod:`fer_tf.build` — record building (``build_records``, ``BuildOptions``);
+- :mod:`fer_tf.data` — SynthFACS and the tf.data input pipeline;
 - :mod:`fer_tf.models` — model registry (``create_model``, ``list_models``);
 - :mod:`fer_tf.training` — the ``tf.distribute`` training loop.
 """
@@ -25,6 +27,8 @@ _LAZY = {
     "config",
     "records",
     "data",
+    "sources",
+    "build",
     "models",
     "preprocessing",
     "training",

@@ -336,7 +336,7 @@ def read_manifest(directory_or_file: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.exists():
         raise ManifestError(
             f"No records manifest at '{path}'. Build records with fer-tf-build-records "
-            f"(or fer_tf.data.build_records) first."
+            f"(or fer_tf.build.build_records) first."
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

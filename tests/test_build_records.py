@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fer_tf.build import build_records
 from fer_tf.cli.build_records import main
-from fer_tf.data.build import build_records, decode_image
-from fer_tf.data.download import FAILURE_CATEGORIES
 from fer_tf.data.mirror import FAULTS, VARIANTS, Mirror, encode_variant
+from fer_tf.preprocessing.decode import decode_image
 from fer_tf.records import list_shards, read_manifest
+from fer_tf.sources.download import FAILURE_CATEGORIES
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [
@@ -240,10 +241,14 @@ def test_sigkill_then_resume_gives_the_same_records(
 
 
 def test_loopback_refused_without_allow_private_hosts(
-    mirror: Mirror, sheet: Path, tmp_path: Path
+    mirror: Mirror, sheet: Path, tmp_path: Path, capsys
 ) -> None:
     mirror.reset_counts()
-    assert main(_args(sheet, tmp_path / "out", tmp_path / "cache", private=False)) == 0
+    # Every source fails: the build is an error (exit 3) with the failure table on stdout.
+    assert main(_args(sheet, tmp_path / "out", tmp_path / "cache", private=False)) == 3
+    out, err = capsys.readouterr()
+    assert f"    {'blocked_host':<26}{len(mirror.items):>10}" in out.splitlines()
+    assert "max_failure_rate=90.0%" in err and "Traceback" not in err
     assert mirror.requests() == 0
     errors = _jsonl(tmp_path / "out" / "errors.jsonl")
     assert {e["category"] for e in errors} == {"blocked_host"}
@@ -352,8 +357,8 @@ def test_bad_labels_are_reported_per_row(tmp_path: Path) -> None:
         "URL,AU1,AU2\nhttp://127.0.0.1:9/a.jpg,2,0\nhttp://127.0.0.1:9/b.jpg,x,0\n"
         "http://127.0.0.1:9/c.jpg,1,999\n"
     )
-    code = main(["--spreadsheet", str(p), "--output-dir", str(tmp_path / "out"), "--no-progress"])
-    assert code == 0
+    args = ["--spreadsheet", str(p), "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    assert main([*args, "--max-failure-rate", "1"]) == 0  # its one good row is blocked
     skipped = _jsonl(tmp_path / "out" / "skipped.jsonl")
     assert [(s["row"], s["reason"]) for s in skipped] == [(2, "bad_row"), (3, "bad_row")]
     errors = _jsonl(tmp_path / "out" / "errors.jsonl")
@@ -388,7 +393,11 @@ def test_output_dir_not_writable(tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code = main(["--spreadsheet", str(p), "--output-dir", str(blocker / "out"), "--no-progress"])
-    assert code == 1 and "not writable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1 and f"but '{blocker}' is a file, not a directory" in err
+    assert (
+        "'--output-dir' parameter must be a writable directory (existing or to be created)" in err
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -436,7 +445,7 @@ def test_library_argument_errors(tmp_path: Path) -> None:
 
 
 def test_label_stats_are_nan_safe() -> None:
-    from fer_tf.data.build import _label_stats
+    from fer_tf.build.report import label_stats as _label_stats
 
     examples = [
         {
@@ -461,3 +470,173 @@ def test_label_stats_are_nan_safe() -> None:
     assert stats["valence"] == {"known": 1, "mean": 0.2, "std": 0.0}
     assert stats["emotion"]["happiness"] == 1 and stats["emotion"]["unknown"] == 1
     assert stats["posed"] == {"posed": 1, "spontaneous": 0, "unknown": 1} and stats["subjects"] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# First-hour errors: each names the input, what was wrong and what is expected.
+
+
+def _cli(sheet: Path, out: Path, *extra: str) -> list[str]:
+    return ["--spreadsheet", str(sheet), "--output-dir", str(out), "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("header", ["url,AU1\n", "URL,AU 1,AU 2\n\n\n"])
+def test_header_only_csv_is_an_error(tmp_path: Path, capsys, header: str) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text(header)
+    code = main(_cli(p, tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert f"The spreadsheet '{p}' has no data rows: only a header row" in err
+    assert "no AU columns" not in err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_no_usable_row_in_any_input_is_an_error(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1\nhttp://127.0.0.1:9/a.jpg,2\nhttp://127.0.0.1:9/b.jpg,x\n")
+    code = main(_cli(p, tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 1 and f"No usable row in '{p}': all 2 data rows were skipped (2 bad_row)" in err
+
+
+def test_drop_unknown_removing_every_row_is_an_error(tmp_path: Path) -> None:
+    from fer_tf.sources.spreadsheet import SpreadsheetError
+
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1,AU2\nhttp://127.0.0.1:9/a.jpg,1,999\n")
+    with pytest.raises(SpreadsheetError, match=r"1 unknown_label\) \(drop_unknown"):
+        build_records(p, tmp_path / "out", aus=[1, 2], drop_unknown=True, progress=False)
+
+
+def test_every_download_failed_exits_nonzero_with_the_table(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1\nhttp://127.0.0.1:9/a.jpg,1\nhttp://127.0.0.1:9/b.jpg,0\n")
+    code = main(_cli(p, tmp_path / "out"))  # loopback refused: both fail, blocked_host
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert f"    {'blocked_host':<26}{2:>10}" in out.splitlines()
+    assert "2 of 2 sources failed (100.0%), more than max_failure_rate=90.0%" in err
+    assert (tmp_path / "out" / "manifest.json").exists()  # everything was still written
+
+
+@pytest.mark.parametrize("what", ["directory", "missing"])
+def test_spreadsheet_that_is_not_a_file_is_named(tmp_path: Path, capsys, what: str) -> None:
+    p = tmp_path / "sheets"
+    if what == "directory":
+        p.mkdir()
+    code = main(_cli(p, tmp_path / "out"))
+    err = capsys.readouterr().err
+    said = "a directory" if what == "directory" else "nothing (it does not exist)"
+    assert code == 1
+    assert (
+        f"The '--spreadsheet' parameter must be an existing file. Got '{p}', which is {said}."
+        in err
+    )
+
+
+def test_output_dir_that_is_a_file_is_named(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1\nhttp://127.0.0.1:9/a.jpg,1\n")
+    target = tmp_path / "records"
+    target.write_text("not a directory")
+    code = main(_cli(p, target))
+    err = capsys.readouterr().err
+    assert code == 1 and "File exists" not in err
+    assert (
+        f"The '--output-dir' parameter must be a writable directory (existing or to be created). "
+        f"Got '{target}', which is a file." in err
+    )
+
+
+@pytest.mark.parametrize(
+    "flag,value,accepted",
+    [
+        ("--val-fraction", "1.5", "a number >= 0 and <= 1"),
+        ("--jpeg-quality", "101", "an integer >= 1 and <= 100"),
+        ("--seed", "x", "an integer >= 0"),
+        ("--timeout", "0", "a number > 0"),
+        ("--max-failure-rate", "nan", "a number >= 0 and <= 1"),
+    ],
+)
+def test_cli_numbers_checked(tmp_path: Path, capsys, flag: str, value: str, accepted: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(_cli(tmp_path / "s.csv", tmp_path / "out", flag, value))
+    assert exc.value.code == 2
+    assert f"The '{flag}' parameter must be {accepted}. Got" in capsys.readouterr().err
+
+
+def test_cli_defaults_come_from_build_options() -> None:
+    from fer_tf.build.options import BuildOptions
+    from fer_tf.cli.build_records import build_parser
+
+    args = build_parser().parse_args(["--spreadsheet", "s.csv", "--output-dir", "o"])
+    ref = BuildOptions("s.csv", "o")
+    for name in ("val_fraction", "split_by", "seed", "jpeg_quality", "face_crop", "face_margin"):
+        assert getattr(args, name) == getattr(ref, name), name
+    for name in ("concurrency", "timeout", "retries", "backoff", "max_retry_after", "max_bytes"):
+        assert getattr(args, name) == getattr(ref, name), name
+    assert (args.max_failure_rate, args.progress) == (ref.max_failure_rate, ref.progress)
+    assert 0 < ref.max_failure_rate < 1
+
+
+def test_build_options_form_and_shorthand_agree(tmp_path: Path) -> None:
+    from fer_tf.build import BuildOptions
+
+    with pytest.raises(TypeError, match="either a BuildOptions"):
+        build_records(BuildOptions("s.csv", tmp_path), tmp_path)
+    with pytest.raises(ValueError, match="The 'face_fallback' parameter must be one of"):
+        BuildOptions("s.csv", tmp_path, face_fallback="skip")
+
+
+def test_progress_in_a_log_is_lines_not_bars(
+    mirror: Mirror, sheet: Path, reference: Path, tmp_path: Path, capsys
+) -> None:
+    args = [a for a in _args(sheet, tmp_path / "out", reference / "cache") if a != "--no-progress"]
+    assert main(args) == 0
+    err = capsys.readouterr().err  # captured: not a terminal
+    assert "\r" not in err
+    fetch = [line for line in err.splitlines() if line.startswith("fetch+process:")]
+    write = [line for line in err.splitlines() if line.startswith("write:")]
+    assert len(fetch) == 10 and fetch[-1].startswith("fetch+process: 100% (")
+    assert len(write) == 10 and write[-1].startswith("write: 100% (")
+
+
+def test_face_fallback_drop_skips_faceless_images(
+    mirror: Mirror, sheet: Path, reference: Path, tmp_path: Path
+) -> None:
+    # Before fer_tf.build, a dropped face crashed the build (KeyError in the progress counters).
+    summary = build_records(
+        sheet,
+        tmp_path / "out",
+        cache_dir=reference / "cache",
+        face_crop="haar",
+        face_fallback="drop",
+        allow_private_hosts=True,
+        workers=0,
+        max_failure_rate=None,
+    )
+    no_face = summary.skipped_by_reason["no_face"]
+    assert no_face > 0 and summary.rows == summary.written + summary.failed + summary.skipped
+    reasons = Counter(s["reason"] for s in _jsonl(tmp_path / "out" / "skipped.jsonl"))
+    assert reasons["no_face"] == no_face
+
+
+def test_library_names_an_output_dir_that_is_a_file(tmp_path: Path) -> None:
+    from fer_tf.build import BuildError
+
+    p = tmp_path / "s.csv"
+    p.write_text("URL,AU1\nhttp://127.0.0.1:9/a.jpg,1\n")
+    target = tmp_path / "records"
+    target.write_text("")
+    with pytest.raises(BuildError, match=r"'output_dir' parameter .* which is a file\."):
+        build_records(p, target, progress=False)
+
+
+@pytest.mark.parametrize("text", ["0", "lots", "0.5"])
+def test_max_bytes_checked(tmp_path: Path, capsys, text: str) -> None:
+    with pytest.raises(SystemExit):
+        main(_cli(tmp_path / "s.csv", tmp_path / "out", "--max-bytes", text))
+    err = capsys.readouterr().err
+    assert "The '--max-bytes' parameter must be a byte count of at least 1, like 20000000" in err
+    assert f"Got '{text}' instead." in err

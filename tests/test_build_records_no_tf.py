@@ -39,3 +39,23 @@ def test_cli_run_never_imports_tensorflow(tmp_path: Path) -> None:
            .as_numpy_iterator()]  # fmt: skip
     assert len(got) == 4
     assert {r.source for r in got} == {it.url for i, it in enumerate(m.items) if i not in (2, 4)}
+
+
+def test_decode_build_and_sources_modules_do_not_import_tensorflow() -> None:
+    modules = [
+        "fer_tf.preprocessing.decode",
+        "fer_tf.build.phases",
+        "fer_tf.build.local",
+        "fer_tf.sources.spreadsheet",
+        "fer_tf.sources.download",
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print('TF', 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert "TF False False" in r.stdout, r.stdout + r.stderr

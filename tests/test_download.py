@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from fer_tf.data.download import (
+from fer_tf.data.mirror import FAULTS, Mirror
+from fer_tf.sources.download import (
     FAILURE_CATEGORIES,
     DownloadCache,
     Downloader,
     DownloadOptions,
     FetchResult,
 )
-from fer_tf.data.mirror import FAULTS, Mirror
 
 
 def _opts(**kw: object) -> DownloadOptions:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fer_tf.data.mirror import FAULTS, VARIANTS, Mirror, encode_variant
-from fer_tf.data.spreadsheet import read_spreadsheet
+from fer_tf.sources.spreadsheet import read_spreadsheet
 
 
 def test_serves_images_and_stops_cleanly_with_a_hung_request() -> None:

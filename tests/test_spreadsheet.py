@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from fer_tf.data.spreadsheet import SpreadsheetError, read_spreadsheet, read_spreadsheets
+from fer_tf.sources.spreadsheet import SpreadsheetError, read_spreadsheet, read_spreadsheets
 
 
 def _xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> Path:

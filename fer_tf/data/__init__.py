@@ -1,4 +1,4 @@
-"""Data: SynthFACS synthetic faces, spreadsheets, downloading, record building, tf.data input.
+"""Data: SynthFACS synthetic faces and the tf.data input pipeline.
 
 Light at import: heavy modules load on first attribute access.
 """
@@ -9,10 +9,9 @@ import importlib
 from typing import Any
 
 _LAZY_ATTRS = {
-    "build_records": "fer_tf.data.build",
     "make_dataset": "fer_tf.data.pipeline",
 }
-_LAZY_MODULES = {"synthetic", "spreadsheet", "download", "build", "pipeline", "mirror"}
+_LAZY_MODULES = {"synthetic", "pipeline", "mirror"}
 
 
 def __getattr__(name: str) -> Any:

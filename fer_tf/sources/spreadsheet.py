@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fer_tf.checks import check_path
 from fer_tf.facs import EMOTIONS
 
 __all__ = [
@@ -280,9 +281,7 @@ def iter_table(
     Raises:
         SpreadsheetError: the file is missing, of an unknown type or cannot be opened.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise SpreadsheetError(f"The spreadsheet '{p}' does not exist or is not a file.")
+    p = check_path("spreadsheet", path, kind="file", error=SpreadsheetError)
     fmt = _file_format(p)
     if fmt == "xlsx":
         yield from _iter_xlsx(p)
@@ -647,6 +646,15 @@ def read_spreadsheet(path: str | os.PathLike[str]) -> SpreadsheetData:
     return read_spreadsheets([path])
 
 
+def _no_data_rows(p: Path, sheets: list[SheetInfo]) -> str:
+    headers = [s.sheet for s in sheets if s.header]
+    what = f"only a header row (sheet {', '.join(map(repr, headers))})" if headers else "no rows"
+    return (
+        f"The spreadsheet '{p}' has no data rows: {what}. Expected rows of an image URL followed "
+        f"by AU labels (1/0/999) under the header."
+    )
+
+
 def read_spreadsheets(paths: Iterable[str | os.PathLike[str]]) -> SpreadsheetData:
     """Read several spreadsheets into one table of rows.
 
@@ -660,7 +668,8 @@ def read_spreadsheets(paths: Iterable[str | os.PathLike[str]]) -> SpreadsheetDat
         A :class:`SpreadsheetData`.
 
     Raises:
-        SpreadsheetError: a file is missing, unreadable, empty, or no sheet of it has a URL column.
+        SpreadsheetError: a file is missing, unreadable, empty, has a header but no data rows, or
+            no sheet of it has a URL column.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -692,6 +701,8 @@ def read_spreadsheets(paths: Iterable[str | os.PathLike[str]]) -> SpreadsheetDat
                 f"columns (AU1, AU 1, AU_1), or no header with http(s) URLs in the first column "
                 f"and AU k in column k+1 (EmotioNet's manual annotations)."
             )
+        if not any(s.rows for s in sheets):
+            raise SpreadsheetError(_no_data_rows(p, sheets))
         data.issues.extend(file_issues)
         for row in file_rows:
             first = first_seen.get(row.source)

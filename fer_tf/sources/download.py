@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from fer_tf.checks import check_number
+
 __all__ = [
     "FAILURE_CATEGORIES",
     "RETRYABLE_CATEGORIES",
@@ -129,27 +131,15 @@ class DownloadOptions:
         Raises:
             ValueError: naming the bad field, its value and what is accepted.
         """
-        ints = {
-            "concurrency": 1,
-            "per_host": 1,
-            "retries": 0,
-            "max_bytes": 1,
-            "max_redirects": 0,
-        }
-        for name, lo in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"The '{name}' parameter must be an integer >= {lo}. Got {v!r}.")
-        for name in ("timeout", "backoff", "backoff_max", "retry_after_max"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                raise ValueError(f"The '{name}' parameter must be a number >= 0. Got {v!r}.")
-        if not self.timeout > 0:
-            raise ValueError(f"The 'timeout' parameter must be > 0 seconds. Got {self.timeout!r}.")
+        for name in ("concurrency", "per_host", "max_bytes"):
+            check_number(name, getattr(self, name), min=1, integer=True)
+        for name in ("retries", "max_redirects"):
+            check_number(name, getattr(self, name), min=0, integer=True)
+        for name in ("backoff", "backoff_max", "retry_after_max"):
+            check_number(name, getattr(self, name), min=0)
+        check_number("timeout", self.timeout, gt=0)
         for name in ("connect_timeout", "body_deadline"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-                raise ValueError(f"The '{name}' parameter must be None or > 0. Got {v!r}.")
+            check_number(name, getattr(self, name), gt=0, allow_none=True)
 
 
 @dataclass

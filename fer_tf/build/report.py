@@ -1,0 +1,208 @@
+"""Phase 4: ``errors.jsonl``, ``skipped.jsonl``, ``manifest.json`` and the build summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fer_tf import facs
+from fer_tf.build.options import BuildOptions
+from fer_tf.build.shards import SPLITS
+from fer_tf.build.summary import BuildError, BuildSummary, FailureRateExceeded
+from fer_tf.sources.download import FAILURE_CATEGORIES
+from fer_tf.sources.spreadsheet import SKIP_REASONS
+
+if TYPE_CHECKING:
+    from fer_tf.build.local import FetchOutcome
+    from fer_tf.build.phases import Inputs
+
+__all__ = ["ERRORS_NAME", "SKIPPED_NAME", "label_stats", "write_reports"]
+
+ERRORS_NAME = "errors.jsonl"
+SKIPPED_NAME = "skipped.jsonl"
+
+
+def _write_jsonl(path: Path, entries: Iterable[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for e in entries:
+            fh.write(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def label_stats(examples: Sequence[dict[str, Any]], au_ids: Sequence[int]) -> dict[str, Any]:
+    """Label counts and distributions of one split (manifest ``label_stats``).
+
+    Args:
+        examples: the split's examples (``au``, ``valence``, ``arousal``, ``emotion``, ``posed``,
+            ``subject``).
+        au_ids: the AU ids of the ``au`` labels.
+
+    Returns:
+        A JSON-able dict (NaN-free: unknown values are counted, not averaged).
+    """
+    au = {str(a): {"present": 0, "absent": 0, "unknown": 0} for a in au_ids}
+    for ex in examples:
+        for a, v in zip(au_ids, ex["au"]):
+            au[str(a)]["present" if v == 1 else "absent" if v == 0 else "unknown"] += 1
+
+    def dist(key: str) -> dict[str, Any]:
+        vals = [ex[key] for ex in examples if not math.isnan(ex[key])]
+        if not vals:
+            return {"known": 0, "mean": None, "std": None}
+        mean = sum(vals) / len(vals)
+        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+        return {"known": len(vals), "mean": round(mean, 6), "std": round(std, 6)}
+
+    emotion = Counter(ex["emotion"] for ex in examples)
+    posed = Counter(ex["posed"] for ex in examples)
+    return {
+        "count": len(examples),
+        "au": au,
+        "valence": dist("valence"),
+        "arousal": dist("arousal"),
+        "emotion": {
+            **{name: emotion.get(i, 0) for i, name in enumerate(facs.EMOTIONS)},
+            "unknown": emotion.get(-1, 0),
+        },
+        "posed": {
+            "posed": posed.get(1, 0),
+            "spontaneous": posed.get(0, 0),
+            "unknown": posed.get(-1, 0),
+        },
+        "subjects": len({ex["subject"] for ex in examples if ex["subject"]}),
+    }
+
+
+def _manifest(
+    options: BuildOptions,
+    inputs: Inputs,
+    summary: BuildSummary,
+    examples: dict[str, list[dict[str, Any]]],
+    shards: dict[str, Any],
+    fallback: int,
+) -> dict[str, Any]:
+    from fer_tf import __version__
+
+    return {
+        "schema_version": 1,
+        "fer_tf_version": __version__,
+        "created_by": "fer_tf.build.build_records",
+        "arguments": options.manifest_arguments(),
+        "inputs": inputs.data.files,
+        "sheet_errors": inputs.sheet_errors,
+        "au_ids": list(inputs.au_ids),
+        "emotion_names": list(facs.EMOTIONS),
+        "image": {
+            "format": "jpeg",
+            "image_size": options.image_size,
+            "jpeg_quality": options.jpeg_quality,
+            "face_crop": options.face_crop,
+            "equalize": bool(options.equalize),
+            "reencode_jpeg": bool(options.reencode_jpeg),
+        },
+        "split": {
+            "by": options.split_by,
+            "val_fraction": options.val_fraction,
+            "seed": options.seed,
+            "subject_fallback_to_id": fallback,
+        },
+        "splits": {
+            s: {
+                "count": len(examples[s]),
+                "shards": [Path(p).name for p in shards[s]],
+                "shard_counts": shards[f"{s}/counts"],
+            }
+            for s in SPLITS
+        },
+        "label_stats": {s: label_stats(examples[s], inputs.au_ids) for s in SPLITS},
+        "counts": {
+            "rows": summary.rows,
+            "written": summary.written,
+            "failed": summary.failed,
+            "skipped": summary.skipped,
+            "blank_rows": inputs.data.blank_rows,
+        },
+        "failures": summary.failures,
+        "skipped": summary.skipped_by_reason,
+        "errors_file": ERRORS_NAME,
+        "skipped_file": SKIPPED_NAME,
+    }
+
+
+def _order(e: dict[str, Any]) -> tuple[Any, ...]:
+    return (str(e.get("file", "")), str(e.get("sheet", "")), int(e.get("row", 0)))
+
+
+def write_reports(
+    options: BuildOptions,
+    inputs: Inputs,
+    fetched: FetchOutcome,
+    examples: dict[str, list[dict[str, Any]]],
+    shards: dict[str, Any],
+    fallback: int,
+    timings: dict[str, float],
+    started: float,
+) -> BuildSummary:
+    """Write ``errors.jsonl``, ``skipped.jsonl`` and ``manifest.json``; check the failure rate.
+
+    Args:
+        options: the build options.
+        inputs: phase 1's result.
+        fetched: phase 2's result.
+        examples: examples per split.
+        shards: :func:`fer_tf.build.shards.write_shards`' result.
+        fallback: rows whose missing subject fell back to their id.
+        timings: seconds per phase so far.
+        started: ``time.monotonic()`` at the start of the build.
+
+    Returns:
+        The :class:`BuildSummary`.
+
+    Raises:
+        BuildError: the counts do not add up (a bug; no manifest is written).
+        FailureRateExceeded: ``max_failure_rate`` was exceeded (everything was written).
+    """
+    out = options.out
+    failures = sorted(fetched.failures, key=_order)
+    skipped = sorted(inputs.skipped + fetched.skipped, key=_order)
+    _write_jsonl(out / ERRORS_NAME, failures)
+    _write_jsonl(out / SKIPPED_NAME, skipped)
+    summary = BuildSummary(output_dir=str(out), warnings=inputs.warnings)
+    summary.downloaded, summary.cached = fetched.downloaded, fetched.cached
+    summary.processed, summary.timings = fetched.processed, timings
+    summary.failures = {c: 0 for c in FAILURE_CATEGORIES}
+    summary.failures.update(Counter(f["category"] for f in failures))
+    summary.skipped_by_reason = {r: 0 for r in SKIP_REASONS}
+    summary.skipped_by_reason.update(Counter(s["reason"] for s in skipped))
+    summary.rows = inputs.data.total_rows
+    summary.written = sum(len(v) for v in examples.values())
+    summary.failed, summary.skipped = len(failures), len(skipped)
+    summary.splits = {s: len(v) for s, v in examples.items()}
+    summary.shards = {s: [Path(p).name for p in shards[s]] for s in SPLITS}
+    if summary.rows != summary.written + summary.failed + summary.skipped:
+        raise BuildError(  # a bug, never expected: refuse to write an inconsistent manifest
+            f"Internal accounting error: rows={summary.rows} != written={summary.written} + "
+            f"failed={summary.failed} + skipped={summary.skipped}. Please report this."
+        )
+    from fer_tf.records import write_manifest
+
+    manifest = _manifest(options, inputs, summary, examples, shards, fallback)
+    summary.manifest = str(write_manifest(out, manifest))
+    summary.errors = str(out / ERRORS_NAME)
+    summary.elapsed = time.monotonic() - started
+    limit = options.max_failure_rate
+    if limit is not None and summary.failure_rate > limit:
+        raise FailureRateExceeded(
+            f"{summary.failed} of {summary.rows - summary.skipped} sources failed "
+            f"({summary.failure_rate:.1%}), more than max_failure_rate={limit:.1%}. "
+            f"The records and '{summary.errors}' were written; see the error categories there.",
+            summary,
+        )
+    return summary

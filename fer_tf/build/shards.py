@@ -1,0 +1,128 @@
+"""Phase 3b: examples -> ``<split>-NNNNN-of-MMMMM.tfrecord`` shards, each written atomically."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from fer_tf.build.options import DEFAULT_EXAMPLES_PER_SHARD, BuildOptions
+from fer_tf.build.progress import Progress
+
+__all__ = ["SPLITS", "shard_sizes", "write_shards"]
+
+SPLITS = ("train", "val")
+
+
+def shard_sizes(n: int, num_shards: int | None, examples_per_shard: int | None) -> list[int]:
+    """How ``n`` examples are cut into shards (sizes differ by at most one).
+
+    Args:
+        n: examples in the split.
+        num_shards: shards wanted (capped at ``n``), or None.
+        examples_per_shard: examples per shard (default :data:`DEFAULT_EXAMPLES_PER_SHARD`).
+
+    Returns:
+        The shard sizes (at least one shard, possibly empty).
+    """
+    if num_shards is not None:
+        k = max(1, min(num_shards, n))
+    else:
+        eps = examples_per_shard or DEFAULT_EXAMPLES_PER_SHARD
+        k = max(1, math.ceil(n / eps))
+    return [(i + 1) * n // k - i * n // k for i in range(k)]
+
+
+def _plan(
+    out: Path, examples: dict[str, list[dict[str, Any]]], options: BuildOptions
+) -> dict[str, list[tuple[str, list[dict[str, Any]]]]]:
+    """Shard names and contents per split; stale shards and temporary files are removed."""
+    from fer_tf.records import list_shards, shard_name
+
+    plan: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
+    for split in SPLITS:
+        exs = sorted(examples[split], key=lambda e: e["id"])
+        sizes = shard_sizes(len(exs), options.num_shards, options.examples_per_shard)
+        start = 0
+        plan[split] = []
+        for i, size in enumerate(sizes):
+            plan[split].append((shard_name(split, i, len(sizes)), exs[start : start + size]))
+            start += size
+    wanted = {name for split in SPLITS for name, _ in plan[split]}
+    for split in SPLITS:
+        for p in list_shards(out, split):
+            if Path(p).name not in wanted:
+                Path(p).unlink()
+    for p in out.glob("*.tfrecord.tmp*"):
+        p.unlink()
+    return plan
+
+
+def _encode(ex: dict[str, Any]) -> bytes:
+    from PIL import Image
+
+    from fer_tf.records import ExampleRecord, encode_example
+
+    jpeg = Path(ex["path"]).read_bytes()
+    if ex.get("size"):
+        width, height = ex["size"]
+    else:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            width, height = im.size
+    record = ExampleRecord(
+        image=jpeg,
+        height=height,
+        width=width,
+        source=ex["source"],
+        au=ex["au"],
+        valence=ex["valence"],
+        arousal=ex["arousal"],
+        emotion=ex["emotion"],
+        posed=ex["posed"],
+        subject=ex["subject"],
+        id=ex["id"],
+    )
+    return encode_example(record)
+
+
+def write_shards(
+    options: BuildOptions, examples: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Write every split's shards (examples sorted by id); remove stale shards and temp files.
+
+    ``manifest.json`` is removed first: no manifest ever describes half-written shards.
+
+    Args:
+        options: the build options (``output_dir``, ``num_shards``, ``examples_per_shard``,
+            ``progress``).
+        examples: examples per split (from :func:`fer_tf.build.phases.split_examples`).
+
+    Returns:
+        ``{split: [shard paths], "<split>/counts": [examples per shard]}``.
+    """
+    from fer_tf.records import TFRecordWriter
+
+    out = options.out
+    (out / "manifest.json").unlink(missing_ok=True)
+    plan = _plan(out, examples, options)
+    total = sum(len(exs) for split in SPLITS for _, exs in plan[split])
+    bar = Progress(total, "write", "ex", enabled=options.progress)
+    result: dict[str, Any] = {}
+    try:
+        for split in SPLITS:
+            result[split] = []
+            result[f"{split}/counts"] = []
+            for name, exs in plan[split]:
+                final, tmp = out / name, out / f"{name}.tmp"
+                with TFRecordWriter(tmp) as writer:
+                    for ex in exs:
+                        writer.write(_encode(ex))
+                        bar.update(1)
+                os.replace(tmp, final)
+                result[split].append(str(final))
+                result[f"{split}/counts"].append(len(exs))
+    finally:
+        bar.close()
+    return result

@@ -1,0 +1,1 @@
+"""Where examples come from: one module per source (spreadsheets of URLs and their downloader)."""
