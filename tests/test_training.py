@@ -16,7 +16,7 @@ tf = pytest.importorskip("tensorflow")
 
 from fer_tf.config import ConfigError, load_config  # noqa: E402
 from fer_tf.metrics import majority_baseline  # noqa: E402
-from fer_tf.training import toy  # noqa: E402
+from fer_tf.testing import toy  # noqa: E402
 from fer_tf.training.callbacks import EarlyStopping, metric_mode  # noqa: E402
 from fer_tf.training.checkpoints import RunState  # noqa: E402
 from fer_tf.training.experiment import DataSource, run_experiment  # noqa: E402
@@ -174,7 +174,7 @@ def _toy_cmd(model_dir, *extra):
     return [
         sys.executable,
         "-m",
-        "fer_tf.training.toy",
+        "fer_tf.testing.toy",
         "--model-dir",
         str(model_dir),
         "--set",
