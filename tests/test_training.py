@@ -206,8 +206,8 @@ def test_resume_after_sigkill_is_exact(tmp_path):
         text=True,
     )
     killed = subprocess.run(
-        _toy_cmd(tmp_path / "killed"),
-        env={**env, "FER_TF_FAULT_KILL_AFTER_STEP": "10"},
+        _toy_cmd(tmp_path / "killed", "--kill-after-step", "10"),
+        env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
