@@ -144,10 +144,18 @@ def check_weights_path(
 
 
 def _class_scopes(model: Any) -> tuple[str, ...]:
-    from fer_tf.models.slim_checkpoint import slim_variable_map
+    """The class-layer scopes of ``model``: :data:`CLASS_SCOPES` under each top slim scope (whole
+    scopes, so that e.g. Inception V4's aux-logits convolutions go too), plus the scope of any
+    other class-logits layer (the small CNNs' ``logits``)."""
+    from fer_tf.models.slim_checkpoint import logits_variable_names, slim_variable_map
 
     tops = sorted({n.split("/", 1)[0] for n in slim_variable_map(model)})
-    return tuple(f"{t}/{s}" for t in tops for s in CLASS_SCOPES)
+    scopes = [f"{t}/{s}" for t in tops for s in CLASS_SCOPES]
+    for name in sorted(logits_variable_names(model)):
+        layer_scope = name.rsplit("/", 1)[0]
+        if not any(f"{layer_scope}/".startswith(f"{s}/") for s in scopes):
+            scopes.append(layer_scope)
+    return tuple(scopes)
 
 
 def load_weights(
@@ -169,8 +177,8 @@ def load_weights(
         model: a model built by :mod:`fer_tf.models` (or any Keras model, for Keras files).
         path: see the module docstring for what is accepted.
         exclude_class_layers: fine-tuning to new classes: leave the class layers (slim
-            ``Logits``, ``AuxLogits``, ``fc8`` under the model's scope) untouched; for a Keras
-            file, skip the layers whose shapes differ.
+            ``Logits``, ``AuxLogits``, ``fc8`` under the model's scope, and any other
+            class-logits layer) untouched; for a Keras file, skip the layers whose shapes differ.
         exclude_scopes: more slim scopes to leave untouched.
         background: slim class logits: ``"keep"`` the 1001st (background) row, or ``"drop"`` it
             for a 1000-class model.
