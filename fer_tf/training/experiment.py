@@ -260,7 +260,21 @@ def _is_chief(strategy: Any) -> bool:
     return task_type in (None, "worker") and (task_id or 0) == 0
 
 
-def check_run_dir(config: ExperimentConfig, *, resume: bool) -> Path:
+def _strategy(config: ExperimentConfig) -> Any:
+    """The distribution strategy, with a global batch that splits evenly over its replicas."""
+    from fer_tf.training.strategy import resolve_strategy
+
+    strategy = resolve_strategy(config.run.strategy)
+    replicas, batch = strategy.num_replicas_in_sync, config.data.batch_size
+    if batch % replicas:
+        raise ConfigError(
+            f"The 'data.batch_size' parameter ({batch}) must be divisible by the number of "
+            f"replicas ({replicas})."
+        )
+    return strategy
+
+
+def _check_run_dir(config: ExperimentConfig, *, resume: bool) -> Path:
     """Check the run directory before anything is built (creates nothing).
 
     Args:
@@ -443,21 +457,15 @@ def prepare_experiment(
     task, manifest = check_experiment(config, require_records=data is None)
     if model_fn is None:
         check_model(config, task)
-    run_dir = check_run_dir(config, resume=resume)
+    run_dir = _check_run_dir(config, resume=resume)
 
     from fer_tf.training.callbacks import EarlyStopping
     from fer_tf.training.checkpoints import RunState
-    from fer_tf.training.strategy import resolve_strategy, strategy_description
+    from fer_tf.training.strategy import strategy_description
 
     _setup_tf(config)
-    strategy = resolve_strategy(config.run.strategy)
-    chief = _is_chief(strategy)
-    replicas, batch = strategy.num_replicas_in_sync, config.data.batch_size
-    if batch % replicas:
-        raise ConfigError(
-            f"The 'data.batch_size' parameter ({batch}) must be divisible by the number of "
-            f"replicas ({replicas})."
-        )
+    strategy = _strategy(config)
+    chief, batch = _is_chief(strategy), config.data.batch_size
     say(
         f"fer-tf-train: {config.name}: task {task.name} ({task.num_outputs} outputs), "
         f"{strategy_description(strategy)}, run dir {run_dir}"
