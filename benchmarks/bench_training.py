@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from fer_tf.tasks import resolve_task  # noqa: E402
-from fer_tf.training import toy  # noqa: E402
+from fer_tf.testing import toy  # noqa: E402
 from fer_tf.training.loop import Trainer  # noqa: E402
 from fer_tf.training.optim import make_optimizer  # noqa: E402
 

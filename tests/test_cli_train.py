@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -307,3 +309,144 @@ def test_train_layer_mode_for_every_model_with_a_mode_table():
     cfg = cfgmod.load_config("posed2_shallow_cnn", ["model.train_layer_mode=6"])
     with pytest.raises(cfgmod.ConfigError, match="shallow_cnn"):
         check_model(cfg, task_from_config(cfg))
+
+
+# --------------------------------------------------------------------------- the first hour
+
+_NO_TF = (
+    "import sys, contextlib, io\n"
+    "from fer_tf.cli.train import main\n"
+    "err = io.StringIO()\n"
+    "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(err):\n"
+    "    rc = main(sys.argv[1:])\n"
+    "print(rc, 'tensorflow' in sys.modules)\n"
+    "print(out.getvalue() + err.getvalue(), end='')\n"
+)
+
+
+def _no_tf_run(*args: str) -> tuple[int, bool, str]:
+    """Run main(args) in a fresh interpreter: exit status, whether TF got imported, output."""
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_TF, *args], capture_output=True, text=True, check=True
+    )
+    first, _, rest = out.stdout.partition("\n")
+    rc, tf_loaded = first.split()
+    return int(rc), tf_loaded == "True", rest
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_model_dir_that_is_a_file_fails_in_one_line_with_exit_1(tmp_path, capsys, dry_run):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    extra = ["--dry-run"] if dry_run else []
+    for model_dir, what in ((a_file, "which is a file"), (a_file / "run", f"'{a_file}' is a file")):
+        args = ["--config", "demo_au", "--records", "/nonexistent", "--model-dir", str(model_dir)]
+        assert cli.main([*args, *extra]) == 1
+        out, err = capsys.readouterr()
+        assert not out and err.count("\n") == 1, err
+        assert err.startswith("fer-tf-train: error: The '--model-dir' parameter must be a writable")
+        assert what in err and str(model_dir) in err
+
+
+def test_model_dir_is_checked_before_tensorflow_loads(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    rc, tf_loaded, out = _no_tf_run(
+        "--config", "demo_au", "--records", "/x", "--model-dir", str(a_file), "--dry-run"
+    )
+    assert (rc, tf_loaded) == (1, False) and "which is a file" in out
+
+
+def test_list_shows_one_line_descriptions_without_tensorflow():
+    rc, tf_loaded, out = _no_tf_run("--list")
+    assert (rc, tf_loaded) == (0, False)
+    lines = out.splitlines()
+    assert len(lines) == len(cfgmod.list_experiments())
+    for line, name in zip(lines, cfgmod.list_experiments()):
+        description = cfgmod.load_config(name).description
+        assert description and line.split()[0] == name and line.endswith(description)
+
+
+def test_records_that_is_a_file_says_what_it_is_and_what_was_expected(tmp_path, capsys):
+    a_file = tmp_path / "records.tfrecord"
+    a_file.write_bytes(b"")
+    assert cli.main(["--config", "demo_au", "--records", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"Got '{a_file}', which is a file." in err
+    assert "records directory holding manifest.json" in err and "fer-tf-build-records" in err
+
+
+def test_empty_train_split_says_so_and_how_to_rebuild(tmp_path, capsys):
+    from fer_tf import records
+
+    stats = {"count": 0, "au": {str(a): {"present": 0, "absent": 0, "unknown": 0} for a in (1, 2)}}
+    records.write_manifest(
+        tmp_path,
+        {
+            "au_ids": [1, 2],
+            "splits": {"train": {"count": 0, "shards": []}, "val": {"count": 3, "shards": []}},
+            "label_stats": {"train": stats, "val": stats},
+        },
+    )
+    for split in ("train", "val"):
+        (tmp_path / f"{split}-00000-of-00001.tfrecord").write_bytes(b"")
+    assert (
+        cli.main(["--config", "demo_au", "--records", str(tmp_path), "--set", "data.aus=1,2"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert f"The 'train' split of the records in '{tmp_path}' is empty (0 examples" in err
+    assert "train: 0, val: 3" in err and "fer-tf-build-records" in err and "--val-fraction" in err
+    assert "unknown" not in err and "Choose" not in err
+
+
+def test_quiet_import_hides_fd2_noise_unless_verbose(tmp_path):
+    # A stand-in TensorFlow that writes to file descriptor 2 on import, as the real one does.
+    for name in ("tensorflow", "keras"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(
+            f"import os\nos.write(2, b'E0000 {name} cuInit noise\\n')\n"
+        )
+    code = (
+        "import os, sys\n"
+        "from fer_tf.cli._quiet import import_tensorflow\n"
+        "import_tensorflow(verbose=sys.argv[1] == 'verbose')\n"
+        "print('ours', file=sys.stderr)\n"
+        "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(root)])
+    runs = {}
+    for mode in ("quiet", "verbose"):
+        runs[mode] = subprocess.run(
+            [sys.executable, "-c", code, mode], env=env, capture_output=True, text=True, check=True
+        )
+    assert runs["quiet"].stderr == "ours\n" and runs["quiet"].stdout.strip() == "3"
+    assert "E0000 tensorflow cuInit noise" in runs["verbose"].stderr
+    assert runs["verbose"].stderr.endswith("ours\n") and runs["verbose"].stdout.strip() == "None"
+
+
+def test_a_run_outside_a_terminal_has_epoch_lines_and_no_bars_or_tf_noise(tmp_path):
+    pytest.importorskip("tensorflow")
+    from fer_tf.data.synthetic import write_records
+
+    write_records(tmp_path / "rec", 64, seed=2, size=32, val_fraction=0.25, num_shards=1)
+    sets = ["train.epochs=2", "model.name=tiny_cnn", "data.image_size=32", "data.batch_size=16"]
+    args = ["--config", "demo_au", "--records", str(tmp_path / "rec")]
+    args += ["--model-dir", str(tmp_path / "run")] + [a for s in sets for a in ("--set", s)]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    # stdout and stderr are pipes, not terminals (no --quiet: the bars are off by themselves).
+    out = subprocess.run(
+        [sys.executable, "-m", "fer_tf.cli.train", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    epoch_lines = [line for line in out.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" step ")[0] for line in epoch_lines] == ["epoch 1", "epoch 2"]
+    for noise in ("cuInit", "E0000", "\r", "absl::InitializeLog"):
+        assert noise not in out.stderr and noise not in out.stdout, (noise, out.stderr)

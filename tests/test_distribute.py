@@ -31,7 +31,7 @@ def _cmd(model_dir: Path, out: Path, strategy: str, *extra: str) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
-        "fer_tf.training.toy",
+        "fer_tf.testing.toy",
         "--model-dir",
         str(model_dir),
         "--weights-out",

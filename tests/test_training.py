@@ -16,7 +16,7 @@ tf = pytest.importorskip("tensorflow")
 
 from fer_tf.config import ConfigError, load_config  # noqa: E402
 from fer_tf.metrics import majority_baseline  # noqa: E402
-from fer_tf.training import toy  # noqa: E402
+from fer_tf.testing import toy  # noqa: E402
 from fer_tf.training.callbacks import EarlyStopping, metric_mode  # noqa: E402
 from fer_tf.training.checkpoints import RunState  # noqa: E402
 from fer_tf.training.experiment import DataSource, run_experiment  # noqa: E402
@@ -174,7 +174,7 @@ def _toy_cmd(model_dir, *extra):
     return [
         sys.executable,
         "-m",
-        "fer_tf.training.toy",
+        "fer_tf.testing.toy",
         "--model-dir",
         str(model_dir),
         "--set",
@@ -206,8 +206,8 @@ def test_resume_after_sigkill_is_exact(tmp_path):
         text=True,
     )
     killed = subprocess.run(
-        _toy_cmd(tmp_path / "killed"),
-        env={**env, "FER_TF_FAULT_KILL_AFTER_STEP": "10"},
+        _toy_cmd(tmp_path / "killed", "--kill-after-step", "10"),
+        env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -231,3 +231,76 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     assert a.files == b.files
     for k in a.files:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_a_heads_model_is_the_user_api_and_trains_through_model_fn(tmp_path):
+    """fer_tf.models.heads is the user API for heads: a build_classifier model with the task's
+    name as its head trains through run_experiment(model_fn=...) and round-trips as .keras."""
+    import keras
+
+    from fer_tf.models import build_classifier
+    from fer_tf.models.heads import TaskHead, head_kinds
+
+    built = []
+
+    def model_fn(cfg, task):
+        model = build_classifier("tiny_cnn", {task.name: task.num_outputs}, input_shape=(32, 32, 3))
+        built.append(model)
+        return model
+
+    cfg = load_config(
+        None,
+        [
+            "data.aus=1,2,4",
+            "data.batch_size=16",
+            "train.epochs=2",
+            "train.steps_per_epoch=15",
+            "optimizer.name=adam",
+            "optimizer.learning_rate=0.01",
+            f"run.model_dir={tmp_path / 'heads'}",
+        ],
+    )
+    r = run_experiment(cfg, data=_toy_data(size=32), model_fn=model_fn, progress=False, log=None)
+    assert r.status == "completed" and head_kinds(built[0]) == {"au": "sigmoid"}
+    assert float(r.history[-1]["train/loss"]) < r.eval["chance_loss"]
+    loaded = keras.models.load_model(tmp_path / "heads" / "best.keras")
+    assert isinstance(loaded.get_layer("head_au"), TaskHead)
+
+
+def test_an_action_stops_a_run_by_a_flag_and_faults_are_injected_only_by_tests(tmp_path):
+    from fer_tf.training.actions import Action
+    from fer_tf.training.experiment import prepare_experiment
+
+    class StopAtStep(Action):
+        def on_step(self, state):
+            if state.step >= 10:
+                state.request_stop("stopped_by_test", "enough steps")
+
+    cfg = load_config(
+        None,
+        [
+            "data.aus=1,2,4",
+            "data.batch_size=16",
+            "train.epochs=3",
+            "train.steps_per_epoch=6",
+            "train.steps_per_execution=2",
+            f"run.model_dir={tmp_path / 'stop'}",
+        ],
+    )
+    lines: list[str] = []
+    controller = prepare_experiment(
+        cfg,
+        data=_toy_data(),
+        model_fn=lambda c, t: toy.toy_model(t.num_outputs),
+        progress=False,
+        log=lines.append,
+        actions=[StopAtStep()],
+    )
+    r = controller.run()
+    assert (r.status, r.steps, r.epochs, r.message) == ("stopped_by_test", 10, 1, "enough steps")
+    assert lines[-1] == "enough steps" and r.eval == {} and len(r.history) == 1
+    assert not (tmp_path / "stop" / "eval.json").exists()
+    # The production loop holds no fault injection: the resume tests add it as an action.
+    for path in (ROOT / "fer_tf" / "training").glob("*.py"):
+        text = path.read_text()
+        assert "SIGKILL" not in text and "FER_TF_FAULT" not in text, path

@@ -9,7 +9,7 @@ tf = pytest.importorskip("tensorflow")
 
 from fer_tf.config import ConfigError, ExperimentConfig, apply_overrides, from_dict  # noqa: E402
 from fer_tf.tasks import resolve_task  # noqa: E402
-from fer_tf.training import toy  # noqa: E402
+from fer_tf.testing import toy  # noqa: E402
 from fer_tf.training.loop import Trainer, resolve_jit_compile  # noqa: E402
 from fer_tf.training.optim import make_optimizer  # noqa: E402
 

@@ -8,14 +8,21 @@ Examples::
     fer-tf-train --config runs/x/config.yaml --resume
     fer-tf-train --config posed2_shallow_cnn --records R --search random --trials 20
 
-``--help`` and config errors never import TensorFlow. Exit status: 0 done, 2 bad config or
-arguments, 3 stopped on a NaN/Inf loss, 130 interrupted (a checkpoint was saved first).
+``--help``, ``--list`` and config errors never import TensorFlow; TensorFlow's start-up logging
+is silenced unless ``--verbose``. Progress bars are drawn only when stderr is a terminal; the
+per-epoch lines go to stdout either way. Exit status: 0 done, 1 the run directory cannot be used
+(a file, or not writable), 2 bad config or arguments, 3 stopped on a NaN/Inf loss, 130
+interrupted (a checkpoint was saved first).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fer_tf.config import ExperimentConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -60,13 +67,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every check of a real run (config, records, labels, model), print the resolved "
         "config, then exit",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bars (none either when not a terminal)"
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="keep TensorFlow's start-up logging (silenced by default)",
+    )
     return p
 
 
-def _fail(msg: str) -> int:
+def _fail(msg: str, status: int = 2) -> int:
     print(f"fer-tf-train: error: {msg}", file=sys.stderr)
-    return 2
+    return status
+
+
+def _list_experiments() -> int:
+    """Print each shipped experiment with its one-line description (YAML only, no TensorFlow)."""
+    from fer_tf import config as cfgmod
+
+    names = cfgmod.list_experiments()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        description = cfgmod.load_config(name).description
+        print(f"{name:<{width}}  {description}".rstrip())
+    return 0
+
+
+def _check_model_dir(config: ExperimentConfig, given: bool) -> str | None:
+    """The run directory's problem in one line, or None (checked before TensorFlow loads)."""
+    from fer_tf.checks import check_writable_dir
+    from fer_tf.config import ConfigError
+
+    name = "--model-dir" if given else "run.model_dir"
+    try:
+        check_writable_dir(name, config.run.model_dir, error=ConfigError)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     from fer_tf import config as cfgmod
 
     if args.list:
-        for name in cfgmod.list_experiments():
-            print(name)
-        return 0
+        return _list_experiments()
     if not args.config:
         return _fail("--config NAME|FILE is required (see --list for the shipped experiments).")
     if args.trials < 0:
@@ -96,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"run.model_dir={args.model_dir}")
     try:
         config = cfgmod.load_config(args.config, overrides)
+    except cfgmod.ConfigError as exc:
+        return _fail(str(exc))
+    problem = _check_model_dir(config, given=bool(args.model_dir))
+    if problem:
+        return _fail(problem, status=1)
+    try:
         from fer_tf.training.validate import check_experiment
 
         task, _ = check_experiment(config)
@@ -106,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             space = load_space(args.search_space)
         # The model checks (name, input size, freezing modes) import the registry, hence
         # TensorFlow; they run after the pure-Python checks above, for --dry-run too.
+        from fer_tf.cli._quiet import import_tensorflow
         from fer_tf.training.validate import check_model
 
+        import_tensorflow(verbose=args.verbose)
         check_model(config, task)
     except (cfgmod.ConfigError, ValueError) as exc:
         return _fail(str(exc))
@@ -115,12 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         print(cfgmod.to_yaml(config), end="")
         return 0
 
+    # Carriage-return bars only where someone watches them: a log file gets the epoch lines.
+    progress = not args.quiet and sys.stderr.isatty()
     try:
         if args.search:
             from fer_tf.training.search import run_search
 
             results = run_search(
-                config, space, mode=args.search, trials=args.trials or None, progress=not args.quiet
+                config, space, mode=args.search, trials=args.trials or None, progress=progress
             )
             best = results[0] if results else None
             if best is not None:
@@ -128,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from fer_tf.training.experiment import run_experiment
 
-        result = run_experiment(config, resume=args.resume, progress=not args.quiet)
+        result = run_experiment(config, resume=args.resume, progress=progress)
     except cfgmod.ConfigError as exc:
         return _fail(str(exc))
     if result.status == "non_finite":

@@ -46,6 +46,7 @@ from fer_tf.models.slim_checkpoint import (
     load_slim_checkpoint,
     slim_variable_map,
 )
+from fer_tf.models.weights import WeightsReport, load_weights
 
 __all__ = [
     "ModelInfo",
@@ -66,6 +67,8 @@ __all__ = [
     "load_slim_checkpoint",
     "load_keras_vgg16_h5",
     "slim_variable_map",
+    "load_weights",
+    "WeightsReport",
     "apply_freezing",
     "train_layer_mode",
     "freeze_up_to",

@@ -18,6 +18,9 @@ from fer_tf.models.layers import (
     SlimSeparableConv2D,
 )
 
+# The weight-loading path lives in weights.py; the builders reach it as c.load_weights_arg.
+from fer_tf.models.weights import check_weights, load_weights_arg  # noqa: F401
+
 _POOLINGS = (None, "avg", "max")
 
 
@@ -266,57 +269,6 @@ def activation(
     if classifier_activation is None:
         return x
     return SlimActivation(classifier_activation, endpoint=endpoint, name=name)(x)
-
-
-def check_weights(weights: Any) -> None:
-    """Reject anything but ``None`` or a local path (before the model is built).
-
-    Raises:
-        ValueError: For ``"imagenet"`` or another non-path value.
-    """
-    if weights is None:
-        return
-    if not isinstance(weights, str) or weights in ("imagenet", "vggface2", "casia-webface"):
-        raise ValueError(
-            "The 'weights' parameter must be None or the path of a local checkpoint "
-            f"(fer_tf never downloads weights). Got {weights!r} instead."
-        )
-
-
-def load_weights_arg(
-    model: keras.Model,
-    weights: str | None,
-    *,
-    background: str = "keep",
-    backbone_only: bool = False,
-    exclude_scopes: Sequence[str] = (),
-) -> None:
-    """Handle the ``weights`` argument of a builder.
-
-    ``None``: random initialisation. A path ending in ``.weights.h5`` or ``.keras`` loads Keras
-    weights; any other path is read as a TF-Slim (name-based) checkpoint with
-    :func:`fer_tf.models.slim_checkpoint.load_slim_checkpoint`. Nothing is ever downloaded.
-    With ``backbone_only`` (``include_top=False``) checkpoint variables the model lacks (the
-    logits, blocks after ``final_endpoint``) are ignored; missing ones are still an error.
-
-    Raises:
-        ValueError: For ``"imagenet"`` or another non-path value.
-    """
-    check_weights(weights)
-    if weights is None:
-        return
-    if weights.endswith((".weights.h5", ".keras")):
-        model.load_weights(weights)
-        return
-    from fer_tf.models.slim_checkpoint import load_slim_checkpoint
-
-    load_slim_checkpoint(
-        model,
-        weights,
-        background=background,
-        exclude_scopes=tuple(exclude_scopes),
-        ignore_unexpected=backbone_only,
-    )
 
 
 def dropout(x: Any, rate: float, name: str) -> Any:

@@ -1,5 +1,12 @@
 """Task heads on a backbone: multi-label sigmoid, softmax, regression; multi-task by name.
 
+This module is the user API for heads: multi-task models, notebooks, and custom training
+through ``run_experiment(config, model_fn=...)`` (the trainer reads the output named after the
+task, e.g. ``{"au": ...}``). The trainer's own models (``fer_tf.training.experiment.build_model``)
+do not use it: they keep each builder's classifier top, whose slim names (``Logits``,
+``AuxLogits``, ``fc8``) the slim checkpoints, the class-layer exclusion when fine-tuning and the
+freezing tables refer to, and Inception V4's auxiliary logits come with it.
+
 Heads output *logits* (no sigmoid/softmax; losses take ``from_logits=True``) or, for regression,
 linear values optionally bounded with ``tanh``. Heads compute in float32, so under a
 ``mixed_float16``/``mixed_bfloat16`` policy the outputs stay float32.

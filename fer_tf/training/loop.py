@@ -1,7 +1,7 @@
 """The distributed training step: forward/backward per replica, XLA-compiled; update outside.
 
 :class:`Trainer` owns the model, optimizer and task, and runs steps under ``strategy.run``. It
-knows nothing of epochs, checkpoints or files (that is :mod:`fer_tf.training.experiment`).
+knows nothing of epochs, checkpoints or files (that is :mod:`fer_tf.training.controller`).
 
 One training step, per replica::
 

@@ -14,6 +14,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from fer_tf.checks import describe_path
 from fer_tf.config import ConfigError, ExperimentConfig
 from fer_tf.tasks import Task, task_from_config
 
@@ -49,11 +50,16 @@ def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
             "(a directory written by fer-tf-build-records, holding manifest.json)."
         )
     if not Path(d).is_dir():
-        raise ConfigError(f"The records directory '{d}' does not exist.")
+        raise ConfigError(
+            f"The 'data.records' parameter (--records) must be a records directory holding "
+            f"manifest.json, written by fer-tf-build-records. Got '{d}', which is "
+            f"{describe_path(d)}."
+        )
     try:
         manifest = records.read_manifest(d)
     except records.ManifestError as exc:
         raise ConfigError(str(exc)) from exc
+    _check_not_empty(manifest, d, config.data.train_split)
     for split in (config.data.train_split, config.data.eval_split):
         if not records.list_shards(d, split):
             have = sorted({p.name.split("-", 1)[0] for p in Path(d).glob("*.tfrecord")}) or [
@@ -74,6 +80,28 @@ def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
             )
     _check_label_coverage(manifest, config, task)
     return manifest
+
+
+def _check_not_empty(manifest: dict[str, Any], records_dir: Any, split: str) -> None:
+    """Refuse a training split that the manifest says holds no examples."""
+    entry = (manifest.get("splits") or {}).get(split)
+    count = _int(entry.get("count")) if isinstance(entry, dict) else None
+    if count != 0:
+        return
+    sizes = {
+        name: _int(e.get("count"))
+        for name, e in (manifest.get("splits") or {}).items()
+        if isinstance(e, dict)
+    }
+    shown = ", ".join(f"{k}: {v}" for k, v in sizes.items() if v is not None)
+    raise ConfigError(
+        f"The {split!r} split of the records in '{records_dir}' is empty (0 examples; "
+        f"examples per split: {shown}), so there is nothing to train on. Rebuild the records "
+        f"with examples in that split, e.g. fer-tf-build-records --spreadsheet FILE "
+        f"--output-dir {records_dir} --val-fraction 0.1 (a smaller --val-fraction leaves more "
+        f"rows for {split!r}; check the build's errors.jsonl and skipped.jsonl for rows that "
+        f"were dropped), or set data.train_split to a split with examples."
+    )
 
 
 def _int(value: Any) -> int | None:
@@ -311,6 +339,10 @@ def check_model(config: ExperimentConfig, task: Task) -> Any:
             f"The 'model.name' parameter must be one of {models.list_models()}. "
             f"Got {config.model.name!r} instead.{hint}"
         ) from exc
+    if config.model.weights:
+        from fer_tf.models.weights import check_weights_path
+
+        check_weights_path(config.model.weights, name="model.weights", error=ConfigError)
     size = config.data.image_size or info.input_shape[0]
     # The trainer always builds the classifier top, which may need more than the backbone.
     if size < info.min_top_input_size:

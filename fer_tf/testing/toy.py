@@ -127,9 +127,12 @@ def toy_model(
 def main(argv: list[str] | None = None) -> int:
     """Run a toy experiment (used by the subprocess tests of resume and distribution).
 
-    ``python -m fer_tf.training.toy --model-dir D [--logical-cpus 2] [--weights-out W.npz]
-    [--resume] [--set key=value ...]``: trains :func:`toy_model` on :func:`toy_dataset` with the
-    full controller, then saves the final weights to ``--weights-out``.
+    ``python -m fer_tf.testing.toy --model-dir D [--logical-cpus 2] [--weights-out W.npz]
+    [--resume] [--kill-after-step N] [--set key=value ...]``: trains :func:`toy_model` on
+    :func:`toy_dataset` with the full controller, then saves the final weights to
+    ``--weights-out``. ``--kill-after-step N`` adds a
+    :class:`~fer_tf.testing.faults.KillAfterStep` action: the process dies with SIGKILL after
+    step N (the resume tests).
 
     Args:
         argv: command-line arguments.
@@ -139,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m fer_tf.training.toy")
+    p = argparse.ArgumentParser(prog="python -m fer_tf.testing.toy")
     p.add_argument("--model-dir", required=True)
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--logical-cpus", type=int, default=0)
     p.add_argument("--weights-out")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--kill-after-step", type=int, default=0)
     p.add_argument("--examples", type=int, default=256)
     p.add_argument("--size", type=int, default=16)
     p.add_argument("--no-batchnorm", action="store_true")
@@ -154,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_logical_cpus(args.logical_cpus)
     from fer_tf.config import load_config
-    from fer_tf.training.experiment import DataSource, run_experiment
+    from fer_tf.testing.faults import KillAfterStep
+    from fer_tf.training.experiment import DataSource, prepare_experiment
 
     base = ["data.aus=1,2,4", "run.model_dir=" + args.model_dir, "optimizer.name=adam"]
     config = load_config(None, [*base, *args.set])
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         steps_per_epoch=max(1, n // config.data.batch_size),
     )
-    result = run_experiment(
+    controller = prepare_experiment(
         config,
         resume=args.resume,
         data=data,
@@ -181,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             t.num_outputs, size=size, dropout=c.model.dropout, batchnorm=not args.no_batchnorm
         ),
         progress=False,
+        actions=[KillAfterStep(args.kill_after_step)] if args.kill_after_step else [],
     )
+    result = controller.run()
     if args.weights_out:
         np.savez(args.weights_out, *[np.asarray(v.numpy()) for v in result.model.weights])
     print(f"status={result.status} steps={result.steps}")
