@@ -26,6 +26,7 @@ from fer_tf.checks import did_you_mean
 
 __all__ = [
     "SourceItem",
+    "SourceOption",
     "Issue",
     "Report",
     "Source",
@@ -164,6 +165,29 @@ def describe_root(root: Path, limit: int = 12) -> str:
     return ", ".join(names[:limit]) + more
 
 
+@dataclass(frozen=True)
+class SourceOption:
+    """An option a source takes (``--ferplus FILE``, ``--camera left``).
+
+    The build CLI adds one ``--<name>`` flag (dashes for underscores) per option of every
+    registered source, and passes the chosen source the options it declares, so a source's options
+    are declared once, here, next to the code that reads them.
+
+    Attributes:
+        name: Python name (``"ferplus"``; the flag is ``--ferplus``).
+        help: one line for ``--help``.
+        type: ``str``, ``int``, ``float``, ``bool`` (a flag) or ``Path``.
+        default: the default value.
+        choices: accepted values, or None for any.
+    """
+
+    name: str
+    help: str
+    type: type = str
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+
+
 class Source:
     """Base class of a dataset source. Subclasses set the class attributes and implement
     :meth:`check_root` and :meth:`items`.
@@ -177,6 +201,7 @@ class Source:
         protocol: the standard protocol in words (manifest ``protocol``).
         default_folds: subject-independent folds written by default (0: none).
         sequences: True for sequence/video sources (they take a frame selection).
+        source_options: the options this source reads from ``self.options``.
     """
 
     name: ClassVar[str] = ""
@@ -187,10 +212,24 @@ class Source:
     protocol: ClassVar[str] = ""
     default_folds: ClassVar[int] = 0
     sequences: ClassVar[bool] = False
+    source_options: ClassVar[tuple[SourceOption, ...]] = ()
 
     def __init__(self, root: str | os.PathLike[str], **options: Any) -> None:
         self.root = Path(root)
-        self.options = options
+        known = {o.name: o for o in self.source_options}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise SourceError(
+                f"Source '{self.name}' takes the options {sorted(known) or 'none'}. Got "
+                f"{unknown[0]!r} instead." + did_you_mean(unknown[0], known)
+            )
+        self.options = {o.name: options.get(o.name, o.default) for o in self.source_options}
+        for o in self.source_options:
+            if o.choices is not None and self.options[o.name] not in o.choices:
+                raise SourceError(
+                    f"The '{o.name}' option of source '{self.name}' must be one of "
+                    f"{list(o.choices)}. Got {self.options[o.name]!r} instead."
+                )
 
     def check_root(self) -> None:
         """Raise :class:`RootError` unless :attr:`root` holds the dataset's layout.
