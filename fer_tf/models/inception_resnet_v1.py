@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from fer_tf.checks import check_number
 from fer_tf.models import _common as c
 from fer_tf.models._registry import register_model
 from fer_tf.models.layers import SlimResidual
@@ -97,15 +98,7 @@ def _block8(
     return _residual(n, x, mixed, s, scale, activation, endpoint)
 
 
-@register_model(
-    "inception_resnet_v1",
-    input_shape=(160, 160, 3),
-    preprocessing="facenet",
-    classes=None,
-    slim_scope=SCOPE,
-    min_input_size=75,
-    description="FaceNet's Inception-ResNet-V1 (160 px, 128/512-d bottleneck)",
-)
+@register_model("inception_resnet_v1")
 def inception_resnet_v1(
     *,
     include_top: bool = True,
@@ -116,6 +109,7 @@ def inception_resnet_v1(
     classes: int | None = None,
     classifier_activation: str | None = None,
     dropout: float = 0.2,
+    aux_logits: bool = False,
     bottleneck_size: int = 128,
     weight_decay: float = 0.0,
     bn_decay: float = 0.995,
@@ -136,6 +130,7 @@ def inception_resnet_v1(
         classes: ``None`` to output the bottleneck embedding, or a number of classes.
         classifier_activation: ``None`` for logits, or an activation.
         dropout: Dropout rate before the bottleneck (FaceNet's ``keep_probability`` 0.8).
+        aux_logits: Must be False (no auxiliary head).
         bottleneck_size: Embedding size (128 in the 2017 models, 512 in the 2018 ones).
         weight_decay: slim-style L2 weight decay.
         bn_decay: BatchNorm moving-average decay (FaceNet: 0.995).
@@ -148,20 +143,8 @@ def inception_resnet_v1(
     Raises:
         ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        allow_no_classes=True,
-    )
-    if not isinstance(bottleneck_size, int) or bottleneck_size < 1:
-        raise ValueError(
-            f"The 'bottleneck_size' parameter must be a positive int. Got {bottleneck_size!r}."
-        )
-    inputs = c.make_input(input_shape, (160, 160, 3), 75, input_tensor, "inception_resnet_v1")
+    args, inputs = c.start("inception_resnet_v1", locals())
+    check_number("bottleneck_size", bottleneck_size, min=1, integer=True)
     n = c.SlimNet(
         SCOPE,
         bn_decay=bn_decay,
@@ -204,9 +187,7 @@ def inception_resnet_v1(
     x = _block8(n, x, "Block8", 1.0, "Mixed_8b", activation=None)
 
     if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
+        return c.backbone_model(args, inputs, x)
 
     x = c.global_pool(x, endpoint="AvgPool", name="Logits_AvgPool_1a_8x8")
     x = c.flatten(x, "Logits_Flatten", endpoint="PreLogitsFlatten")
@@ -219,9 +200,10 @@ def inception_resnet_v1(
         use_batch_norm=True,
         kernel_initializer="glorot_uniform",
     )
-    if classes is not None:
-        x = n.dense(x, classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
-        x = c.activation(x, classifier_activation)
-    model = keras.Model(inputs, x, name=name)
-    c.load_weights_arg(model, weights, exclude_scopes=("Logits",) if classes is None else ())
-    return model
+    if classes is None:
+        # FaceNet's embedding: no classifier, no activation; a checkpoint's Logits are skipped.
+        model = keras.Model(inputs, x, name=name)
+        c.load_weights_arg(model, weights, exclude_scopes=("Logits",))
+        return model
+    x = n.dense(x, classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
+    return c.classifier_model(args, inputs, x)

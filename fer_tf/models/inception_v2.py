@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from fer_tf.checks import check_number
 from fer_tf.models import _common as c
 from fer_tf.models._registry import register_model
 
@@ -133,15 +134,7 @@ def _steps(
     return steps
 
 
-@register_model(
-    "inception_v2",
-    input_shape=(224, 224, 3),
-    preprocessing="inception",
-    classes=1001,
-    slim_scope=SCOPE,
-    min_input_size=32,
-    description="Inception V2 / BN-Inception (TF-Slim layout, 1001 classes with background 0)",
-)
+@register_model("inception_v2")
 def inception_v2(
     *,
     include_top: bool = True,
@@ -152,6 +145,7 @@ def inception_v2(
     classes: int = 1001,
     classifier_activation: str | None = None,
     dropout: float = 0.2,
+    aux_logits: bool = False,
     depth_multiplier: float = 1.0,
     min_depth: int = 16,
     use_separable_conv: bool = True,
@@ -175,6 +169,7 @@ def inception_v2(
         classes: Number of classes (1001 for slim checkpoints: index 0 is background).
         classifier_activation: ``None`` for logits, or an activation such as ``"softmax"``.
         dropout: Dropout rate before the logits (slim's ``dropout_keep_prob=0.8``).
+        aux_logits: Must be False (slim's Inception V2 has no auxiliary head).
         depth_multiplier: Channel multiplier (> 0).
         min_depth: Minimum channel count when ``depth_multiplier < 1``.
         use_separable_conv: Separable first layer (slim default) or a plain conv-BN.
@@ -190,42 +185,18 @@ def inception_v2(
     Raises:
         ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    if not depth_multiplier > 0:
-        raise ValueError(
-            f"The 'depth_multiplier' parameter must be > 0. Got {depth_multiplier!r} instead."
-        )
-    if int(min_depth) < 1:
-        raise ValueError(f"The 'min_depth' parameter must be >= 1. Got {min_depth!r} instead.")
-    if final_endpoint not in INCEPTION_V2_ENDPOINTS:
-        raise ValueError(
-            f"The 'final_endpoint' parameter must be one of {INCEPTION_V2_ENDPOINTS}. "
-            f"Got {final_endpoint!r} instead."
-        )
-    if include_top and final_endpoint != "Mixed_5c":
-        raise ValueError("final_endpoint can only be changed with include_top=False.")
+    args, inputs = c.start("inception_v2", locals())
+    check_number("depth_multiplier", depth_multiplier, gt=0)
+    check_number("min_depth", min_depth, min=1)
+    c.check_final_endpoint(args, final_endpoint, INCEPTION_V2_ENDPOINTS)
 
     def depth(d: int) -> int:
         return max(int(d * depth_multiplier), int(min_depth))
 
-    inputs = c.make_input(input_shape, (224, 224, 3), 32, input_tensor, "inception_v2")
     n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
-    x = inputs
-    for endpoint, step in _steps(n, depth, use_separable_conv):
-        x = step(x)
-        if endpoint == final_endpoint:
-            break
+    x, _ = c.run_steps(_steps(n, depth, use_separable_conv), inputs, final_endpoint)
     if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
+        return c.backbone_model(args, inputs, x)
 
     x = c.global_pool(x, name="Logits_global_pool")
     x = c.dropout(x, dropout, "Logits_Dropout_1b")
@@ -240,7 +211,6 @@ def inception_v2(
         kernel_initializer="glorot_uniform",
     )
     logits = c.flatten(x, "Logits_SpatialSqueeze", endpoint="Logits")
-    outputs = c.activation(logits, classifier_activation)
-    model = keras.Model(inputs, outputs, name=name)
-    c.load_weights_arg(model, weights, background="drop" if classes == 1000 else "keep")
-    return model
+    return c.classifier_model(
+        args, inputs, logits, background="drop" if classes == 1000 else "keep"
+    )

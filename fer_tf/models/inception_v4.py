@@ -191,16 +191,7 @@ def _aux_head(n: c.SlimNet, mixed_6h: Any, classes: int) -> Any:
     return n.dense(x, classes, "AuxLogits/Aux_logits", endpoint="AuxLogits", is_logits=True)
 
 
-@register_model(
-    "inception_v4",
-    input_shape=(299, 299, 3),
-    preprocessing="inception",
-    classes=1001,
-    slim_scope=SCOPE,
-    min_input_size=75,
-    min_top_input_size=107,
-    description="Inception V4 (TF-Slim layout, 1001 classes with background 0)",
-)
+@register_model("inception_v4")
 def inception_v4(
     *,
     include_top: bool = True,
@@ -247,22 +238,8 @@ def inception_v4(
     Raises:
         ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    if final_endpoint not in INCEPTION_V4_ENDPOINTS:
-        raise ValueError(
-            f"The 'final_endpoint' parameter must be one of {INCEPTION_V4_ENDPOINTS}. "
-            f"Got {final_endpoint!r} instead."
-        )
-    if include_top and final_endpoint != "Mixed_7d":
-        raise ValueError("final_endpoint can only be changed with include_top=False.")
-    inputs = c.make_input(input_shape, (299, 299, 3), 75, input_tensor, "inception_v4")
+    args, inputs = c.start("inception_v4", locals())
+    c.check_final_endpoint(args, final_endpoint, INCEPTION_V4_ENDPOINTS)
     if include_top and aux_logits:
         spatial = tuple(_mixed_6h_size(d) for d in inputs.shape[1:3])
         if any(d is not None and d < 5 for d in spatial):
@@ -271,37 +248,20 @@ def inception_v4(
                 f"got {spatial}. Pass aux_logits=False or a larger input_shape."
             )
     n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
-
-    x = inputs
-    mixed_6h = None
-    for endpoint, step in _steps(n):
-        x = step(x)
-        if endpoint == "Mixed_6h":
-            mixed_6h = x
-        if endpoint == final_endpoint:
-            break
-
+    x, kept = c.run_steps(_steps(n), inputs, final_endpoint, keep=("Mixed_6h",))
     if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
+        return c.backbone_model(args, inputs, x)
 
-    aux = _aux_head(n, mixed_6h, classes) if aux_logits else None
+    aux = _aux_head(n, kept["Mixed_6h"], classes) if aux_logits else None
     x = c.global_pool(x, name="Logits_global_pool")
     x = c.dropout(x, dropout, "Logits_Dropout_1b")
     x = c.flatten(x, "Logits_PreLogitsFlatten", endpoint="PreLogitsFlatten")
     logits = n.dense(x, classes, "Logits/Logits", endpoint="Logits", is_logits=True)
-    logits = c.activation(logits, classifier_activation)
-    if aux is not None:
-        aux = c.activation(aux, classifier_activation, "AuxPredictions", endpoint=None)
-        outputs: Any = {"logits": logits, "aux_logits": aux}
-    else:
-        outputs = logits
-    model = keras.Model(inputs, outputs, name=name)
-    c.load_weights_arg(
-        model,
-        weights,
+    return c.classifier_model(
+        args,
+        inputs,
+        logits,
+        aux=aux,
         background="drop" if classes == 1000 else "keep",
         exclude_scopes=() if aux_logits else (f"{SCOPE}/AuxLogits",),
     )
-    return model

@@ -35,6 +35,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from fer_tf.preprocessing.names import AUGMENT_POLICIES
+
 __all__ = [
     "POLICIES",
     "AugmentPolicy",
@@ -47,7 +49,7 @@ __all__ = [
     "warp_to_size",
 ]
 
-POLICIES = ("seed000", "light", "none", "randaugment")
+POLICIES = AUGMENT_POLICIES
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("bilinear", "nearest")
 
