@@ -492,3 +492,14 @@ def test_catalog_is_the_registry_facts_and_needs_no_tensorflow():
     for name in ("tiny_cnn", "fer2013_cnn"):
         model = create_model(name, include_top=False)
         assert tuple(model.input_shape[1:]) == fm.get_spec(name).input_shape
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_builder_documents_each_keyword_once(name):
+    import inspect
+
+    builder = get_model_info(name).builder
+    doc = builder.__doc__
+    for key in inspect.signature(builder).parameters:
+        assert doc.count(f"\n    {key}: ") == 1, key
+    assert "Returns:" in doc and "Raises:" in doc

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from fer_tf.checks import check_choice, check_number, invalid
-from fer_tf.models import catalog
+from fer_tf.checks import invalid
 from fer_tf.models.catalog import ModelSpec
 from fer_tf.models.layers import (
     SlimActivation,
@@ -25,87 +23,10 @@ from fer_tf.models.layers import (
 
 _POOLINGS = (None, "avg", "max")
 
-#: The keywords every registered builder accepts (``keras.applications`` style, plus
-#: ``aux_logits``, which builders without an auxiliary head accept and reject only when True).
-COMMON_KEYWORDS: tuple[str, ...] = (
-    "include_top",
-    "weights",
-    "input_tensor",
-    "input_shape",
-    "pooling",
-    "classes",
-    "classifier_activation",
-    "dropout",
-    "aux_logits",
-    "name",
-)
-
 
 def layer_name(scope: str) -> str:
     """Keras layer name for a slim scope (``/`` is not allowed in Keras 3 names)."""
     return scope.replace("/", "_")
-
-
-@dataclass(frozen=True)
-class BuildArgs:
-    """The checked common keywords of one builder call, and the model's catalog entry.
-
-    Attributes:
-        spec: The model's :class:`~fer_tf.models.catalog.ModelSpec`.
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, dropout, aux_logits, name: As given to the builder.
-    """
-
-    spec: ModelSpec
-    include_top: bool
-    weights: Any
-    input_tensor: Any
-    input_shape: Any
-    pooling: str | None
-    classes: int | None
-    classifier_activation: str | None
-    dropout: float
-    aux_logits: bool
-    name: str
-
-
-def start(model: str, arguments: Mapping[str, Any]) -> tuple[BuildArgs, Any]:
-    """The preamble of every builder: check the common keywords and make the input.
-
-    Args:
-        model: The registry name, whose catalog entry gives the input defaults.
-        arguments: The builder's arguments (its ``locals()`` on entry); the keywords of
-            :data:`COMMON_KEYWORDS` are read from it.
-
-    Returns:
-        ``(args, inputs)``: the checked :class:`BuildArgs` and the Keras input tensor.
-
-    Raises:
-        ValueError: For an invalid common argument or input shape.
-    """
-    spec = catalog.get_spec(model)
-    args = BuildArgs(spec, **{k: arguments[k] for k in COMMON_KEYWORDS})
-    check_weights(args.weights)
-    if not isinstance(args.include_top, bool):
-        raise invalid("include_top", "a bool", args.include_top)
-    check_choice("pooling", args.pooling, _POOLINGS)
-    classes = args.classes
-    bad_classes = not isinstance(classes, int) or isinstance(classes, bool) or classes < 1
-    # Models without default classes (FaceNet's embedding) may leave them out.
-    if args.include_top and not (spec.classes is None and classes is None) and bad_classes:
-        raise invalid("classes", "a positive int when include_top=True", classes)
-    check_number("dropout", args.dropout, min=0.0, lt=1.0)
-    if not isinstance(args.aux_logits, bool):
-        raise invalid("aux_logits", "a bool", args.aux_logits)
-    if args.aux_logits and not spec.has_aux_logits:
-        with_aux = [n for n in catalog.model_names() if catalog.get_spec(n).has_aux_logits]
-        raise ValueError(
-            f"{model} has no auxiliary head, so the 'aux_logits' parameter must be False. "
-            f"Got True instead (models with one: {', '.join(with_aux)})."
-        )
-    if args.classifier_activation is not None:
-        keras.activations.get(args.classifier_activation)
-    return args, make_input(args.input_shape, spec, args.input_tensor)
 
 
 def _check_shape(input_shape: Any) -> tuple[int | None, ...]:
@@ -156,76 +77,6 @@ def make_input(
     if input_tensor is not None:
         return input_tensor
     return keras.Input(shape=shape, name="images")
-
-
-def backbone_model(args: BuildArgs, inputs: Any, features: Any) -> keras.Model:
-    """The ``include_top=False`` model: features (pooled as asked), backbone weights loaded."""
-    model = keras.Model(inputs, pool_features(features, args.pooling), name=args.name)
-    load_weights_arg(model, args.weights, backbone_only=True)
-    return model
-
-
-def classifier_model(
-    args: BuildArgs,
-    inputs: Any,
-    logits: Any,
-    *,
-    aux: Any = None,
-    background: str = "keep",
-    exclude_scopes: Sequence[str] = (),
-) -> keras.Model:
-    """The ``include_top=True`` model: classifier activation on the logits, weights loaded.
-
-    Args:
-        args: The builder's checked arguments.
-        inputs: The input tensor.
-        logits: The logits (or embedding) tensor.
-        aux: Auxiliary logits; the model then outputs ``{"logits", "aux_logits"}``.
-        background: Passed to the weight loading (``"drop"`` for 1000 of 1001 classes).
-        exclude_scopes: Checkpoint scopes the model does not build.
-
-    Returns:
-        The functional model.
-    """
-    outputs: Any = activation(logits, args.classifier_activation)
-    if aux is not None:
-        aux = activation(aux, args.classifier_activation, "AuxPredictions", endpoint=None)
-        outputs = {"logits": outputs, "aux_logits": aux}
-    model = keras.Model(inputs, outputs, name=args.name)
-    load_weights_arg(model, args.weights, background=background, exclude_scopes=exclude_scopes)
-    return model
-
-
-def check_final_endpoint(args: BuildArgs, final_endpoint: str, endpoints: Sequence[str]) -> None:
-    """Check ``final_endpoint``: one of ``endpoints``, and the last one with the classifier top.
-
-    Raises:
-        ValueError: For an unknown end point, or another than the last with ``include_top``.
-    """
-    check_choice("final_endpoint", final_endpoint, endpoints)
-    if args.include_top and final_endpoint != endpoints[-1]:
-        raise ValueError("final_endpoint can only be changed with include_top=False.")
-
-
-def run_steps(
-    steps: Sequence[tuple[str, Callable[[Any], Any]]],
-    x: Any,
-    final_endpoint: str,
-    keep: Sequence[str] = (),
-) -> tuple[Any, dict[str, Any]]:
-    """Apply ``(end point, step)`` pairs up to ``final_endpoint``.
-
-    Returns:
-        The output of the last step, and the outputs of the end points named in ``keep``.
-    """
-    kept: dict[str, Any] = {}
-    for endpoint, step in steps:
-        x = step(x)
-        if endpoint in keep:
-            kept[endpoint] = x
-        if endpoint == final_endpoint:
-            break
-    return x, kept
 
 
 class SlimNet:

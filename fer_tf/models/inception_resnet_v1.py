@@ -12,14 +12,13 @@ Repeat/block35_1/Branch_0/Conv2d_1x1/weights`` ...), so FaceNet checkpoints load
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
 
 from fer_tf.checks import check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model
 from fer_tf.models.layers import SlimResidual
 
 __all__ = ["inception_resnet_v1", "INCEPTION_RESNET_V1_ENDPOINTS"]
@@ -98,23 +97,15 @@ def _block8(
     return _residual(n, x, mixed, s, scale, activation, endpoint)
 
 
-@register_model("inception_resnet_v1")
+@builder("inception_resnet_v1", dropout=0.2)
 def inception_resnet_v1(
+    args: BuildArgs,
+    inputs: Any,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int | None = None,
-    classifier_activation: str | None = None,
-    dropout: float = 0.2,
-    aux_logits: bool = False,
     bottleneck_size: int = 128,
     weight_decay: float = 0.0,
     bn_decay: float = 0.995,
     bn_epsilon: float = 0.001,
-    name: str = "inception_resnet_v1",
 ) -> keras.Model:
     """FaceNet's Inception-ResNet-V1.
 
@@ -122,28 +113,15 @@ def inception_resnet_v1(
         include_top: Add FaceNet's head: average pool, dropout, ``Bottleneck`` (fully connected
             + BatchNorm, the embedding before L2 normalisation) and, when ``classes`` is given,
             the ``Logits`` classifier.
-        weights: ``None`` or a local path (FaceNet/TF checkpoint prefix, ``.weights.h5`` or
-            ``.keras``). Nothing is downloaded.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, 3)``; default ``(160, 160, 3)``; at least 75.
         pooling: With ``include_top=False``: ``None`` (``Mixed_8b`` map), ``"avg"`` or ``"max"``.
         classes: ``None`` to output the bottleneck embedding, or a number of classes.
-        classifier_activation: ``None`` for logits, or an activation.
         dropout: Dropout rate before the bottleneck (FaceNet's ``keep_probability`` 0.8).
-        aux_logits: Must be False (no auxiliary head).
         bottleneck_size: Embedding size (128 in the 2017 models, 512 in the 2018 ones).
         weight_decay: slim-style L2 weight decay.
         bn_decay: BatchNorm moving-average decay (FaceNet: 0.995).
         bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    args, inputs = c.start("inception_resnet_v1", locals())
     check_number("bottleneck_size", bottleneck_size, min=1, integer=True)
     n = c.SlimNet(
         SCOPE,
@@ -186,12 +164,12 @@ def inception_resnet_v1(
         x = _block8(n, x, f"Repeat_2/block8_{i}", 0.20, "Mixed_8a" if i == 5 else f"block8_{i}")
     x = _block8(n, x, "Block8", 1.0, "Mixed_8b", activation=None)
 
-    if not include_top:
-        return c.backbone_model(args, inputs, x)
+    if not args.include_top:
+        return backbone_model(args, inputs, x)
 
     x = c.global_pool(x, endpoint="AvgPool", name="Logits_AvgPool_1a_8x8")
     x = c.flatten(x, "Logits_Flatten", endpoint="PreLogitsFlatten")
-    x = c.dropout(x, dropout, "Logits_Dropout")
+    x = c.dropout(x, args.dropout, "Logits_Dropout")
     x = n.dense(
         x,
         bottleneck_size,
@@ -200,10 +178,10 @@ def inception_resnet_v1(
         use_batch_norm=True,
         kernel_initializer="glorot_uniform",
     )
-    if classes is None:
+    if args.classes is None:
         # FaceNet's embedding: no classifier, no activation; a checkpoint's Logits are skipped.
-        model = keras.Model(inputs, x, name=name)
-        c.load_weights_arg(model, weights, exclude_scopes=("Logits",))
+        model = keras.Model(inputs, x, name=args.name)
+        c.load_weights_arg(model, args.weights, exclude_scopes=("Logits",))
         return model
-    x = n.dense(x, classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
-    return c.classifier_model(args, inputs, x)
+    x = n.dense(x, args.classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
+    return classifier_model(args, inputs, x)

@@ -10,14 +10,21 @@ checkpoint (1001 classes, index 0 = background) loads one-to-one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import keras
 
 from fer_tf.checks import check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import (
+    BuildArgs,
+    backbone_model,
+    builder,
+    check_final_endpoint,
+    classifier_model,
+    run_steps,
+)
 
 __all__ = ["inception_v2", "INCEPTION_V2_ENDPOINTS"]
 
@@ -134,18 +141,11 @@ def _steps(
     return steps
 
 
-@register_model("inception_v2")
+@builder("inception_v2", dropout=0.2)
 def inception_v2(
+    args: BuildArgs,
+    inputs: Any,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 1001,
-    classifier_activation: str | None = None,
-    dropout: float = 0.2,
-    aux_logits: bool = False,
     depth_multiplier: float = 1.0,
     min_depth: int = 16,
     use_separable_conv: bool = True,
@@ -153,23 +153,16 @@ def inception_v2(
     weight_decay: float = 0.0,
     bn_decay: float = 0.9997,
     bn_epsilon: float = 0.001,
-    name: str = "inception_v2",
 ) -> keras.Model:
     """Inception V2 (BN-Inception, Ioffe & Szegedy 2015) as TF-Slim builds it.
 
     Args:
         include_top: Add slim's ``Logits``: average pool over the whole map (slim's 7x7 pool at
             224 px), dropout, and the 1x1 convolution ``Conv2d_1c_1x1``, squeezed.
-        weights: ``None`` or a local path (TF-Slim checkpoint prefix, ``.weights.h5`` or
-            ``.keras``). Nothing is downloaded.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``; ``None`` height/width
             allowed. At least 32.
-        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
         classes: Number of classes (1001 for slim checkpoints: index 0 is background).
-        classifier_activation: ``None`` for logits, or an activation such as ``"softmax"``.
         dropout: Dropout rate before the logits (slim's ``dropout_keep_prob=0.8``).
-        aux_logits: Must be False (slim's Inception V2 has no auxiliary head).
         depth_multiplier: Channel multiplier (> 0).
         min_depth: Minimum channel count when ``depth_multiplier < 1``.
         use_separable_conv: Separable first layer (slim default) or a plain conv-BN.
@@ -177,32 +170,24 @@ def inception_v2(
         weight_decay: slim-style L2 weight decay (slim used 4e-5).
         bn_decay: BatchNorm moving-average decay.
         bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    args, inputs = c.start("inception_v2", locals())
     check_number("depth_multiplier", depth_multiplier, gt=0)
     check_number("min_depth", min_depth, min=1)
-    c.check_final_endpoint(args, final_endpoint, INCEPTION_V2_ENDPOINTS)
+    check_final_endpoint(args, final_endpoint, INCEPTION_V2_ENDPOINTS)
 
     def depth(d: int) -> int:
         return max(int(d * depth_multiplier), int(min_depth))
 
     n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
-    x, _ = c.run_steps(_steps(n, depth, use_separable_conv), inputs, final_endpoint)
-    if not include_top:
-        return c.backbone_model(args, inputs, x)
+    x, _ = run_steps(_steps(n, depth, use_separable_conv), inputs, final_endpoint)
+    if not args.include_top:
+        return backbone_model(args, inputs, x)
 
     x = c.global_pool(x, name="Logits_global_pool")
-    x = c.dropout(x, dropout, "Logits_Dropout_1b")
+    x = c.dropout(x, args.dropout, "Logits_Dropout_1b")
     x = n.conv(
         x,
-        classes,
+        args.classes,
         1,
         "Logits/Conv2d_1c_1x1",
         use_batch_norm=False,
@@ -211,6 +196,6 @@ def inception_v2(
         kernel_initializer="glorot_uniform",
     )
     logits = c.flatten(x, "Logits_SpatialSqueeze", endpoint="Logits")
-    return c.classifier_model(
-        args, inputs, logits, background="drop" if classes == 1000 else "keep"
+    return classifier_model(
+        args, inputs, logits, background="drop" if args.classes == 1000 else "keep"
     )

@@ -8,13 +8,20 @@ are slim's (``InceptionV4/Mixed_6b/Branch_1/Conv2d_0b_1x7/weights`` ...), so the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import keras
 
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import (
+    BuildArgs,
+    backbone_model,
+    builder,
+    check_final_endpoint,
+    classifier_model,
+    run_steps,
+)
 
 __all__ = ["inception_v4", "INCEPTION_V4_ENDPOINTS"]
 
@@ -191,23 +198,15 @@ def _aux_head(n: c.SlimNet, mixed_6h: Any, classes: int) -> Any:
     return n.dense(x, classes, "AuxLogits/Aux_logits", endpoint="AuxLogits", is_logits=True)
 
 
-@register_model("inception_v4")
+@builder("inception_v4", dropout=0.2)
 def inception_v4(
+    args: BuildArgs,
+    inputs: Any,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 1001,
-    classifier_activation: str | None = None,
-    dropout: float = 0.2,
-    aux_logits: bool = True,
     final_endpoint: str = "Mixed_7d",
     weight_decay: float = 0.0,
     bn_decay: float = 0.9997,
     bn_epsilon: float = 0.001,
-    name: str = "inception_v4",
 ) -> keras.Model:
     """Inception V4 (Szegedy et al. 2016) as TF-Slim builds it.
 
@@ -216,12 +215,10 @@ def inception_v4(
             with ``aux_logits``, the ``AuxLogits`` head on ``Mixed_6h``.
         weights: ``None`` or a local path: a TF-Slim checkpoint prefix (background row dropped
             when ``classes == 1000``), or a ``.weights.h5``/``.keras`` file.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, 3)``; default ``(299, 299, 3)``. Height and width may be
             ``None`` when ``include_top=False`` (or ``aux_logits=False``). At least 75.
         pooling: With ``include_top=False``: ``None`` (4-D features), ``"avg"`` or ``"max"``.
         classes: Number of classes (1001 for slim checkpoints: index 0 is background).
-        classifier_activation: ``None`` for logits, or an activation such as ``"softmax"``.
         dropout: Dropout rate before the logits (slim's ``dropout_keep_prob=0.8``).
         aux_logits: Build the auxiliary head (slim's ``create_aux_logits``). The model then
             outputs ``{"logits": ..., "aux_logits": ...}``.
@@ -229,18 +226,9 @@ def inception_v4(
         weight_decay: slim-style L2 weight decay (slim used 4e-5) added as layer losses.
         bn_decay: BatchNorm moving-average decay.
         bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``; its end points are available through
-        :func:`fer_tf.models.get_endpoints_model`.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    args, inputs = c.start("inception_v4", locals())
-    c.check_final_endpoint(args, final_endpoint, INCEPTION_V4_ENDPOINTS)
-    if include_top and aux_logits:
+    check_final_endpoint(args, final_endpoint, INCEPTION_V4_ENDPOINTS)
+    if args.include_top and args.aux_logits:
         spatial = tuple(_mixed_6h_size(d) for d in inputs.shape[1:3])
         if any(d is not None and d < 5 for d in spatial):
             raise ValueError(
@@ -248,20 +236,20 @@ def inception_v4(
                 f"got {spatial}. Pass aux_logits=False or a larger input_shape."
             )
     n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
-    x, kept = c.run_steps(_steps(n), inputs, final_endpoint, keep=("Mixed_6h",))
-    if not include_top:
-        return c.backbone_model(args, inputs, x)
+    x, kept = run_steps(_steps(n), inputs, final_endpoint, keep=("Mixed_6h",))
+    if not args.include_top:
+        return backbone_model(args, inputs, x)
 
-    aux = _aux_head(n, kept["Mixed_6h"], classes) if aux_logits else None
+    aux = _aux_head(n, kept["Mixed_6h"], args.classes) if args.aux_logits else None
     x = c.global_pool(x, name="Logits_global_pool")
-    x = c.dropout(x, dropout, "Logits_Dropout_1b")
+    x = c.dropout(x, args.dropout, "Logits_Dropout_1b")
     x = c.flatten(x, "Logits_PreLogitsFlatten", endpoint="PreLogitsFlatten")
-    logits = n.dense(x, classes, "Logits/Logits", endpoint="Logits", is_logits=True)
-    return c.classifier_model(
+    logits = n.dense(x, args.classes, "Logits/Logits", endpoint="Logits", is_logits=True)
+    return classifier_model(
         args,
         inputs,
         logits,
         aux=aux,
-        background="drop" if classes == 1000 else "keep",
-        exclude_scopes=() if aux_logits else (f"{SCOPE}/AuxLogits",),
+        background="drop" if args.classes == 1000 else "keep",
+        exclude_scopes=() if args.aux_logits else (f"{SCOPE}/AuxLogits",),
     )

@@ -22,6 +22,7 @@ and checkpoint tooling work the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,8 +30,8 @@ import keras
 
 from fer_tf.checks import check_choice, check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
-from fer_tf.models.catalog import get_spec
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model
+from fer_tf.models._common import SlimNet
 
 __all__ = ["shallow_cnn", "fer2013_cnn", "tiny_cnn", "FER2013_VARIANTS"]
 
@@ -62,7 +63,7 @@ Layer = tuple[Any, ...]
 
 
 def _small_cnn(
-    args: c.BuildArgs,
+    args: BuildArgs,
     inputs: Any,
     n: c.SlimNet,
     layers: Sequence[Layer],
@@ -101,7 +102,7 @@ def _small_cnn(
             scope = f"pool{pools}"
             x = n.max_pool(x, size, scope, stride=stride, padding=padding, endpoint=scope)
     if not args.include_top:
-        return c.backbone_model(args, inputs, x)
+        return backbone_model(args, inputs, x)
     if head == "gap":
         x = c.global_pool(x, name="global_pool")
         x = c.flatten(x, "flatten")
@@ -118,74 +119,22 @@ def _small_cnn(
         x = n.dense(x, hidden, "fc1", activation="relu", endpoint="fc1")
         x = c.dropout(x, args.dropout, "dropout1")
     x = n.dense(x, args.classes, "logits", endpoint="Logits", is_logits=True)
-    return c.classifier_model(args, inputs, x)
+    return classifier_model(args, inputs, x)
 
 
-def _documented(extra_args: str) -> Any:
-    """Give a small-CNN builder the shared docstring: its summary, common and own arguments."""
-
-    def decorate(builder: Any) -> Any:
-        spec = get_spec(builder.__name__)
-        builder.__doc__ = _DOC.format(
-            summary=(builder.__doc__ or "").strip(),
-            shape=spec.input_shape,
-            classes=spec.classes,
-            extra=extra_args.strip("\n"),
-        )
-        return builder
-
-    return decorate
-
-
-_DOC = """{summary}
-
-    Args:
-        include_top: Add the classifier head.
-        weights: ``None`` or a local ``.weights.h5``/``.keras``/checkpoint path.
-        input_tensor: Optional Keras tensor to use as the input.
-        input_shape: Default ``{shape}``.
-        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
-        classes: Number of classes (default {classes}).
-        classifier_activation: ``None`` for logits, or an activation.
-        dropout: Dropout rate of the head.
-        aux_logits: Must be False (no auxiliary head).
-{extra}
-        weight_decay: L2 weight decay (slim convention).
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
-    """
-
-
-@register_model("shallow_cnn")
-@_documented("""
-        kernel_size: Convolution kernel size (not stated in the thesis).
-""")
+@builder("shallow_cnn", dropout=0.5)
 def shallow_cnn(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 2,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    aux_logits: bool = False,
-    kernel_size: int = 3,
-    weight_decay: float = 0.0,
-    name: str = "shallow_cnn",
+    args: BuildArgs, inputs: Any, *, kernel_size: int = 3, weight_decay: float = 0.0
 ) -> keras.Model:
     """Seed 000's shallow CNN (Table 4.2), posed vs spontaneous (2) or x 6 emotions (12).
 
-    The head: two fully connected layers (3872 -> 2048 -> classes at 96 px), dropout after the
-    first."""
-    args, inputs = c.start("shallow_cnn", locals())
-    n = c.SlimNet("shallow_cnn", weight_decay=weight_decay, kernel_initializer="glorot_uniform")
+    Args:
+        include_top: Add the two fully connected layers (3872 -> 2048 -> classes at 96 px),
+            with dropout after the first.
+        kernel_size: Convolution kernel size (not stated in the thesis).
+        weight_decay: L2 weight decay (slim convention).
+    """
+    n = SlimNet("shallow_cnn", weight_decay=weight_decay, kernel_initializer="glorot_uniform")
     # conv 8, conv 16, pool, conv 24, conv 32, pool (0 = a 3x3 stride-3 max pool).
     layers = [
         ("conv", f, kernel_size, 1, False) if f else ("pool", 3, 3, "SAME")
@@ -194,32 +143,22 @@ def shallow_cnn(
     return _small_cnn(args, inputs, n, layers, head="fc", hidden=2048)
 
 
-@register_model("fer2013_cnn")
-@_documented("""
-        variant: 1, 2 or 3 (see the module docstring).
-""")
+@builder("fer2013_cnn", dropout=0.5, derived_name=True)
 def fer2013_cnn(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 7,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    aux_logits: bool = False,
-    variant: int = 3,
-    weight_decay: float = 0.0,
-    name: str | None = None,
+    args: BuildArgs, inputs: Any, *, variant: int = 3, weight_decay: float = 0.0
 ) -> keras.Model:
-    """Seed 002's CNNs for FER2013 (sections 3.1-3.3); ``name`` defaults to ``fer2013_cnn_v<variant>``.
+    """Seed 002's CNNs for FER2013 (sections 3.1-3.3).
 
-    The head: two dense layers with dropout (the seed used 0.4-0.5) before and after the first."""
+    Args:
+        include_top: Add the two dense layers, with dropout (the seed used 0.4-0.5) before and
+            after the first.
+        variant: 1, 2 or 3 (see the module docstring).
+        weight_decay: L2 weight decay (slim convention).
+        name: Model name (default ``fer2013_cnn_v<variant>``).
+    """
     check_choice("variant", variant, FER2013_VARIANTS)
-    name = name or f"fer2013_cnn_v{variant}"
-    args, inputs = c.start("fer2013_cnn", locals())
-    n = c.SlimNet("fer2013_cnn", weight_decay=weight_decay, kernel_initializer="he_normal")
+    args = dataclasses.replace(args, name=args.name or f"fer2013_cnn_v{variant}")
+    n = SlimNet("fer2013_cnn", weight_decay=weight_decay, kernel_initializer="he_normal")
     convs, hidden = FER2013_VARIANTS[variant]
     layers: list[Layer] = []
     for filters, pool in convs:
@@ -229,32 +168,25 @@ def fer2013_cnn(
     return _small_cnn(args, inputs, n, layers, head="fc", hidden=hidden, dropout_before_hidden=True)
 
 
-@register_model("tiny_cnn")
-@_documented("""
-        width: Channels of the first unit.
-        bn_decay: BatchNorm decay (lower than slim's so statistics move in short tests).
-""")
+@builder("tiny_cnn", dropout=0.0)
 def tiny_cnn(
+    args: BuildArgs,
+    inputs: Any,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 2,
-    classifier_activation: str | None = None,
-    dropout: float = 0.0,
-    aux_logits: bool = False,
     width: int = 16,
     bn_decay: float = 0.99,
     weight_decay: float = 0.0,
-    name: str = "tiny_cnn",
 ) -> keras.Model:
     """A tiny conv-BN network (``width``, 2x, 4x channels; each stride 2) for tests and demos.
 
-    Height and width may be ``None``. The head: global average pooling, dropout, logits."""
-    args, inputs = c.start("tiny_cnn", locals())
+    Args:
+        include_top: Add global average pooling, dropout and a logits layer.
+        input_shape: Default ``(64, 64, 3)``; height/width may be ``None``.
+        width: Channels of the first unit.
+        bn_decay: BatchNorm decay (lower than slim's so statistics move in short tests).
+        weight_decay: L2 weight decay (slim convention).
+    """
     check_number("width", width, min=1, integer=True)
-    n = c.SlimNet("tiny_cnn", bn_decay=bn_decay, weight_decay=weight_decay)
+    n = SlimNet("tiny_cnn", bn_decay=bn_decay, weight_decay=weight_decay)
     layers = [("conv", width * mult, 3, 2, True) for mult in (1, 2, 4)]
     return _small_cnn(args, inputs, n, layers, head="gap")

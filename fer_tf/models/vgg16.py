@@ -9,14 +9,13 @@ weights load with :func:`fer_tf.models.slim_checkpoint.load_keras_vgg16_h5`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
 
 from fer_tf.checks import check_choice, check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model
 
 __all__ = ["vgg16", "vgg16_reduced_fc", "VGG16_ENDPOINTS"]
 
@@ -31,7 +30,7 @@ VGG16_ENDPOINTS: tuple[str, ...] = tuple(
 
 
 def _build(
-    args: c.BuildArgs, inputs: Any, fc_conv_padding: str, fc7_units: int, weight_decay: float
+    args: BuildArgs, inputs: Any, fc_conv_padding: str, fc7_units: int, weight_decay: float
 ) -> keras.Model:
     """The one VGG16 implementation behind :func:`vgg16` and :func:`vgg16_reduced_fc`."""
     check_choice("fc_conv_padding", fc_conv_padding, ("VALID", "SAME"))
@@ -44,7 +43,7 @@ def _build(
             x = n.conv(x, filters, 3, scope, use_batch_norm=False, endpoint=f"vgg_16/{scope}")
         x = n.max_pool(x, 2, f"pool{b}", stride=2, padding="VALID", endpoint=f"vgg_16/pool{b}")
     if not args.include_top:
-        return c.backbone_model(args, inputs, x)
+        return backbone_model(args, inputs, x)
 
     spatial = tuple(x.shape[1:3])
     if fc_conv_padding == "VALID" and any(d is not None and d < 7 for d in spatial):
@@ -72,93 +71,59 @@ def _build(
         is_logits=True,
         endpoint="vgg_16/fc8",
     )
-    return c.classifier_model(args, inputs, c.flatten(x, "fc8_squeezed", endpoint="Logits"))
+    return classifier_model(args, inputs, c.flatten(x, "fc8_squeezed", endpoint="Logits"))
 
 
-_DOC = """{summary}
+# The docstring both variants share; each adds its summary.
+_ARGS = """
 
     Args:
         include_top: Add ``fc6`` (7x7 conv), ``fc7``, ``fc8`` (1x1 convs) and squeeze.
         weights: ``None`` or a local path (TF-Slim checkpoint prefix, ``.weights.h5`` or
             ``.keras``). For Keras-applications ``.h5`` files use
             :func:`~fer_tf.models.slim_checkpoint.load_keras_vgg16_h5`.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, channels)``; default ``(224, 224, 3)``. With
             ``include_top=True`` and ``VALID`` ``fc6`` the input must be at least 224; larger
             inputs are averaged after ``fc7`` (slim's ``global_pool``).
         pooling: With ``include_top=False``: ``None`` (``pool5`` map), ``"avg"`` or ``"max"``.
-        classes: Number of classes ({classes}).
-        classifier_activation: ``None`` for logits, or an activation.
         dropout: Dropout rate after ``fc6`` and ``fc7`` (slim's ``dropout_keep_prob=0.5``).
-        aux_logits: Must be False (no auxiliary head).
         fc_conv_padding: Padding of ``fc6``: ``"VALID"`` (slim default) or ``"SAME"``.
-        fc7_units: Width of ``fc7`` ({fc7}).
+        fc7_units: Width of ``fc7`` (4096 in VGG16; seed 004 narrowed it, default 1024 here).
         weight_decay: slim-style L2 weight decay (slim used 5e-4).
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
 
 
-@register_model("vgg16")
-def vgg16(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    aux_logits: bool = False,
-    fc_conv_padding: str = "VALID",
-    fc7_units: int = 4096,
-    weight_decay: float = 0.0,
-    name: str = "vgg16",
-) -> keras.Model:
-    args, inputs = c.start("vgg16", locals())
-    return _build(args, inputs, fc_conv_padding, fc7_units, weight_decay)
+def _variant(model: str, fc7_default: int, summary: str) -> Any:
+    """Register a VGG16 variant: :func:`_build` with its own ``fc7_units`` default."""
+
+    def impl(
+        args: BuildArgs,
+        inputs: Any,
+        *,
+        fc_conv_padding: str = "VALID",
+        fc7_units: int = fc7_default,
+        weight_decay: float = 0.0,
+    ) -> keras.Model:
+        return _build(args, inputs, fc_conv_padding, fc7_units, weight_decay)
+
+    impl.__name__ = impl.__qualname__ = model
+    impl.__doc__ = summary + _ARGS
+    return builder(model, dropout=0.5)(impl)
 
 
-@register_model("vgg16_reduced_fc")
-def vgg16_reduced_fc(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 6,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    aux_logits: bool = False,
-    fc_conv_padding: str = "VALID",
-    fc7_units: int = 1024,
-    weight_decay: float = 0.0,
-    name: str = "vgg16_reduced_fc",
-) -> keras.Model:
-    args, inputs = c.start("vgg16_reduced_fc", locals())
-    return _build(args, inputs, fc_conv_padding, fc7_units, weight_decay)
-
-
-vgg16.__doc__ = _DOC.format(
-    summary="VGG16 (Simonyan & Zisserman 2014) as TF-Slim's ``vgg_16``.",
-    classes="1000 for the slim checkpoint; no background class",
-    fc7="4096; seed 004 reduced it",
+vgg16 = _variant(
+    "vgg16",
+    4096,
+    "VGG16 (Simonyan & Zisserman 2014) as TF-Slim's ``vgg_16`` (1000 classes, no background).",
 )
-vgg16_reduced_fc.__doc__ = _DOC.format(
-    summary="""Seed 004's second implementation: VGG16 whose second FC layer is narrower.
+vgg16_reduced_fc = _variant(
+    "vgg16_reduced_fc",
+    1024,
+    """Seed 004's second implementation: VGG16 whose second FC layer is narrower.
 
     The seed reduces the width of the second fully connected layer to cut parameters and
     overfitting, and fine-tunes the last three FC layers for six emotions; it does not state the
     width, so ``fc7_units`` is a parameter (default 1024, our choice). Variable names are slim's,
     so conv1..fc6 load from the slim VGG16 checkpoint (exclude ``vgg_16/fc7`` and
     ``vgg_16/fc8``).""",
-    classes="6 basic emotions in seed 004",
-    fc7="default 1024, the reduced layer",
 )
