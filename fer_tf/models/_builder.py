@@ -1,7 +1,7 @@
 """The builder machinery shared by every registered model (as timm's ``_builder.py``).
 
 A model module writes only what is its own: ``@builder("tiny_cnn", dropout=0.0)`` over a
-function ``impl(args, inputs, *, own keywords)`` gives the public builder. Every public builder
+function ``impl(args, *, own keywords)`` gives the public builder. Every public builder
 accepts the same common keywords (:data:`COMMON_KEYWORDS`; their defaults come from the model's
 catalog entry and the decorator), checks them the same way, makes its input from the catalog
 entry (:func:`fer_tf.models._common.make_input`) and gets the shared docstring for them; the
@@ -10,6 +10,7 @@ implementation ends with :func:`backbone_model` or :func:`classifier_model`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import re
@@ -37,7 +38,6 @@ __all__ = [
     "builder",
     "backbone_model",
     "classifier_model",
-    "check_final_endpoint",
     "run_steps",
 ]
 
@@ -67,6 +67,7 @@ _COMMON: tuple[tuple[str, str, str], ...] = (
     ),
     ("dropout", "float", "Dropout rate of the head (default {dropout})."),
     ("aux_logits", "bool", "Add the auxiliary head."),
+    ("weight_decay", "float", "slim-style L2 weight decay on the kernels (default 0)."),
     ("name", "str | None", "Model name (default ``{name}``)."),
 )
 
@@ -82,7 +83,9 @@ class BuildArgs:
     Attributes:
         spec: The model's :class:`~fer_tf.models.catalog.ModelSpec`.
         include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, dropout, aux_logits, name: As given to the builder.
+        classifier_activation, dropout, aux_logits, weight_decay, name: As given to the
+            builder.
+        inputs: The model's input tensor (made from ``input_shape``/``input_tensor``).
     """
 
     spec: ModelSpec
@@ -95,19 +98,20 @@ class BuildArgs:
     classifier_activation: str | None
     dropout: float
     aux_logits: bool
+    weight_decay: float
     name: str
+    inputs: Any = None
 
 
-def _start(model: str, arguments: Mapping[str, Any]) -> tuple[BuildArgs, Any]:
+def _start(model: str, arguments: Mapping[str, Any]) -> BuildArgs:
     """The preamble of every builder: check the common keywords and make the input.
 
     Args:
         model: The registry name, whose catalog entry gives the input defaults.
-        arguments: The builder's arguments (its ``locals()`` on entry); the keywords of
-            :data:`COMMON_KEYWORDS` are read from it.
+        arguments: The builder's arguments; the keywords of :data:`COMMON_KEYWORDS` are read.
 
     Returns:
-        ``(args, inputs)``: the checked :class:`BuildArgs` and the Keras input tensor.
+        The checked :class:`BuildArgs`, with the Keras input tensor in ``inputs``.
 
     Raises:
         ValueError: For an invalid common argument or input shape.
@@ -124,6 +128,7 @@ def _start(model: str, arguments: Mapping[str, Any]) -> tuple[BuildArgs, Any]:
     if args.include_top and not (spec.classes is None and classes is None) and bad_classes:
         raise invalid("classes", "a positive int when include_top=True", classes)
     check_number("dropout", args.dropout, min=0.0, lt=1.0)
+    check_number("weight_decay", args.weight_decay, min=0.0)
     if not isinstance(args.aux_logits, bool):
         raise invalid("aux_logits", "a bool", args.aux_logits)
     if args.aux_logits and not spec.has_aux_logits:
@@ -134,19 +139,18 @@ def _start(model: str, arguments: Mapping[str, Any]) -> tuple[BuildArgs, Any]:
         )
     if args.classifier_activation is not None:
         keras.activations.get(args.classifier_activation)
-    return args, make_input(args.input_shape, spec, args.input_tensor)
+    return dataclasses.replace(args, inputs=make_input(args.input_shape, spec, args.input_tensor))
 
 
-def backbone_model(args: BuildArgs, inputs: Any, features: Any) -> keras.Model:
+def backbone_model(args: BuildArgs, features: Any) -> keras.Model:
     """The ``include_top=False`` model: features (pooled as asked), backbone weights loaded."""
-    model = keras.Model(inputs, pool_features(features, args.pooling), name=args.name)
+    model = keras.Model(args.inputs, pool_features(features, args.pooling), name=args.name)
     load_weights_arg(model, args.weights, backbone_only=True)
     return model
 
 
 def classifier_model(
     args: BuildArgs,
-    inputs: Any,
     logits: Any,
     *,
     aux: Any = None,
@@ -157,7 +161,6 @@ def classifier_model(
 
     Args:
         args: The builder's checked arguments.
-        inputs: The input tensor.
         logits: The logits (or embedding) tensor.
         aux: Auxiliary logits; the model then outputs ``{"logits", "aux_logits"}``.
         background: Passed to the weight loading (``"drop"`` for 1000 of 1001 classes).
@@ -170,23 +173,13 @@ def classifier_model(
     if aux is not None:
         aux = activation(aux, args.classifier_activation, "AuxPredictions", endpoint=None)
         outputs = {"logits": outputs, "aux_logits": aux}
-    model = keras.Model(inputs, outputs, name=args.name)
+    model = keras.Model(args.inputs, outputs, name=args.name)
     load_weights_arg(model, args.weights, background=background, exclude_scopes=exclude_scopes)
     return model
 
 
-def check_final_endpoint(args: BuildArgs, final_endpoint: str, endpoints: Sequence[str]) -> None:
-    """Check ``final_endpoint``: one of ``endpoints``, and the last one with the classifier top.
-
-    Raises:
-        ValueError: For an unknown end point, or another than the last with ``include_top``.
-    """
-    check_choice("final_endpoint", final_endpoint, endpoints)
-    if args.include_top and final_endpoint != endpoints[-1]:
-        raise ValueError("final_endpoint can only be changed with include_top=False.")
-
-
 def run_steps(
+    args: BuildArgs,
     steps: Sequence[tuple[str, Callable[[Any], Any]]],
     x: Any,
     final_endpoint: str,
@@ -194,9 +187,23 @@ def run_steps(
 ) -> tuple[Any, dict[str, Any]]:
     """Apply ``(end point, step)`` pairs up to ``final_endpoint``.
 
+    Args:
+        args: The builder's checked arguments (the classifier top needs every step).
+        steps: The network's end points in order, each with the function that builds it.
+        x: The input.
+        final_endpoint: The last end point to build.
+        keep: End points whose outputs are returned too.
+
     Returns:
         The output of the last step, and the outputs of the end points named in ``keep``.
+
+    Raises:
+        ValueError: For an unknown end point, or another than the last with ``include_top``.
     """
+    endpoints = [endpoint for endpoint, _ in steps]
+    check_choice("final_endpoint", final_endpoint, endpoints)
+    if args.include_top and final_endpoint != endpoints[-1]:
+        raise ValueError("final_endpoint can only be changed with include_top=False.")
     kept: dict[str, Any] = {}
     for endpoint, step in steps:
         x = step(x)
@@ -232,8 +239,8 @@ def builder(
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
     """Make and register the public builder of ``model`` from its implementation.
 
-    The implementation is ``impl(args, inputs, *, own keywords) -> keras.Model``: ``args`` are
-    the checked common keywords (:class:`BuildArgs`), ``inputs`` the input tensor. The public
+    The implementation is ``impl(args, *, own keywords) -> keras.Model``: ``args`` are the
+    checked common keywords and the input tensor (:class:`BuildArgs`). The public
     builder takes the common keywords (:data:`COMMON_KEYWORDS`; ``classes`` and ``aux_logits``
     default to the catalog entry's) and the implementation's own, all keyword-only.
 
@@ -257,11 +264,12 @@ def builder(
         "classifier_activation": None,
         "dropout": dropout,
         "aux_logits": spec.has_aux_logits,
+        "weight_decay": 0.0,
         "name": None if derived_name else model,
     }
 
     def decorate(impl: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
-        own = list(inspect.signature(impl).parameters.values())[2:]
+        own = list(inspect.signature(impl).parameters.values())[1:]
         kw = inspect.Parameter.KEYWORD_ONLY
         params = [
             inspect.Parameter(k, kw, default=defaults[k], annotation=a)
@@ -279,8 +287,7 @@ def builder(
             bound = signature.bind(**kwargs)
             bound.apply_defaults()
             values = bound.arguments
-            args, inputs = _start(model, values)
-            return impl(args, inputs, **{p.name: values[p.name] for p in own})
+            return impl(_start(model, values), **{p.name: values[p.name] for p in own})
 
         del build.__wrapped__  # inspect must read the public signature, not the impl's
         build.__signature__ = signature  # type: ignore[attr-defined]

@@ -108,6 +108,11 @@ class SlimNet:
     def full(self, scope: str) -> str:
         return f"{self.scope}/{scope}" if self.scope else scope
 
+    def _scoped(self, cls: type, args: tuple[Any, ...], scope: str, **kwargs: Any) -> Any:
+        """A slim layer of this network: its weight decay, full slim scope and Keras name."""
+        kwargs.setdefault("slim_scope", self.full(scope))
+        return cls(*args, weight_decay=self.weight_decay, name=layer_name(scope), **kwargs)
+
     def conv(
         self,
         x: Any,
@@ -117,23 +122,13 @@ class SlimNet:
         *,
         stride: int = 1,
         padding: str = "SAME",
-        endpoint: str | None = None,
         **kwargs: Any,
     ) -> Any:
+        """A :class:`SlimConv2D` (conv-BN-ReLU unless told otherwise) applied to ``x``."""
         kwargs.setdefault("bn_decay", self.bn_decay)
         kwargs.setdefault("bn_epsilon", self.bn_epsilon)
         kwargs.setdefault("kernel_initializer", self.kernel_initializer)
-        return SlimConv2D(
-            filters,
-            kernel_size,
-            stride,
-            padding,
-            weight_decay=self.weight_decay,
-            slim_scope=self.full(scope),
-            endpoint=endpoint,
-            name=layer_name(scope),
-            **kwargs,
-        )(x)
+        return self._scoped(SlimConv2D, (filters, kernel_size, stride, padding), scope, **kwargs)(x)
 
     def separable_conv(
         self,
@@ -147,68 +142,39 @@ class SlimNet:
         padding: str = "SAME",
         endpoint: str | None = None,
     ) -> Any:
-        return SlimSeparableConv2D(
-            filters,
-            kernel_size,
-            depth_multiplier,
-            stride,
-            padding,
-            weight_decay=self.weight_decay,
-            slim_scope=self.full(scope),
-            endpoint=endpoint,
-            name=layer_name(scope),
-        )(x)
+        """A :class:`SlimSeparableConv2D` applied to ``x``."""
+        args = (filters, kernel_size, depth_multiplier, stride, padding)
+        return self._scoped(SlimSeparableConv2D, args, scope, endpoint=endpoint)(x)
 
-    def dense(
-        self,
-        x: Any,
-        units: int,
-        scope: str,
-        *,
-        endpoint: str | None = None,
-        is_logits: bool = False,
-        slim_scope: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    def dense(self, x: Any, units: int, scope: str, **kwargs: Any) -> Any:
+        """A :class:`SlimDense` applied to ``x`` (``slim_scope`` may replace the full scope)."""
         kwargs.setdefault("bn_decay", self.bn_decay)
         kwargs.setdefault("bn_epsilon", self.bn_epsilon)
-        return SlimDense(
-            units,
-            weight_decay=self.weight_decay,
-            slim_scope=slim_scope or self.full(scope),
-            endpoint=endpoint,
-            is_logits=is_logits,
-            name=layer_name(scope),
-            **kwargs,
-        )(x)
+        if kwargs.get("slim_scope") is None:
+            kwargs.pop("slim_scope", None)
+        return self._scoped(SlimDense, (units,), scope, **kwargs)(x)
 
-    def max_pool(
-        self,
-        x: Any,
-        size: int,
-        scope: str,
-        *,
-        stride: int = 1,
-        padding: str = "SAME",
-        endpoint: str | None = None,
-    ) -> Any:
-        return SlimPool2D("max", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(
-            x
+    def conv_logits(self, x: Any, classes: int, scope: str, squeeze: str, **kwargs: Any) -> Any:
+        """slim's convolutional logits: a 1x1 convolution (bias, no BatchNorm, no activation)
+        and the spatial squeeze (layer ``squeeze``, end point ``Logits``)."""
+        x = self.conv(
+            x, classes, 1, scope, use_batch_norm=False, activation=None, is_logits=True, **kwargs
         )
+        return flatten(x, squeeze, endpoint="Logits")
 
-    def avg_pool(
-        self,
-        x: Any,
-        size: int | Sequence[int],
-        scope: str,
-        *,
-        stride: int = 1,
-        padding: str = "SAME",
-        endpoint: str | None = None,
-    ) -> Any:
-        return SlimPool2D("avg", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(
-            x
-        )
+    def pool(self, kind: str, x: Any, size: int | Sequence[int], scope: str, **kwargs: Any) -> Any:
+        """A ``"max"`` or ``"avg"`` :class:`SlimPool2D` (``stride`` 1 and ``padding`` ``SAME``
+        unless given; ``endpoint``) applied to ``x``."""
+        stride, padding = kwargs.pop("stride", 1), kwargs.pop("padding", "SAME")
+        return SlimPool2D(kind, size, stride, padding, name=layer_name(scope), **kwargs)(x)
+
+    def max_pool(self, x: Any, size: int, scope: str, **kwargs: Any) -> Any:
+        """``pool("max", ...)``."""
+        return self.pool("max", x, size, scope, **kwargs)
+
+    def avg_pool(self, x: Any, size: int | Sequence[int], scope: str, **kwargs: Any) -> Any:
+        """``pool("avg", ...)``."""
+        return self.pool("avg", x, size, scope, **kwargs)
 
     def concat(self, xs: list[Any], scope: str, *, endpoint: str | None = None) -> Any:
         return SlimConcat(endpoint=endpoint, name=layer_name(scope))(xs)

@@ -25,23 +25,17 @@ __all__ = ["inception_resnet_v1", "INCEPTION_RESNET_V1_ENDPOINTS"]
 
 SCOPE = "InceptionResnetV1"
 
+# The stem, then each repeat's blocks; the last block of a repeat carries the stage's name
+# (block35_5 is Mixed_5a, block17_10 Mixed_6b, block8_5 Mixed_8a; Mixed_8b is Block8).
 INCEPTION_RESNET_V1_ENDPOINTS: tuple[str, ...] = (
-    "Conv2d_1a_3x3",
-    "Conv2d_2a_3x3",
-    "Conv2d_2b_3x3",
-    "MaxPool_3a_3x3",
-    "Conv2d_3b_1x1",
-    "Conv2d_4a_3x3",
-    "Conv2d_4b_3x3",
+    *["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_3a_3x3", "Conv2d_3b_1x1"],
+    *["Conv2d_4a_3x3", "Conv2d_4b_3x3"],
     *(f"block35_{i}" for i in range(1, 5)),
-    "Mixed_5a",  # block35_5
-    "Mixed_6a",
+    *("Mixed_5a", "Mixed_6a"),
     *(f"block17_{i}" for i in range(1, 10)),
-    "Mixed_6b",  # block17_10
-    "Mixed_7a",
+    *("Mixed_6b", "Mixed_7a"),
     *(f"block8_{i}" for i in range(1, 5)),
-    "Mixed_8a",  # block8_5
-    "Mixed_8b",  # Block8, no activation
+    *("Mixed_8a", "Mixed_8b"),
 )
 
 
@@ -100,10 +94,8 @@ def _block8(
 @builder("inception_resnet_v1", dropout=0.2)
 def inception_resnet_v1(
     args: BuildArgs,
-    inputs: Any,
     *,
     bottleneck_size: int = 128,
-    weight_decay: float = 0.0,
     bn_decay: float = 0.995,
     bn_epsilon: float = 0.001,
 ) -> keras.Model:
@@ -127,10 +119,12 @@ def inception_resnet_v1(
         SCOPE,
         bn_decay=bn_decay,
         bn_epsilon=bn_epsilon,
-        weight_decay=weight_decay,
+        weight_decay=args.weight_decay,
         kernel_initializer="glorot_uniform",
     )
-    x = n.conv(inputs, 32, 3, "Conv2d_1a_3x3", stride=2, padding="VALID", endpoint="Conv2d_1a_3x3")
+    x = n.conv(
+        args.inputs, 32, 3, "Conv2d_1a_3x3", stride=2, padding="VALID", endpoint="Conv2d_1a_3x3"
+    )
     x = n.conv(x, 32, 3, "Conv2d_2a_3x3", padding="VALID", endpoint="Conv2d_2a_3x3")
     x = n.conv(x, 64, 3, "Conv2d_2b_3x3", endpoint="Conv2d_2b_3x3")
     x = n.max_pool(x, 3, "MaxPool_3a_3x3", stride=2, padding="VALID", endpoint="MaxPool_3a_3x3")
@@ -165,7 +159,7 @@ def inception_resnet_v1(
     x = _block8(n, x, "Block8", 1.0, "Mixed_8b", activation=None)
 
     if not args.include_top:
-        return backbone_model(args, inputs, x)
+        return backbone_model(args, x)
 
     x = c.global_pool(x, endpoint="AvgPool", name="Logits_AvgPool_1a_8x8")
     x = c.flatten(x, "Logits_Flatten", endpoint="PreLogitsFlatten")
@@ -180,8 +174,8 @@ def inception_resnet_v1(
     )
     if args.classes is None:
         # FaceNet's embedding: no classifier, no activation; a checkpoint's Logits are skipped.
-        model = keras.Model(inputs, x, name=args.name)
+        model = keras.Model(args.inputs, x, name=args.name)
         c.load_weights_arg(model, args.weights, exclude_scopes=("Logits",))
         return model
     x = n.dense(x, args.classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
-    return classifier_model(args, inputs, x)
+    return classifier_model(args, x)

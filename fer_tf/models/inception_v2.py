@@ -17,35 +17,17 @@ import keras
 
 from fer_tf.checks import check_number
 from fer_tf.models import _common as c
-from fer_tf.models._builder import (
-    BuildArgs,
-    backbone_model,
-    builder,
-    check_final_endpoint,
-    classifier_model,
-    run_steps,
-)
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model, run_steps
 
 __all__ = ["inception_v2", "INCEPTION_V2_ENDPOINTS"]
 
 SCOPE = "InceptionV2"
 
 INCEPTION_V2_ENDPOINTS: tuple[str, ...] = (
-    "Conv2d_1a_7x7",
-    "MaxPool_2a_3x3",
-    "Conv2d_2b_1x1",
-    "Conv2d_2c_3x3",
-    "MaxPool_3a_3x3",
-    "Mixed_3b",
-    "Mixed_3c",
-    "Mixed_4a",
-    "Mixed_4b",
-    "Mixed_4c",
-    "Mixed_4d",
-    "Mixed_4e",
-    "Mixed_5a",
-    "Mixed_5b",
-    "Mixed_5c",
+    *["Conv2d_1a_7x7", "MaxPool_2a_3x3", "Conv2d_2b_1x1", "Conv2d_2c_3x3", "MaxPool_3a_3x3"],
+    *(f"Mixed_3{k}" for k in "bc"),
+    *(f"Mixed_4{k}" for k in "abcde"),
+    *(f"Mixed_5{k}" for k in "abc"),
 )
 
 # (b0, (b1a, b1b), (b2a, b2b, b2c), (pool type, b3)) for the plain Inception modules.
@@ -144,13 +126,11 @@ def _steps(
 @builder("inception_v2", dropout=0.2)
 def inception_v2(
     args: BuildArgs,
-    inputs: Any,
     *,
     depth_multiplier: float = 1.0,
     min_depth: int = 16,
     use_separable_conv: bool = True,
     final_endpoint: str = "Mixed_5c",
-    weight_decay: float = 0.0,
     bn_decay: float = 0.9997,
     bn_epsilon: float = 0.001,
 ) -> keras.Model:
@@ -173,29 +153,22 @@ def inception_v2(
     """
     check_number("depth_multiplier", depth_multiplier, gt=0)
     check_number("min_depth", min_depth, min=1)
-    check_final_endpoint(args, final_endpoint, INCEPTION_V2_ENDPOINTS)
 
     def depth(d: int) -> int:
         return max(int(d * depth_multiplier), int(min_depth))
 
-    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
-    x, _ = run_steps(_steps(n, depth, use_separable_conv), inputs, final_endpoint)
+    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=args.weight_decay)
+    x, _ = run_steps(args, _steps(n, depth, use_separable_conv), args.inputs, final_endpoint)
     if not args.include_top:
-        return backbone_model(args, inputs, x)
+        return backbone_model(args, x)
 
     x = c.global_pool(x, name="Logits_global_pool")
     x = c.dropout(x, args.dropout, "Logits_Dropout_1b")
-    x = n.conv(
+    logits = n.conv_logits(
         x,
         args.classes,
-        1,
         "Logits/Conv2d_1c_1x1",
-        use_batch_norm=False,
-        activation=None,
-        is_logits=True,
+        "Logits_SpatialSqueeze",
         kernel_initializer="glorot_uniform",
     )
-    logits = c.flatten(x, "Logits_SpatialSqueeze", endpoint="Logits")
-    return classifier_model(
-        args, inputs, logits, background="drop" if args.classes == 1000 else "keep"
-    )
+    return classifier_model(args, logits, background="drop" if args.classes == 1000 else "keep")

@@ -14,14 +14,7 @@ from typing import Any
 import keras
 
 from fer_tf.models import _common as c
-from fer_tf.models._builder import (
-    BuildArgs,
-    backbone_model,
-    builder,
-    check_final_endpoint,
-    classifier_model,
-    run_steps,
-)
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model, run_steps
 
 __all__ = ["inception_v4", "INCEPTION_V4_ENDPOINTS"]
 
@@ -29,28 +22,10 @@ SCOPE = "InceptionV4"
 
 #: Base end points in order (``final_endpoint`` accepts any of them).
 INCEPTION_V4_ENDPOINTS: tuple[str, ...] = (
-    "Conv2d_1a_3x3",
-    "Conv2d_2a_3x3",
-    "Conv2d_2b_3x3",
-    "Mixed_3a",
-    "Mixed_4a",
-    "Mixed_5a",
-    "Mixed_5b",
-    "Mixed_5c",
-    "Mixed_5d",
-    "Mixed_5e",
-    "Mixed_6a",
-    "Mixed_6b",
-    "Mixed_6c",
-    "Mixed_6d",
-    "Mixed_6e",
-    "Mixed_6f",
-    "Mixed_6g",
-    "Mixed_6h",
-    "Mixed_7a",
-    "Mixed_7b",
-    "Mixed_7c",
-    "Mixed_7d",
+    *["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Mixed_3a", "Mixed_4a"],
+    *(f"Mixed_5{k}" for k in "abcde"),
+    *(f"Mixed_6{k}" for k in "abcdefgh"),
+    *(f"Mixed_7{k}" for k in "abcd"),
 )
 
 
@@ -201,10 +176,8 @@ def _aux_head(n: c.SlimNet, mixed_6h: Any, classes: int) -> Any:
 @builder("inception_v4", dropout=0.2)
 def inception_v4(
     args: BuildArgs,
-    inputs: Any,
     *,
     final_endpoint: str = "Mixed_7d",
-    weight_decay: float = 0.0,
     bn_decay: float = 0.9997,
     bn_epsilon: float = 0.001,
 ) -> keras.Model:
@@ -227,18 +200,17 @@ def inception_v4(
         bn_decay: BatchNorm moving-average decay.
         bn_epsilon: BatchNorm epsilon.
     """
-    check_final_endpoint(args, final_endpoint, INCEPTION_V4_ENDPOINTS)
     if args.include_top and args.aux_logits:
-        spatial = tuple(_mixed_6h_size(d) for d in inputs.shape[1:3])
+        spatial = tuple(_mixed_6h_size(d) for d in args.inputs.shape[1:3])
         if any(d is not None and d < 5 for d in spatial):
             raise ValueError(
                 "Inception V4's auxiliary head needs Mixed_6h of at least 5x5 (input >= 107); "
                 f"got {spatial}. Pass aux_logits=False or a larger input_shape."
             )
-    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
-    x, kept = run_steps(_steps(n), inputs, final_endpoint, keep=("Mixed_6h",))
+    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=args.weight_decay)
+    x, kept = run_steps(args, _steps(n), args.inputs, final_endpoint, keep=("Mixed_6h",))
     if not args.include_top:
-        return backbone_model(args, inputs, x)
+        return backbone_model(args, x)
 
     aux = _aux_head(n, kept["Mixed_6h"], args.classes) if args.aux_logits else None
     x = c.global_pool(x, name="Logits_global_pool")
@@ -247,7 +219,6 @@ def inception_v4(
     logits = n.dense(x, args.classes, "Logits/Logits", endpoint="Logits", is_logits=True)
     return classifier_model(
         args,
-        inputs,
         logits,
         aux=aux,
         background="drop" if args.classes == 1000 else "keep",

@@ -64,7 +64,6 @@ Layer = tuple[Any, ...]
 
 def _small_cnn(
     args: BuildArgs,
-    inputs: Any,
     n: c.SlimNet,
     layers: Sequence[Layer],
     *,
@@ -76,7 +75,6 @@ def _small_cnn(
 
     Args:
         args: The builder's checked arguments.
-        inputs: The input tensor.
         n: The slim layer factory of the model.
         layers: The stack (see :data:`Layer`).
         head: ``"fc"``: flatten, dense ``hidden`` (ReLU) with dropout after it (and before it
@@ -88,7 +86,7 @@ def _small_cnn(
     Returns:
         The functional model.
     """
-    x = inputs
+    x = args.inputs
     convs = pools = 0
     for kind, *spec in layers:
         if kind == "conv":
@@ -102,7 +100,7 @@ def _small_cnn(
             scope = f"pool{pools}"
             x = n.max_pool(x, size, scope, stride=stride, padding=padding, endpoint=scope)
     if not args.include_top:
-        return backbone_model(args, inputs, x)
+        return backbone_model(args, x)
     if head == "gap":
         x = c.global_pool(x, name="global_pool")
         x = c.flatten(x, "flatten")
@@ -119,13 +117,11 @@ def _small_cnn(
         x = n.dense(x, hidden, "fc1", activation="relu", endpoint="fc1")
         x = c.dropout(x, args.dropout, "dropout1")
     x = n.dense(x, args.classes, "logits", endpoint="Logits", is_logits=True)
-    return classifier_model(args, inputs, x)
+    return classifier_model(args, x)
 
 
 @builder("shallow_cnn", dropout=0.5)
-def shallow_cnn(
-    args: BuildArgs, inputs: Any, *, kernel_size: int = 3, weight_decay: float = 0.0
-) -> keras.Model:
+def shallow_cnn(args: BuildArgs, *, kernel_size: int = 3) -> keras.Model:
     """Seed 000's shallow CNN (Table 4.2), posed vs spontaneous (2) or x 6 emotions (12).
 
     Args:
@@ -134,19 +130,17 @@ def shallow_cnn(
         kernel_size: Convolution kernel size (not stated in the thesis).
         weight_decay: L2 weight decay (slim convention).
     """
-    n = SlimNet("shallow_cnn", weight_decay=weight_decay, kernel_initializer="glorot_uniform")
+    n = SlimNet("shallow_cnn", weight_decay=args.weight_decay, kernel_initializer="glorot_uniform")
     # conv 8, conv 16, pool, conv 24, conv 32, pool (0 = a 3x3 stride-3 max pool).
     layers = [
         ("conv", f, kernel_size, 1, False) if f else ("pool", 3, 3, "SAME")
         for f in (8, 16, 0, 24, 32, 0)
     ]
-    return _small_cnn(args, inputs, n, layers, head="fc", hidden=2048)
+    return _small_cnn(args, n, layers, head="fc", hidden=2048)
 
 
 @builder("fer2013_cnn", dropout=0.5, derived_name=True)
-def fer2013_cnn(
-    args: BuildArgs, inputs: Any, *, variant: int = 3, weight_decay: float = 0.0
-) -> keras.Model:
+def fer2013_cnn(args: BuildArgs, *, variant: int = 3) -> keras.Model:
     """Seed 002's CNNs for FER2013 (sections 3.1-3.3).
 
     Args:
@@ -158,24 +152,22 @@ def fer2013_cnn(
     """
     check_choice("variant", variant, FER2013_VARIANTS)
     args = dataclasses.replace(args, name=args.name or f"fer2013_cnn_v{variant}")
-    n = SlimNet("fer2013_cnn", weight_decay=weight_decay, kernel_initializer="he_normal")
+    n = SlimNet("fer2013_cnn", weight_decay=args.weight_decay, kernel_initializer="he_normal")
     convs, hidden = FER2013_VARIANTS[variant]
     layers: list[Layer] = []
     for filters, pool in convs:
         layers.append(("conv", filters, 3, 1, False))
         if pool:
             layers.append(("pool", 2, 2, "VALID"))
-    return _small_cnn(args, inputs, n, layers, head="fc", hidden=hidden, dropout_before_hidden=True)
+    return _small_cnn(args, n, layers, head="fc", hidden=hidden, dropout_before_hidden=True)
 
 
 @builder("tiny_cnn", dropout=0.0)
 def tiny_cnn(
     args: BuildArgs,
-    inputs: Any,
     *,
     width: int = 16,
     bn_decay: float = 0.99,
-    weight_decay: float = 0.0,
 ) -> keras.Model:
     """A tiny conv-BN network (``width``, 2x, 4x channels; each stride 2) for tests and demos.
 
@@ -187,6 +179,6 @@ def tiny_cnn(
         weight_decay: L2 weight decay (slim convention).
     """
     check_number("width", width, min=1, integer=True)
-    n = SlimNet("tiny_cnn", bn_decay=bn_decay, weight_decay=weight_decay)
+    n = SlimNet("tiny_cnn", bn_decay=bn_decay, weight_decay=args.weight_decay)
     layers = [("conv", width * mult, 3, 2, True) for mult in (1, 2, 4)]
-    return _small_cnn(args, inputs, n, layers, head="gap")
+    return _small_cnn(args, n, layers, head="gap")

@@ -29,21 +29,19 @@ VGG16_ENDPOINTS: tuple[str, ...] = tuple(
 ) + ("vgg_16/fc6", "vgg_16/fc7", "vgg_16/fc8")
 
 
-def _build(
-    args: BuildArgs, inputs: Any, fc_conv_padding: str, fc7_units: int, weight_decay: float
-) -> keras.Model:
+def _build(args: BuildArgs, fc_conv_padding: str, fc7_units: int) -> keras.Model:
     """The one VGG16 implementation behind :func:`vgg16` and :func:`vgg16_reduced_fc`."""
     check_choice("fc_conv_padding", fc_conv_padding, ("VALID", "SAME"))
     check_number("fc7_units", fc7_units, min=1, integer=True)
-    n = c.SlimNet(SCOPE, weight_decay=weight_decay, kernel_initializer="glorot_uniform")
-    x = inputs
+    n = c.SlimNet(SCOPE, weight_decay=args.weight_decay, kernel_initializer="glorot_uniform")
+    x = args.inputs
     for b, reps, filters in _BLOCKS:
         for i in range(1, reps + 1):
             scope = f"conv{b}/conv{b}_{i}"
             x = n.conv(x, filters, 3, scope, use_batch_norm=False, endpoint=f"vgg_16/{scope}")
         x = n.max_pool(x, 2, f"pool{b}", stride=2, padding="VALID", endpoint=f"vgg_16/pool{b}")
     if not args.include_top:
-        return backbone_model(args, inputs, x)
+        return backbone_model(args, x)
 
     spatial = tuple(x.shape[1:3])
     if fc_conv_padding == "VALID" and any(d is not None and d < 7 for d in spatial):
@@ -61,17 +59,8 @@ def _build(
         # slim's global_pool=True: average what is left of the map (inputs larger than 224).
         x = c.global_pool(x, endpoint=None, name="global_pool")
     x = c.dropout(x, args.dropout, "dropout7")
-    x = n.conv(
-        x,
-        args.classes,
-        1,
-        "fc8",
-        use_batch_norm=False,
-        activation=None,
-        is_logits=True,
-        endpoint="vgg_16/fc8",
-    )
-    return classifier_model(args, inputs, c.flatten(x, "fc8_squeezed", endpoint="Logits"))
+    logits = n.conv_logits(x, args.classes, "fc8", "fc8_squeezed", endpoint="vgg_16/fc8")
+    return classifier_model(args, logits)
 
 
 # The docstring both variants share; each adds its summary.
@@ -98,13 +87,11 @@ def _variant(model: str, fc7_default: int, summary: str) -> Any:
 
     def impl(
         args: BuildArgs,
-        inputs: Any,
         *,
         fc_conv_padding: str = "VALID",
         fc7_units: int = fc7_default,
-        weight_decay: float = 0.0,
     ) -> keras.Model:
-        return _build(args, inputs, fc_conv_padding, fc7_units, weight_decay)
+        return _build(args, fc_conv_padding, fc7_units)
 
     impl.__name__ = impl.__qualname__ = model
     impl.__doc__ = summary + _ARGS
