@@ -17,7 +17,6 @@ Run directory::
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -109,17 +108,14 @@ def build_model(config: ExperimentConfig, task: Task) -> Any:
     info = check_model(config, task)
     size = config.data.image_size or info.input_shape[0]
     channels = info.input_shape[2]
-    kwargs: dict[str, Any] = {
-        "include_top": True,
-        "input_shape": (size, size, channels),
-        "classes": task.num_outputs,
-        "dropout": config.model.dropout,
-    }
-    params = inspect.signature(info.builder).parameters
-    if "aux_logits" in params:
-        kwargs["aux_logits"] = config.train.aux_loss_weight > 0
-    kwargs = {k: v for k, v in kwargs.items() if k in params}
-    model = models.create_model(config.model.name, **kwargs)
+    model = models.create_model(
+        config.model.name,
+        include_top=True,
+        input_shape=(size, size, channels),
+        classes=task.num_outputs,
+        dropout=config.model.dropout,
+        aux_logits=info.has_aux_logits and config.train.aux_loss_weight > 0,
+    )
     if config.model.weights:
         _load_weights(model, config.model.weights, info.slim_scope)
     _apply_freezing(model, config)
