@@ -37,7 +37,7 @@ ALL_MODELS = list_models()
 
 
 def test_list_models():
-    assert ALL_MODELS == sorted(ALL_MODELS) and len(set(ALL_MODELS)) == len(ALL_MODELS)
+    assert sorted(ALL_MODELS) == ALL_MODELS and len(set(ALL_MODELS)) == len(ALL_MODELS)
     # The shipped architectures (one registered builder each; a new one must join the tests).
     assert {
         "fer2013_cnn",
@@ -293,7 +293,7 @@ def test_heads_float32_under_mixed_precision():
 
 
 def test_head_spec_errors():
-    with pytest.raises(ValueError, match=r"^The 'kind' parameter must be one of \('sigmoid'"):
+    with pytest.raises(ValueError, match=r"^The 'kind' parameter must be one of \['sigmoid'"):
         HeadSpec("linear", 2)
     with pytest.raises(ValueError, match="only meaningful for regression"):
         HeadSpec("softmax", 2, bound="tanh")
@@ -411,11 +411,13 @@ def test_custom_layer_config_round_trip(layer):
 
 
 def test_layer_argument_errors():
-    with pytest.raises(ValueError, match=r"^The 'padding' parameter must be one of \('SAME'"):
+    with pytest.raises(ValueError, match=r"^The 'padding' parameter must be one of \['SAME'"):
         SlimConv2D(4, 3, padding="full")
-    with pytest.raises(ValueError, match="The 'bn_decay' parameter must be in"):
+    with pytest.raises(
+        ValueError, match="The 'bn_decay' parameter must be a number >= 0.0 and < 1.0"
+    ):
         SlimConv2D(4, 3, bn_decay=1.5)
-    with pytest.raises(ValueError, match="The 'weight_decay' parameter must be >= 0"):
+    with pytest.raises(ValueError, match="The 'weight_decay' parameter must be a number >= 0"):
         SlimConv2D(4, 3, weight_decay=-1.0)
 
 

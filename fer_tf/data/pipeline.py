@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from fer_tf import facs, records
-from fer_tf.checks import did_you_mean
+from fer_tf.checks import did_you_mean, invalid
 from fer_tf.preprocessing import augment as aug
 from fer_tf.preprocessing import image as img
 from fer_tf.preprocessing.normalization import PREPROCESSING_FAMILIES
@@ -61,12 +61,6 @@ TASKS = TASK_NAMES
 CLASSIFICATION_TASKS = ("posed", "emotion")
 UNKNOWN_MODES = ("auto", "mask", "drop")
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def _err(param: str, accepted: str, got: Any) -> ValueError:
-    return ValueError(
-        f"The '{param}' parameter of make_dataset must be {accepted}. Got {got!r} instead."
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +233,7 @@ def label_spec(
         spec["au_index"], spec["au_ids"] = _au_indices(manifest, aus, where)
     if "posed" in tasks:
         if posed_classes not in (2, 12):
-            raise _err("posed_classes", "2 or 12", posed_classes)
+            raise invalid("posed_classes", "2 or 12", posed_classes)
         spec["num_classes"]["posed"] = posed_classes
         if posed_classes == 12:
             names = _emotion_names(manifest, where)
@@ -444,7 +438,7 @@ def _model_defaults(
 ) -> tuple[tuple[int, int], str]:
     if model is not None:
         if isinstance(model, str) or not hasattr(model, "input_shape"):
-            raise _err(
+            raise invalid(
                 "model",
                 "a model's catalog entry such as fer_tf.models.get_spec('inception_v4') (or "
                 "pass image_size and preprocessing)",
@@ -457,7 +451,7 @@ def _model_defaults(
     size = img.as_size(299 if image_size is None else image_size)
     family = "inception" if preprocessing is None else preprocessing
     if family not in PREPROCESSING_FAMILIES:
-        raise _err("preprocessing", f"one of {list(PREPROCESSING_FAMILIES)}", preprocessing)
+        raise invalid("preprocessing", f"one of {list(PREPROCESSING_FAMILIES)}", preprocessing)
     return size, family
 
 
@@ -468,7 +462,7 @@ def _check_range(name: str, value: Any, lo: float, hi: float) -> tuple[float, fl
         or not all(isinstance(v, (int, float)) for v in value)
         or not lo < value[0] <= value[1] <= hi
     ):
-        raise _err(name, f"a (low, high) pair with {lo} < low <= high <= {hi}", value)
+        raise invalid(name, f"a (low, high) pair with {lo} < low <= high <= {hi}", value)
     return float(value[0]), float(value[1])
 
 
@@ -476,12 +470,12 @@ def _check_counts(o: PipelineOptions) -> None:
     for name in ("batch_size", "shuffle_buffer", "cycle_length"):
         value = getattr(o, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise _err(name, "a positive int", value)
+            raise invalid(name, "a positive int", value)
     seed = o.seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise _err("seed", "an int or None", seed)
+        raise invalid("seed", "an int or None", seed)
     if o.central_fraction is not None and not 0 < o.central_fraction <= 1:
-        raise _err("central_fraction", "None or a fraction in (0, 1]", o.central_fraction)
+        raise invalid("central_fraction", "None or a fraction in (0, 1]", o.central_fraction)
 
 
 def _plan(o: PipelineOptions, model: Any) -> _Plan:
@@ -489,18 +483,18 @@ def _plan(o: PipelineOptions, model: Any) -> _Plan:
     task = o.task
     tasks = [task] if isinstance(task, str) else list(task) if isinstance(task, Sequence) else None
     if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
-        raise _err("task", f"one of {list(TASKS)} or a list of distinct ones", task)
+        raise invalid("task", f"one of {list(TASKS)} or a list of distinct ones", task)
     if not isinstance(o.split, str) or not o.split:
-        raise _err("split", "a split name such as 'train' or 'val'", o.split)
+        raise invalid("split", "a split name such as 'train' or 'val'", o.split)
     if o.unknown not in UNKNOWN_MODES:
-        raise _err("unknown", f"one of {list(UNKNOWN_MODES)}", o.unknown)
+        raise invalid("unknown", f"one of {list(UNKNOWN_MODES)}", o.unknown)
     _check_counts(o)
     area_range = _check_range("crop_area_range", o.crop_area_range, 0.0, 1.0)
     aspect_range = _check_range("crop_aspect_ratio_range", o.crop_aspect_ratio_range, 0.0, 100.0)
     size, family = _model_defaults(model, o.image_size, o.preprocessing)
     training = (o.split == "train") if o.training is None else bool(o.training)
     if isinstance(o.augment, str) and o.augment.strip().lower() not in aug.POLICIES:
-        raise _err(
+        raise invalid(
             "augment", f"one of {list(aug.POLICIES)}, an AugmentPolicy or a callable", o.augment
         )
     unknown = o.unknown
@@ -517,9 +511,9 @@ def _plan(o: PipelineOptions, model: Any) -> _Plan:
         # image is the whole record image, as seed 000 fed imgaug.
         crop = "central" if not training else "none" if fused else "random"
     if crop not in img.TRAIN_CROPS:
-        raise _err("crop", f"one of {list(img.TRAIN_CROPS)}", crop)
+        raise invalid("crop", f"one of {list(img.TRAIN_CROPS)}", crop)
     if crop == "random" and not training:
-        raise _err("crop", "'central' or 'none' when training is False (no random crops)", crop)
+        raise invalid("crop", "'central' or 'none' when training is False (no random crops)", crop)
     # Seeded runs and evaluation keep the order; unseeded training may reorder for speed.
     seed = o.seed
     deterministic = seed is not None or not training
@@ -706,7 +700,7 @@ def _options(options: PipelineOptions | None, fields: Mapping[str, Any]) -> Pipe
     if options is None:
         return PipelineOptions(**fields)
     if not isinstance(options, PipelineOptions):
-        raise _err("options", "a PipelineOptions or None", options)
+        raise invalid("options", "a PipelineOptions or None", options)
     return dataclasses.replace(options, **fields)
 
 

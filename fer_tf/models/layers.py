@@ -24,6 +24,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from fer_tf.checks import check_choice, check_number
+
 __all__ = [
     "SlimLayer",
     "SlimConv2D",
@@ -55,19 +57,12 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
 
 
 def _padding(value: str) -> str:
-    if not isinstance(value, str) or value.upper() not in _PADDINGS:
-        raise ValueError(
-            f"The 'padding' parameter must be one of {_PADDINGS}. Got {value!r} instead."
-        )
-    return value.upper()
+    return check_choice("padding", value.upper() if isinstance(value, str) else value, _PADDINGS)
 
 
 def _l2(weight_decay: float) -> keras.regularizers.Regularizer | None:
     # slim.l2_regularizer(wd) adds wd * sum(w**2) / 2; keras L2(l) adds l * sum(w**2).
-    if weight_decay < 0:
-        raise ValueError(
-            f"The 'weight_decay' parameter must be >= 0. Got {weight_decay!r} instead."
-        )
+    check_number("weight_decay", weight_decay, min=0)
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay > 0 else None
 
 
@@ -129,8 +124,7 @@ def _init_kernel_options(
     layer.use_batch_norm = bool(use_batch_norm)
     layer.activation_name = activation
     layer.activation = None if activation is None else keras.activations.get(activation)
-    if not 0.0 <= float(bn_decay) < 1.0:
-        raise ValueError(f"The 'bn_decay' parameter must be in [0, 1). Got {bn_decay!r} instead.")
+    check_number("bn_decay", bn_decay, min=0.0, lt=1.0)
     layer.bn_decay = float(bn_decay)
     layer.bn_epsilon = float(bn_epsilon)
     layer.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -484,10 +478,7 @@ class SlimPool2D(SlimLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if pool_type not in ("max", "avg"):
-            raise ValueError(
-                f"The 'pool_type' parameter must be one of ('max', 'avg'). Got {pool_type!r} instead."
-            )
+        check_choice("pool_type", pool_type, ("max", "avg"))
         self.pool_type = pool_type
         self.pool_size = _pair(pool_size, "pool_size")
         self.strides = _pair(strides, "strides")
@@ -522,10 +513,7 @@ class SlimGlobalPool(SlimLayer):
 
     def __init__(self, pool_type: str = "avg", keepdims: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if pool_type not in ("max", "avg"):
-            raise ValueError(
-                f"The 'pool_type' parameter must be one of ('max', 'avg'). Got {pool_type!r} instead."
-            )
+        check_choice("pool_type", pool_type, ("max", "avg"))
         self.pool_type = pool_type
         self.keepdims = bool(keepdims)
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from fer_tf.checks import check_choice
 from fer_tf.preprocessing.names import AUGMENT_POLICIES
 
 __all__ = [
@@ -136,15 +137,8 @@ class AugmentPolicy:
             raise ValueError(f"The 'crop' parameter must be in [0, 0.5). Got {self.crop!r}.")
         if self.blur_sigma[0] < 0 or self.noise_std[0] < 0:
             raise ValueError("The 'blur_sigma' and 'noise_std' ranges must be >= 0.")
-        if self.fill_mode not in FILL_MODES:
-            raise ValueError(
-                f"The 'fill_mode' parameter must be one of {FILL_MODES}. Got {self.fill_mode!r}."
-            )
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"The 'interpolation' parameter must be one of {INTERPOLATIONS}. "
-                f"Got {self.interpolation!r} instead."
-            )
+        check_choice("fill_mode", self.fill_mode, FILL_MODES)
+        check_choice("interpolation", self.interpolation, INTERPOLATIONS)
 
     @property
     def has_geometry(self) -> bool:

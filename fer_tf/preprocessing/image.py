@@ -20,6 +20,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from fer_tf.checks import check_choice
 from fer_tf.preprocessing import normalization
 
 __all__ = [
@@ -261,7 +262,7 @@ def preprocess_for_train(
         ValueError: for an unknown ``crop``.
     """
     if crop not in TRAIN_CROPS:
-        raise ValueError(f"The 'crop' parameter must be one of {TRAIN_CROPS}. Got {crop!r}.")
+        check_choice("crop", crop, TRAIN_CROPS)
     crop_seed, flip_seed = split_seed(seed, 2)
     if crop == "random":
         window = random_crop_window(
