@@ -53,19 +53,24 @@ def test_list_models():
         assert get_model_info(name).builder is not None
 
 
-@pytest.mark.parametrize(
-    ("name", "size", "family"),
-    [
-        ("inception_v4", (299, 299, 3), "inception"),
-        ("inception_v2", (224, 224, 3), "inception"),
-        ("vgg16", (224, 224, 3), "vgg"),
-        ("vgg16_reduced_fc", (224, 224, 3), "vgg"),
-        ("inception_resnet_v1", (160, 160, 3), "facenet"),
-        ("shallow_cnn", (96, 96, 3), "unit"),
-        ("fer2013_cnn", (36, 36, 1), "unit"),
-        ("tiny_cnn", (64, 64, 3), "inception"),
-    ],
-)
+# The documented defaults (docs/models.md); every registered model must be listed.
+DEFAULT_INPUTS = {
+    "inception_v4": ((299, 299, 3), "inception"),
+    "inception_v2": ((224, 224, 3), "inception"),
+    "vgg16": ((224, 224, 3), "vgg"),
+    "vgg16_reduced_fc": ((224, 224, 3), "vgg"),
+    "inception_resnet_v1": ((160, 160, 3), "facenet"),
+    "shallow_cnn": ((96, 96, 3), "unit"),
+    "fer2013_cnn": ((36, 36, 1), "unit"),
+    "tiny_cnn": ((64, 64, 3), "inception"),
+}
+
+
+def test_default_inputs_cover_every_registered_model():
+    assert sorted(DEFAULT_INPUTS) == ALL_MODELS
+
+
+@pytest.mark.parametrize(("name", "size", "family"), [(n, *v) for n, v in DEFAULT_INPUTS.items()])
 def test_model_info(name, size, family):
     info = get_model_info(name)
     assert info.input_shape == size and info.input_size == size[:2]
