@@ -439,6 +439,7 @@ COMMON = (
     "classifier_activation",
     "dropout",
     "aux_logits",
+    "weight_decay",
     "name",
 )
 

@@ -32,7 +32,7 @@ class ModelInfo(ModelSpec):
         builder: The builder function (``keras.applications``-style keywords, the same for
             every model: ``include_top``, ``weights``, ``input_tensor``, ``input_shape``,
             ``pooling``, ``classes``, ``classifier_activation``, ``dropout``, ``aux_logits``,
-            ``name``, plus the model's own).
+            ``weight_decay``, ``name``, plus the model's own).
     """
 
     builder: Callable[..., Any]
