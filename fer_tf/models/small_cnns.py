@@ -64,7 +64,7 @@ Layer = tuple[Any, ...]
 
 def _small_cnn(
     args: BuildArgs,
-    n: c.SlimNet,
+    n: SlimNet,
     layers: Sequence[Layer],
     *,
     head: str,
