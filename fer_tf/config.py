@@ -17,7 +17,6 @@ experiment may name a ``base`` experiment whose values it overrides.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +24,12 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 import yaml
+
+from fer_tf.checks import check_choice, did_you_mean, invalid
+from fer_tf.models.catalog import check_model_name
+from fer_tf.preprocessing.names import AUGMENT_POLICIES
+from fer_tf.preprocessing.normalization import PREPROCESSING_FAMILIES
+from fer_tf.tasks import LOSSES_BY_TASK, TASK_NAMES
 
 __all__ = [
     "ConfigError",
@@ -75,6 +80,15 @@ def _validate_aus(value: Any, key: str) -> None:
         ) from exc
 
 
+def _validate_model_name(value: Any, key: str) -> None:
+    # The catalog needs no TensorFlow: a misspelt model fails here, before any graph is built.
+    check_model_name(value, param=key, error=ConfigError)
+
+
+# "auto" (the task's default) and every loss some task accepts, each once.
+_LOSS_CHOICES = ("auto", *dict.fromkeys(loss for ls in LOSSES_BY_TASK.values() for loss in ls))
+
+
 @dataclass
 class DataConfig:
     """Where examples come from and how they become tensors."""
@@ -91,12 +105,10 @@ class DataConfig:
     image_size: int = _f(0, min=0, help="input size in pixels; 0 = the model's default")
     preprocessing: str | None = _f(
         None,
-        choices=(None, "inception", "vgg", "imagenet", "facenet", "unit"),
+        choices=(None, *PREPROCESSING_FAMILIES),
         help="normalisation family; null = the model's default",
     )
-    augment: str = _f(
-        "none", choices=("none", "light", "seed000", "randaugment"), help="augmentation policy"
-    )
+    augment: str = _f("none", choices=AUGMENT_POLICIES, help="augmentation policy")
     batch_size: int = _f(32, min=1, help="global batch size")
     shuffle_buffer: int = _f(2048, min=0, help="shuffle buffer (examples)")
     cache: bool = _f(False, help="cache decoded examples in memory")
@@ -107,7 +119,11 @@ class DataConfig:
 class ModelConfig:
     """Backbone, heads and freezing."""
 
-    name: str = _f("tiny_cnn", help="registered model name (fer_tf.models.list_models())")
+    name: str = _f(
+        "tiny_cnn",
+        validate=_validate_model_name,
+        help="registered model name (fer_tf.models.list_models())",
+    )
     weights: str | None = _f(None, help="checkpoint path (slim, .keras or .h5); null = random")
     dropout: float = _f(0.2, min=0.0, max=1.0, help="head dropout rate")
     train_layer_mode: int = _f(0, min=0, help="seed 000 freezing mode; 0 = all trainable")
@@ -119,11 +135,11 @@ class ModelConfig:
 class TaskConfig:
     """What is predicted and how it is scored."""
 
-    name: str = _f("au", choices=("au", "va", "posed", "emotion"), help="task")
+    name: str = _f("au", choices=TASK_NAMES, help="task")
     num_classes: int = _f(0, min=0, help="classes for posed/emotion; 0 = task default")
     loss: str = _f(
         "auto",
-        choices=("auto", "sigmoid_ce", "softmax_ce", "mse", "ccc"),
+        choices=_LOSS_CHOICES,
         help="loss; auto = the task's default",
     )
     unknown_labels: str = _f(
@@ -306,30 +322,22 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 def _check_meta(value: Any, meta: dict[str, Any], key: str) -> None:
     if "validate" in meta:
         meta["validate"](value, key)
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        hint = ""
-        if isinstance(value, str):
-            close = difflib.get_close_matches(value, [c for c in choices if isinstance(c, str)], 1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"The '{key}' parameter must be one of {list(choices)}. Got {value!r} instead.{hint}"
-        )
+    if meta.get("choices") is not None:
+        check_choice(key, value, meta["choices"], error=ConfigError)
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     if "min" in meta and value < meta["min"]:
-        raise ConfigError(f"The '{key}' parameter must be >= {meta['min']}. Got {value!r} instead.")
+        raise invalid(key, f">= {meta['min']}", value, error=ConfigError)
     if "max" in meta and value > meta["max"]:
-        raise ConfigError(f"The '{key}' parameter must be <= {meta['max']}. Got {value!r} instead.")
+        raise invalid(key, f"<= {meta['max']}", value, error=ConfigError)
     if "gt" in meta and value <= meta["gt"]:
-        raise ConfigError(f"The '{key}' parameter must be > {meta['gt']}. Got {value!r} instead.")
+        raise invalid(key, f"> {meta['gt']}", value, error=ConfigError)
 
 
 def _unknown_key(cls: type, key: str, prefix: str) -> ConfigError:
     names = [f.name for f in dataclasses.fields(cls)]
     full = f"{prefix}.{key}" if prefix else key
-    close = difflib.get_close_matches(key, names, n=1)
-    hint = f" Did you mean '{(prefix + '.') if prefix else ''}{close[0]}'?" if close else ""
+    hint = did_you_mean(key, names, prefix=f"{prefix}." if prefix else "")
     where = f"section '{prefix}'" if prefix else "top level"
     return ConfigError(
         f"Unknown config key '{full}'.{hint} Keys allowed at the {where}: {', '.join(names)}."
@@ -431,8 +439,7 @@ def _read_yaml(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
         path = CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.exists():
         names = list_experiments()
-        close = difflib.get_close_matches(str(name_or_path), names, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name_or_path, names)
         raise ConfigError(
             f"The config {name_or_path!r} is neither a YAML file nor a shipped experiment. "
             f"Shipped experiments: {', '.join(names) or '(none)'}.{hint}"

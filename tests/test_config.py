@@ -165,3 +165,53 @@ def test_aus_accepts_yaml_lists_and_is_validated_at_the_edge():
     )
     with pytest.raises(C.ConfigError, match="AU61"):
         C.load_config(None, ["data.aus=[1, 61]"])
+
+
+def test_config_imports_no_tensorflow_and_reuses_the_owners_names():
+    import subprocess
+    import sys
+
+    from fer_tf import tasks
+    from fer_tf.preprocessing import augment, normalization
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, fer_tf.config; print('tensorflow' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"
+    meta = {f.name: f.metadata for f in dataclasses.fields(C.DataConfig)}
+    assert meta["augment"]["choices"] == augment.POLICIES
+    assert meta["preprocessing"]["choices"] == (None, *normalization.PREPROCESSING_FAMILIES)
+    task_meta = {f.name: f.metadata for f in dataclasses.fields(C.TaskConfig)}
+    assert task_meta["name"]["choices"] == tasks.TASK_NAMES
+    losses = {loss for ls in tasks.LOSSES_BY_TASK.values() for loss in ls}
+    assert set(task_meta["loss"]["choices"]) == {"auto", *losses}
+
+
+def test_unknown_model_name_is_a_config_error_with_the_names():
+    from fer_tf.models import list_models
+
+    with pytest.raises(C.ConfigError) as info:
+        C.load_config(None, ["model.name=shalow_cnn"])
+    msg = str(info.value)
+    assert "'model.name' parameter" in msg and "Did you mean 'shallow_cnn'?" in msg
+    assert all(name in msg for name in list_models())
+    assert C.load_config(None, ["model.name=vgg16"]).model.name == "vgg16"
+
+
+def test_train_cli_rejects_a_misspelt_model_before_tensorflow_loads():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fer_tf.cli.train import main\n"
+        "rc = main(['--config', 'demo_au', '--set', 'model.name=shalow_cnn', '--dry-run'])\n"
+        "print('tensorflow' in sys.modules, rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    loaded, rc = out.stdout.split()
+    assert loaded == "False" and rc != "0", out.stdout + out.stderr
+    assert "Did you mean 'shallow_cnn'?" in out.stderr and "tiny_cnn" in out.stderr

@@ -141,7 +141,7 @@ def test_missing_and_extra_are_both_listed(tmp_path, tiny_values):
 
 
 def test_checkpoint_errors(tmp_path, tiny_v2):
-    with pytest.raises(ValueError, match=r"^The 'background' parameter must be one of \('keep', "):
+    with pytest.raises(ValueError, match=r"^The 'background' parameter must be one of \['keep', "):
         load_slim_checkpoint(tiny_v2, str(tmp_path / "x"), background="x")
     with pytest.raises(FileNotFoundError):
         load_slim_checkpoint(tiny_v2, str(tmp_path / "does_not_exist"))

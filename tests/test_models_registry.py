@@ -20,6 +20,7 @@ from fer_tf.models import (
     list_models,
     normalize,
 )
+from fer_tf.models._common import make_input
 from fer_tf.models.heads import TaskHead, head_kinds
 from fer_tf.models.layers import (
     CUSTOM_OBJECTS,
@@ -29,38 +30,47 @@ from fer_tf.models.layers import (
     SlimSeparableConv2D,
 )
 
-ALL_MODELS = [
-    "fer2013_cnn",
-    "inception_resnet_v1",
-    "inception_v2",
-    "inception_v4",
-    "shallow_cnn",
-    "tiny_cnn",
-    "vgg16",
-    "vgg16_reduced_fc",
-]
+ALL_MODELS = list_models()
 
 
 # --------------------------------------------------------------------------- registry
 
 
 def test_list_models():
-    assert list_models() == ALL_MODELS
+    assert sorted(ALL_MODELS) == ALL_MODELS and len(set(ALL_MODELS)) == len(ALL_MODELS)
+    # The shipped architectures (one registered builder each; a new one must join the tests).
+    assert {
+        "fer2013_cnn",
+        "inception_resnet_v1",
+        "inception_v2",
+        "inception_v4",
+        "shallow_cnn",
+        "tiny_cnn",
+        "vgg16",
+        "vgg16_reduced_fc",
+    } <= set(ALL_MODELS)
+    for name in ALL_MODELS:
+        assert get_model_info(name).builder is not None
 
 
-@pytest.mark.parametrize(
-    ("name", "size", "family"),
-    [
-        ("inception_v4", (299, 299, 3), "inception"),
-        ("inception_v2", (224, 224, 3), "inception"),
-        ("vgg16", (224, 224, 3), "vgg"),
-        ("vgg16_reduced_fc", (224, 224, 3), "vgg"),
-        ("inception_resnet_v1", (160, 160, 3), "facenet"),
-        ("shallow_cnn", (96, 96, 3), "unit"),
-        ("fer2013_cnn", (36, 36, 1), "unit"),
-        ("tiny_cnn", (64, 64, 3), "inception"),
-    ],
-)
+# The documented defaults (docs/models.md); every registered model must be listed.
+DEFAULT_INPUTS = {
+    "inception_v4": ((299, 299, 3), "inception"),
+    "inception_v2": ((224, 224, 3), "inception"),
+    "vgg16": ((224, 224, 3), "vgg"),
+    "vgg16_reduced_fc": ((224, 224, 3), "vgg"),
+    "inception_resnet_v1": ((160, 160, 3), "facenet"),
+    "shallow_cnn": ((96, 96, 3), "unit"),
+    "fer2013_cnn": ((36, 36, 1), "unit"),
+    "tiny_cnn": ((64, 64, 3), "inception"),
+}
+
+
+def test_default_inputs_cover_every_registered_model():
+    assert sorted(DEFAULT_INPUTS) == ALL_MODELS
+
+
+@pytest.mark.parametrize(("name", "size", "family"), [(n, *v) for n, v in DEFAULT_INPUTS.items()])
 def test_model_info(name, size, family):
     info = get_model_info(name)
     assert info.input_shape == size and info.input_size == size[:2]
@@ -69,7 +79,7 @@ def test_model_info(name, size, family):
 
 
 def test_unknown_model_and_bad_arguments():
-    with pytest.raises(ValueError, match=r"^The model name must be one of \("):
+    with pytest.raises(ValueError, match=r"^The 'name' parameter must be a registered model name"):
         create_model("resnet50")
     with pytest.raises(ValueError, match="The 'pooling' parameter must be one of"):
         create_model("tiny_cnn", include_top=False, pooling="sum")
@@ -96,23 +106,18 @@ def test_unknown_model_and_bad_arguments():
         )(lambda: None)
 
 
-SMALL_INPUTS = {
-    "inception_v4": (75, 75, 3),
-    "inception_v2": (32, 32, 3),
-    "vgg16": (32, 32, 3),
-    "vgg16_reduced_fc": (32, 32, 3),
-    "inception_resnet_v1": (75, 75, 3),
-    "shallow_cnn": (32, 32, 3),
-    "fer2013_cnn": (36, 36, 1),
-    "tiny_cnn": (32, 32, 3),
-}
+def _small_input(name: str) -> tuple[int, int, int]:
+    """About the smallest input a model's backbone takes (at least 32 px), its channels."""
+    info = get_model_info(name)
+    size = max(info.min_input_size, 32)
+    return (size, size, info.input_shape[-1])
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_every_model_builds_as_pooled_backbone(name):
     kwargs = {"depth_multiplier": 0.25} if name == "inception_v2" else {}
     model = create_model(
-        name, input_shape=SMALL_INPUTS[name], include_top=False, pooling="avg", **kwargs
+        name, input_shape=_small_input(name), include_top=False, pooling="avg", **kwargs
     )
     assert len(model.output.shape) == 2
     assert get_endpoints(model)  # every model exposes end points
@@ -151,7 +156,7 @@ def test_preprocessing_families():
 
 
 def test_preprocessing_errors_and_tf_data():
-    with pytest.raises(ValueError, match=r"^The 'family' parameter must be one of \('inception'"):
+    with pytest.raises(ValueError, match=r"^The 'family' parameter must be one of \['inception'"):
         normalize(np.zeros((1, 2, 2, 3)), "caffe")
     with pytest.raises(ValueError, match="1 or 3 channels"):
         normalize(np.zeros((1, 2, 2, 4)), "imagenet")
@@ -293,7 +298,7 @@ def test_heads_float32_under_mixed_precision():
 
 
 def test_head_spec_errors():
-    with pytest.raises(ValueError, match=r"^The 'kind' parameter must be one of \('sigmoid'"):
+    with pytest.raises(ValueError, match=r"^The 'kind' parameter must be one of \['sigmoid'"):
         HeadSpec("linear", 2)
     with pytest.raises(ValueError, match="only meaningful for regression"):
         HeadSpec("softmax", 2, bound="tanh")
@@ -301,7 +306,7 @@ def test_head_spec_errors():
         build_classifier("tiny_cnn", {"gaze": 2})
     with pytest.raises(ValueError, match="at least one head"):
         build_classifier("tiny_cnn", {})
-    with pytest.raises(ValueError, match="The model name must be one of"):
+    with pytest.raises(ValueError, match="must be a registered model name"):
         build_classifier("resnet", {"au": 2})
 
 
@@ -411,9 +416,98 @@ def test_custom_layer_config_round_trip(layer):
 
 
 def test_layer_argument_errors():
-    with pytest.raises(ValueError, match=r"^The 'padding' parameter must be one of \('SAME'"):
+    with pytest.raises(ValueError, match=r"^The 'padding' parameter must be one of \['SAME'"):
         SlimConv2D(4, 3, padding="full")
-    with pytest.raises(ValueError, match="The 'bn_decay' parameter must be in"):
+    with pytest.raises(
+        ValueError, match="The 'bn_decay' parameter must be a number >= 0.0 and < 1.0"
+    ):
         SlimConv2D(4, 3, bn_decay=1.5)
-    with pytest.raises(ValueError, match="The 'weight_decay' parameter must be >= 0"):
+    with pytest.raises(ValueError, match="The 'weight_decay' parameter must be a number >= 0"):
         SlimConv2D(4, 3, weight_decay=-1.0)
+
+
+# --------------------------------------------------------------------------- uniform builders
+
+
+COMMON = (
+    "include_top",
+    "weights",
+    "input_tensor",
+    "input_shape",
+    "pooling",
+    "classes",
+    "classifier_activation",
+    "dropout",
+    "aux_logits",
+    "weight_decay",
+    "name",
+)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_builder_accepts_the_common_keywords(name):
+    import inspect
+
+    params = inspect.signature(get_model_info(name).builder).parameters
+    assert set(COMMON) <= set(params)
+    assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in params)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_MODELS if not get_model_info(n).has_aux_logits])
+def test_aux_logits_is_accepted_false_and_rejected_true(name):
+    if name in ("tiny_cnn", "shallow_cnn", "fer2013_cnn"):  # cheap to build
+        create_model(name, include_top=False, input_shape=_small_input(name), aux_logits=False)
+    with pytest.raises(ValueError, match=rf"^{name} has no auxiliary head.*inception_v4"):
+        create_model(name, input_shape=_small_input(name), aux_logits=True)
+
+
+def test_create_model_errors_name_the_problem():
+    with pytest.raises(TypeError) as info:
+        create_model("tiny_cnn", num_classes=3)
+    msg = str(info.value)
+    assert "unknown keyword 'num_classes'" in msg and "tiny_cnn accepts:" in msg
+    assert "classes, classifier_activation" in msg and "width" in msg
+    assert msg.endswith("Did you mean 'classes'?")
+    with pytest.raises(TypeError, match=r"unknown keyword 'widht'.*Did you mean 'width'\?"):
+        create_model("tiny_cnn", widht=8)
+    with pytest.raises(ValueError, match=r"'shalow_cnn' instead\. Did you mean 'shallow_cnn'\?"):
+        create_model("shalow_cnn")
+    for bad in ("abc", (32, 32), (32, "a", 3), (32, 32, 0), 64, (32.5, 32, 3)):
+        with pytest.raises(ValueError, match=r"^The 'input_shape' parameter must be \(height"):
+            create_model("tiny_cnn", input_shape=bad)
+
+
+def test_catalog_is_the_registry_facts_and_needs_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fer_tf.models import list_models, get_spec\n"
+        "print(len(list_models()), get_spec('vgg16').preprocessing, "
+        "'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(len(ALL_MODELS)), "vgg", "False", "False"]
+    for name in ALL_MODELS:
+        info = get_model_info(name)
+        spec = fm.get_spec(name)
+        assert all(getattr(info, f) == getattr(spec, f) for f in spec.__dataclass_fields__)
+        # The builders' default input is the catalog's (make_input reads the same entry).
+        assert tuple(make_input(None, spec).shape[1:]) == spec.input_shape
+    for name in ("tiny_cnn", "fer2013_cnn"):
+        model = create_model(name, include_top=False)
+        assert tuple(model.input_shape[1:]) == fm.get_spec(name).input_shape
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_builder_documents_each_keyword_once(name):
+    import inspect
+
+    builder = get_model_info(name).builder
+    doc = builder.__doc__
+    for key in inspect.signature(builder).parameters:
+        assert doc.count(f"\n    {key}: ") == 1, key
+    assert "Returns:" in doc and "Raises:" in doc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -264,7 +265,7 @@ def test_eval_central_crop_matches_manual(recs):
 
 
 def test_normalisation_families(recs):
-    from fer_tf.models.preprocessing import normalize
+    from fer_tf.preprocessing.normalization import normalize
 
     def first(family):
         ds = make_dataset(recs, split="val", batch_size=2, image_size=OUT, preprocessing=family)
@@ -279,8 +280,36 @@ def test_normalisation_families(recs):
 
 
 def test_model_defaults(recs):
-    ds = make_dataset(recs, split="val", batch_size=2, model="vgg16")
+    from fer_tf.models import get_spec
+
+    ds = make_dataset(recs, split="val", batch_size=2, model=get_spec("vgg16"))
     assert ds.element_spec[0].shape[1:] == (224, 224, 3)
+    first = next(iter(ds))[0].numpy()
+    by_hand = make_dataset(recs, split="val", batch_size=2, image_size=224, preprocessing="vgg")
+    np.testing.assert_array_equal(first, next(iter(by_hand))[0].numpy())
+    # A name would need the model registry, which the pipeline never imports: say what to pass.
+    with pytest.raises(ValueError, match=r"'model' parameter.*get_spec\('inception_v4'\)"):
+        make_dataset(recs, split="val", model="vgg16")
+
+
+def test_options_object_and_keywords_give_the_same_batches(recs):
+    opts = pipeline.PipelineOptions(
+        task=["au", "emotion"], batch_size=4, image_size=OUT, augment="seed000", seed=3
+    )
+    a = next(iter(make_dataset(recs, opts)))
+    b = next(iter(make_dataset(recs, **dataclasses.asdict(opts))))
+    c = next(iter(make_dataset(recs, opts, seed=4)))  # keywords override the options
+    np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    assert not np.array_equal(a[0].numpy(), c[0].numpy())
+    for key in a[1]:
+        np.testing.assert_array_equal(a[1][key].numpy(), b[1][key].numpy())
+
+
+def test_unknown_keyword_names_the_options(recs):
+    with pytest.raises(TypeError, match=r"unknown keyword 'batchsize'.*Did you mean 'batch_size'"):
+        make_dataset(recs, batchsize=4)
+    with pytest.raises(ValueError, match="'options' parameter"):
+        make_dataset(recs, {"batch_size": 4})
 
 
 def test_input_context_splits_files_without_overlap(recs):

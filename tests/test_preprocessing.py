@@ -136,8 +136,8 @@ def test_equalize_histogram_colour_spreads_luminance():
 
 
 @pytest.mark.parametrize("family", ["inception", "vgg", "imagenet", "facenet", "unit"])
-def test_normalize_delegates_to_the_model_families(family):
-    from fer_tf.models.preprocessing import normalize
+def test_normalize_delegates_to_the_normalization_families(family):
+    from fer_tf.preprocessing.normalization import normalize
 
     x = tf.constant(_picture(), tf.float32)
     out = _same_in_graph(lambda a: I.normalize(a, family), x)

@@ -26,10 +26,12 @@ and derived from ``seed``: the same seed gives the same batches.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +39,17 @@ import numpy as np
 import tensorflow as tf
 
 from fer_tf import facs, records
+from fer_tf.checks import did_you_mean, invalid
 from fer_tf.preprocessing import augment as aug
 from fer_tf.preprocessing import image as img
+from fer_tf.preprocessing.normalization import PREPROCESSING_FAMILIES
+from fer_tf.tasks import TASK_NAMES
 
 __all__ = [
     "TASKS",
     "UNKNOWN_MODES",
     "CLASSIFICATION_TASKS",
+    "PipelineOptions",
     "make_dataset",
     "resolve_source",
     "num_examples",
@@ -51,16 +57,10 @@ __all__ = [
     "label_spec",
 ]
 
-TASKS = ("au", "va", "posed", "emotion")
+TASKS = TASK_NAMES
 CLASSIFICATION_TASKS = ("posed", "emotion")
 UNKNOWN_MODES = ("auto", "mask", "drop")
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def _err(param: str, accepted: str, got: Any) -> ValueError:
-    return ValueError(
-        f"The '{param}' parameter of make_dataset must be {accepted}. Got {got!r} instead."
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def label_spec(
         spec["au_index"], spec["au_ids"] = _au_indices(manifest, aus, where)
     if "posed" in tasks:
         if posed_classes not in (2, 12):
-            raise _err("posed_classes", "2 or 12", posed_classes)
+            raise invalid("posed_classes", "2 or 12", posed_classes)
         spec["num_classes"]["posed"] = posed_classes
         if posed_classes == 12:
             names = _emotion_names(manifest, where)
@@ -323,74 +323,14 @@ def _targets(
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_model_defaults(
-    model: str | None, image_size: Any, preprocessing: str | None
-) -> tuple[tuple[int, int], str]:
-    if model is not None:
-        from fer_tf.models import get_model_info
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How :func:`make_dataset` turns records into batches: the one home of its defaults.
 
-        info = get_model_info(model)
-        if image_size is None:
-            image_size = tuple(info.input_shape[:2])
-        if preprocessing is None:
-            preprocessing = info.preprocessing
-    size = img.as_size(299 if image_size is None else image_size)
-    family = "inception" if preprocessing is None else preprocessing
-    from fer_tf.models.preprocessing import PREPROCESSING_FAMILIES
+    Pass an instance to :func:`make_dataset`, or its fields as keywords (``make_dataset(src,
+    task="va", batch_size=64)``); ``dataclasses.replace(options, seed=1)`` derives another.
 
-    if family not in PREPROCESSING_FAMILIES:
-        raise _err("preprocessing", f"one of {list(PREPROCESSING_FAMILIES)}", preprocessing)
-    return size, family
-
-
-def _check_range(name: str, value: Any, lo: float, hi: float) -> tuple[float, float]:
-    if (
-        not isinstance(value, Sequence)
-        or len(value) != 2
-        or not all(isinstance(v, (int, float)) for v in value)
-        or not lo < value[0] <= value[1] <= hi
-    ):
-        raise _err(name, f"a (low, high) pair with {lo} < low <= high <= {hi}", value)
-    return float(value[0]), float(value[1])
-
-
-def make_dataset(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    *,
-    task: str | Sequence[str] = "au",
-    split: str = "train",
-    batch_size: int = 32,
-    image_size: int | Sequence[int] | None = None,
-    preprocessing: str | None = None,
-    model: str | None = None,
-    augment: Any = "none",
-    training: bool | None = None,
-    shuffle: bool | None = None,
-    shuffle_buffer: int = 1024,
-    cache: bool | str = False,
-    repeat: bool | None = None,
-    drop_remainder: bool | None = None,
-    input_context: tf.distribute.InputContext | None = None,
-    seed: int | None = None,
-    aus: Any = None,
-    unknown: str = "auto",
-    posed_classes: int = 2,
-    emotion_classes: Sequence[str] | None = None,
-    crop: str | None = None,
-    central_fraction: float | None = 0.875,
-    crop_area_range: Sequence[float] = (0.7, 1.0),
-    crop_aspect_ratio_range: Sequence[float] = (0.9, 1.0 / 0.9),
-    flip: bool | None = None,
-    equalize: bool = False,
-    include_ids: bool = False,
-    cycle_length: int = 8,
-    num_parallel_calls: int = AUTOTUNE,
-) -> tf.data.Dataset:
-    """Build a ``tf.data.Dataset`` of ``(images, targets)`` batches from schema-v1 records.
-
-    Args:
-        source: records directory, its ``manifest.json``, a glob pattern or a list of shard
-            files (the manifest must sit next to the files).
+    Attributes:
         task: ``"au"``, ``"va"``, ``"posed"``, ``"emotion"``, or a list of them (multi-task).
         split: split to read from a directory/manifest; also sets the ``training`` default.
         batch_size: **global** batch size; with an ``input_context`` each pipeline batches
@@ -398,17 +338,16 @@ def make_dataset(
         image_size: output ``(height, width)`` or int; default: the ``model``'s, else 299.
         preprocessing: normalisation family (``inception``, ``vgg``, ``imagenet``,
             ``facenet``, ``unit``); default: the ``model``'s, else ``inception``.
-        model: a registered model name supplying ``image_size``/``preprocessing`` defaults.
         augment: ``"seed000"``, ``"light"``, ``"none"``, ``"randaugment"``, an
             :class:`~fer_tf.preprocessing.augment.AugmentPolicy` or a callable
             ``(images, seed) -> images``; applied in training only (ignored otherwise).
         training: training mode (random crop/flip/augment, shuffle, repeat, drop remainder);
             default ``split == "train"``.
-        shuffle, repeat, drop_remainder: default to ``training``.
+        shuffle: shuffle files and examples; default ``training``.
         shuffle_buffer: examples in the shuffle buffer.
         cache: ``True`` caches the serialized records in memory, a string caches to that file.
-        input_context: from ``strategy.distribute_datasets_from_function``; shards by file when
-            there are at least as many shards as pipelines, else by example.
+        repeat: repeat forever; default ``training``.
+        drop_remainder: drop the last partial batch; default ``training``.
         seed: makes shuffling, crops and augmentation reproducible (``None``: random).
         aus: AU subset for ``au`` (set name or numbers, chosen by id through the manifest's
             ``au_ids``); default: all of them in manifest order.
@@ -423,116 +362,233 @@ def make_dataset(
             policy has its own geometry (``seed000``, ``light``: they crop and zoom
             themselves), else ``"random"``. ``"random"`` is not allowed in evaluation.
         central_fraction: side fraction of the central crop (Inception evaluation: 0.875).
-        crop_area_range, crop_aspect_ratio_range: ranges of the random training crop.
+        crop_area_range: area range of the random training crop.
+        crop_aspect_ratio_range: aspect-ratio range of the random training crop.
         flip: random horizontal flip; default ``training``.
         equalize: histogram-equalise each image (seed 004) before augmentation.
         include_ids: add ``targets["id"]`` (string ``image/id``).
         cycle_length: shards read in parallel.
         num_parallel_calls: parallelism of the map stages.
-
-    Returns:
-        A dataset of ``(images, targets)``, prefetched (see the module docstring).
-
-    Raises:
-        ValueError: bad argument, no file matches, unknown split, an AU the records lack.
-        records.ManifestError: missing manifest or another schema version.
     """
+
+    task: str | Sequence[str] = "au"
+    split: str = "train"
+    batch_size: int = 32
+    image_size: int | Sequence[int] | None = None
+    preprocessing: str | None = None
+    augment: Any = "none"
+    training: bool | None = None
+    shuffle: bool | None = None
+    shuffle_buffer: int = 1024
+    cache: bool | str = False
+    repeat: bool | None = None
+    drop_remainder: bool | None = None
+    seed: int | None = None
+    aus: Any = None
+    unknown: str = "auto"
+    posed_classes: int = 2
+    emotion_classes: Sequence[str] | None = None
+    crop: str | None = None
+    central_fraction: float | None = 0.875
+    crop_area_range: Sequence[float] = (0.7, 1.0)
+    crop_aspect_ratio_range: Sequence[float] = (0.9, 1.0 / 0.9)
+    flip: bool | None = None
+    equalize: bool = False
+    include_ids: bool = False
+    cycle_length: int = 8
+    num_parallel_calls: int = AUTOTUNE
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The checked options with every default resolved (what the steps below read)."""
+
+    tasks: list[str]
+    size: tuple[int, int]
+    family: str
+    training: bool
+    shuffle: bool
+    repeat: bool
+    drop_remainder: bool
+    flip: bool
+    unknown: str
+    crop: str
+    area_range: tuple[float, float]
+    aspect_range: tuple[float, float]
+    policy: Any  # the per-example or per-batch augmentation, None when there is none
+    fused: bool  # the policy has its own geometry and runs per example with the resize
+    deterministic: bool
+    seed: int
+    options: PipelineOptions
+
+
+@dataclass(frozen=True)
+class _Sharding:
+    """Which part of the records this input pipeline reads, and its batch size."""
+
+    files: list[str]
+    num_pipelines: int
+    pipeline_id: int
+    per_batch: int
+    by_example: bool  # fewer shards than pipelines: every pipeline reads all, keeps 1/n
+
+
+def _model_defaults(
+    model: Any, image_size: Any, preprocessing: str | None
+) -> tuple[tuple[int, int], str]:
+    if model is not None:
+        if isinstance(model, str) or not hasattr(model, "input_shape"):
+            raise invalid(
+                "model",
+                "a model's catalog entry such as fer_tf.models.get_spec('inception_v4') (or "
+                "pass image_size and preprocessing)",
+                model,
+            )
+        if image_size is None:
+            image_size = tuple(model.input_shape[:2])
+        if preprocessing is None:
+            preprocessing = model.preprocessing
+    size = img.as_size(299 if image_size is None else image_size)
+    family = "inception" if preprocessing is None else preprocessing
+    if family not in PREPROCESSING_FAMILIES:
+        raise invalid("preprocessing", f"one of {list(PREPROCESSING_FAMILIES)}", preprocessing)
+    return size, family
+
+
+def _check_range(name: str, value: Any, lo: float, hi: float) -> tuple[float, float]:
+    if (
+        not isinstance(value, Sequence)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) for v in value)
+        or not lo < value[0] <= value[1] <= hi
+    ):
+        raise invalid(name, f"a (low, high) pair with {lo} < low <= high <= {hi}", value)
+    return float(value[0]), float(value[1])
+
+
+def _check_counts(o: PipelineOptions) -> None:
+    for name in ("batch_size", "shuffle_buffer", "cycle_length"):
+        value = getattr(o, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise invalid(name, "a positive int", value)
+    seed = o.seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise invalid("seed", "an int or None", seed)
+    if o.central_fraction is not None and not 0 < o.central_fraction <= 1:
+        raise invalid("central_fraction", "None or a fraction in (0, 1]", o.central_fraction)
+
+
+def _plan(o: PipelineOptions, model: Any) -> _Plan:
+    """Check the options and resolve their defaults (nothing is read yet)."""
+    task = o.task
     tasks = [task] if isinstance(task, str) else list(task) if isinstance(task, Sequence) else None
     if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
-        raise _err("task", f"one of {list(TASKS)} or a list of distinct ones", task)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise _err("batch_size", "a positive int", batch_size)
-    if not isinstance(split, str) or not split:
-        raise _err("split", "a split name such as 'train' or 'val'", split)
-    if unknown not in UNKNOWN_MODES:
-        raise _err("unknown", f"one of {list(UNKNOWN_MODES)}", unknown)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise _err("seed", "an int or None", seed)
-    if (
-        isinstance(shuffle_buffer, bool)
-        or not isinstance(shuffle_buffer, int)
-        or shuffle_buffer < 1
-    ):
-        raise _err("shuffle_buffer", "a positive int", shuffle_buffer)
-    if isinstance(cycle_length, bool) or not isinstance(cycle_length, int) or cycle_length < 1:
-        raise _err("cycle_length", "a positive int", cycle_length)
-    if central_fraction is not None and not 0 < central_fraction <= 1:
-        raise _err("central_fraction", "None or a fraction in (0, 1]", central_fraction)
-    area_range = _check_range("crop_area_range", crop_area_range, 0.0, 1.0)
-    aspect_range = _check_range("crop_aspect_ratio_range", crop_aspect_ratio_range, 0.0, 100.0)
-    size, family = _resolve_model_defaults(model, image_size, preprocessing)
-
-    training = (split == "train") if training is None else bool(training)
-    shuffle = training if shuffle is None else bool(shuffle)
-    repeat = training if repeat is None else bool(repeat)
-    drop_remainder = training if drop_remainder is None else bool(drop_remainder)
-    flip = training if flip is None else bool(flip)
-    if isinstance(augment, str) and augment.strip().lower() not in aug.POLICIES:
-        raise _err(
-            "augment", f"one of {list(aug.POLICIES)}, an AugmentPolicy or a callable", augment
+        raise invalid("task", f"one of {list(TASKS)} or a list of distinct ones", task)
+    if not isinstance(o.split, str) or not o.split:
+        raise invalid("split", "a split name such as 'train' or 'val'", o.split)
+    if o.unknown not in UNKNOWN_MODES:
+        raise invalid("unknown", f"one of {list(UNKNOWN_MODES)}", o.unknown)
+    _check_counts(o)
+    area_range = _check_range("crop_area_range", o.crop_area_range, 0.0, 1.0)
+    aspect_range = _check_range("crop_aspect_ratio_range", o.crop_aspect_ratio_range, 0.0, 100.0)
+    size, family = _model_defaults(model, o.image_size, o.preprocessing)
+    training = (o.split == "train") if o.training is None else bool(o.training)
+    if isinstance(o.augment, str) and o.augment.strip().lower() not in aug.POLICIES:
+        raise invalid(
+            "augment", f"one of {list(aug.POLICIES)}, an AugmentPolicy or a callable", o.augment
         )
-
-    files, manifest = resolve_source(source, split)
-    spec = label_spec(
-        manifest, tasks, aus=aus, posed_classes=posed_classes, emotion_classes=emotion_classes
-    )
-    num_aus = len(manifest.get("au_ids", []))
+    unknown = o.unknown
     if unknown == "auto":
         unknown = "drop" if len(tasks) == 1 and tasks[0] in CLASSIFICATION_TASKS else "mask"
-
-    # Sharding across input pipelines.
-    num_pipelines, pipeline_id = 1, 0
-    per_batch = batch_size
-    if input_context is not None:
-        num_pipelines = int(input_context.num_input_pipelines)
-        pipeline_id = int(input_context.input_pipeline_id)
-        per_batch = int(input_context.get_per_replica_batch_size(batch_size))
-    shard_examples = num_pipelines > 1 and len(files) < num_pipelines
-    if num_pipelines > 1 and not shard_examples:
-        files = files[pipeline_id::num_pipelines]
-
     # Augmentation runs in training only.
-    policy = aug.get_policy(augment, seed=seed) if training else None
+    policy = aug.get_policy(o.augment, seed=o.seed) if training else None
     if isinstance(policy, aug.IdentityPolicy):
         policy = None
     fused = isinstance(policy, aug.AugmentPolicy) and policy.has_geometry
+    crop = o.crop
     if crop is None:
         # A policy with its own geometry (seed000, light) crops and zooms itself: the training
         # image is the whole record image, as seed 000 fed imgaug.
         crop = "central" if not training else "none" if fused else "random"
     if crop not in img.TRAIN_CROPS:
-        raise _err("crop", f"one of {list(img.TRAIN_CROPS)}", crop)
+        raise invalid("crop", f"one of {list(img.TRAIN_CROPS)}", crop)
     if crop == "random" and not training:
-        raise _err("crop", "'central' or 'none' when training is False (no random crops)", crop)
+        raise invalid("crop", "'central' or 'none' when training is False (no random crops)", crop)
     # Seeded runs and evaluation keep the order; unseeded training may reorder for speed.
+    seed = o.seed
     deterministic = seed is not None or not training
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    seed = int(seed) % (2**63 - 1)
-    base_seed = tf.constant([seed, pipeline_id], tf.int64)
-    example_seed = tf.random.experimental.stateless_fold_in(base_seed, 0)
-    batch_seed = tf.random.experimental.stateless_fold_in(base_seed, 1)
-    shuffle_seed = (seed * 1000003 + pipeline_id) % (2**63 - 1)
 
+    def default(value: bool | None) -> bool:
+        return training if value is None else bool(value)
+
+    return _Plan(
+        tasks=tasks,
+        size=size,
+        family=family,
+        training=training,
+        shuffle=default(o.shuffle),
+        repeat=default(o.repeat),
+        drop_remainder=default(o.drop_remainder),
+        flip=default(o.flip),
+        unknown=unknown,
+        crop=crop,
+        area_range=area_range,
+        aspect_range=aspect_range,
+        policy=policy,
+        fused=fused,
+        deterministic=deterministic,
+        seed=int(seed) % (2**63 - 1),
+        options=o,
+    )
+
+
+def _shard(
+    files: list[str], input_context: tf.distribute.InputContext | None, batch_size: int
+) -> _Sharding:
+    """Split the shards across input pipelines (by file when there are enough files)."""
+    if input_context is None:
+        return _Sharding(files, 1, 0, batch_size, False)
+    num_pipelines = int(input_context.num_input_pipelines)
+    pipeline_id = int(input_context.input_pipeline_id)
+    per_batch = int(input_context.get_per_replica_batch_size(batch_size))
+    by_example = num_pipelines > 1 and len(files) < num_pipelines
+    if num_pipelines > 1 and not by_example:
+        files = files[pipeline_id::num_pipelines]
+    return _Sharding(files, num_pipelines, pipeline_id, per_batch, by_example)
+
+
+def _read_records(plan: _Plan, shard: _Sharding, shuffle_seed: int) -> tf.data.Dataset:
+    """Step 1: serialized examples: interleaved shards, sharded, cached, shuffled, repeated."""
+    o, files = plan.options, shard.files
     ds = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle and len(files) > 1 and not shard_examples:
+    if plan.shuffle and len(files) > 1 and not shard.by_example:
         # (Example-level sharding needs the same example order in every pipeline.)
         ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
         lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20),
-        cycle_length=max(1, min(cycle_length, len(files))),
+        cycle_length=max(1, min(o.cycle_length, len(files))),
         block_length=1,
         num_parallel_calls=AUTOTUNE,
-        deterministic=deterministic or shard_examples,
+        deterministic=plan.deterministic or shard.by_example,
     )
-    if shard_examples:
-        ds = ds.shard(num_pipelines, pipeline_id)
-    if cache:
-        ds = ds.cache() if cache is True else ds.cache(str(cache))
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed + 1, reshuffle_each_iteration=True)
-    if repeat:
+    if shard.by_example:
+        ds = ds.shard(shard.num_pipelines, shard.pipeline_id)
+    if o.cache:
+        ds = ds.cache() if o.cache is True else ds.cache(str(o.cache))
+    if plan.shuffle:
+        ds = ds.shuffle(o.shuffle_buffer, seed=shuffle_seed + 1, reshuffle_each_iteration=True)
+    if plan.repeat:
         ds = ds.repeat()
+    return ds
+
+
+def _parse_targets(
+    ds: tf.data.Dataset, plan: _Plan, spec: Mapping[str, Any], num_aus: int
+) -> tf.data.Dataset:
+    """Step 2: ``(encoded image, targets)``; unknown labels dropped when the plan says so."""
+    tasks, include_ids, drop = plan.tasks, plan.options.include_ids, plan.unknown == "drop"
 
     def parse(serialized: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor], tf.Tensor]:
         parsed = records.parse_example(serialized, num_aus)
@@ -540,22 +596,29 @@ def make_dataset(
         if include_ids:
             targets["id"] = parsed["image/id"]
         keep = tf.constant(True)
-        if unknown == "drop":
+        if drop:
             for k in known.values():
                 keep = tf.logical_and(keep, k)
         return parsed["image/encoded"], targets, keep
 
-    ds = ds.map(parse, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    if unknown == "drop":
+    ds = ds.map(
+        parse, num_parallel_calls=plan.options.num_parallel_calls, deterministic=plan.deterministic
+    )
+    if drop:
         ds = ds.filter(lambda e, t, keep: keep)
-    ds = ds.map(lambda e, t, keep: (e, t))
+    return ds.map(lambda e, t, keep: (e, t))
 
-    # Policies that run on whole batches (Keras RandAugment, callables, photometric-only).
-    batch_policy = None if fused else policy
+
+def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> tf.data.Dataset:
+    """Step 3: decode, crop, resize, flip and (per-example policies) augment; normalise unless a
+    batch policy still has to run."""
+    o = plan.options
+    size, family, policy, fused, crop = plan.size, plan.family, plan.policy, plan.fused, plan.crop
+    batch_policy = policy is not None and not fused
 
     def finish(image: tf.Tensor) -> tf.Tensor:
         # Normalise per example (cache-friendly) unless a batch policy still has to run.
-        return image if batch_policy is not None else img.normalize(image, family)
+        return image if batch_policy else img.normalize(image, family)
 
     def load_train(index: tf.Tensor, encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
         s = tf.random.experimental.stateless_fold_in(example_seed, index)
@@ -563,55 +626,135 @@ def make_dataset(
         shape = img.image_shape(encoded)
         if crop == "random":
             window = img.random_crop_window(
-                shape, crop_seed, area_range=area_range, aspect_ratio_range=aspect_range
+                shape, crop_seed, area_range=plan.area_range, aspect_ratio_range=plan.aspect_range
             )
-        elif crop == "central" and central_fraction is not None and central_fraction < 1:
-            window = img.central_crop_window(shape, central_fraction)
+        elif crop == "central" and o.central_fraction is not None and o.central_fraction < 1:
+            window = img.central_crop_window(shape, o.central_fraction)
         else:
             window = tf.stack([0, 0, shape[0], shape[1]])
         image = img.decode_crop(encoded, window)
-        if equalize:
+        if o.equalize:
             image = img.equalize_histogram(image)
         if fused:
             # One resampling (resize + flip + the policy's geometry), then the photometric ops,
             # per example while the image is in cache; then normalise.
-            image = policy.augment_example(image, size, warp_seed, flip=flip)
+            image = policy.augment_example(image, size, warp_seed, flip=plan.flip)
         else:
             image = img.resize(image, size)
-            if flip:
+            if plan.flip:
                 image = tf.image.stateless_random_flip_left_right(image, warp_seed)
         return finish(image), targets
 
     def load_eval(encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
-        fraction = central_fraction if crop == "central" else None
+        fraction = o.central_fraction if crop == "central" else None
         image = img.preprocess_for_eval(encoded, size, central_fraction=fraction)
-        if equalize:
+        if o.equalize:
             image = img.equalize_histogram(image)
         return finish(image), targets
 
-    if training:
-        ds = ds.enumerate().map(
+    if plan.training:
+        return ds.enumerate().map(
             lambda i, element: load_train(i, *element),
-            num_parallel_calls=num_parallel_calls,
-            deterministic=deterministic,
+            num_parallel_calls=o.num_parallel_calls,
+            deterministic=plan.deterministic,
         )
-    else:
-        ds = ds.map(load_eval, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    ds = ds.batch(per_batch, drop_remainder=drop_remainder)
+    return ds.map(
+        load_eval, num_parallel_calls=o.num_parallel_calls, deterministic=plan.deterministic
+    )
 
+
+def _batch(
+    ds: tf.data.Dataset, plan: _Plan, per_batch: int, batch_seed: tf.Tensor
+) -> tf.data.Dataset:
+    """Step 4: batches; policies that run on whole batches (Keras RandAugment, callables,
+    photometric-only policies) and their normalisation; options and prefetch."""
+    ds = ds.batch(per_batch, drop_remainder=plan.drop_remainder)
+    batch_policy = None if plan.fused else plan.policy
     if batch_policy is not None:
         stateful = isinstance(batch_policy, aug.RandAugmentPolicy)
 
         def augment_batch(index: tf.Tensor, images: tf.Tensor, targets: Any) -> Any:
             s = tf.random.experimental.stateless_fold_in(batch_seed, index)
-            return img.normalize(batch_policy(images, s), family), targets
+            return img.normalize(batch_policy(images, s), plan.family), targets
 
         ds = ds.enumerate().map(
             lambda i, element: augment_batch(i, *element),
-            num_parallel_calls=None if stateful else num_parallel_calls,
-            deterministic=None if stateful else deterministic,
+            num_parallel_calls=None if stateful else plan.options.num_parallel_calls,
+            deterministic=None if stateful else plan.deterministic,
         )
     options = tf.data.Options()
-    options.deterministic = deterministic
+    options.deterministic = plan.deterministic
     ds = ds.with_options(options)
     return ds.prefetch(AUTOTUNE)
+
+
+def _options(options: PipelineOptions | None, fields: Mapping[str, Any]) -> PipelineOptions:
+    names = [f.name for f in dataclasses.fields(PipelineOptions)]
+    for key in fields:
+        if key not in names:
+            raise TypeError(
+                f"make_dataset got an unknown keyword {key!r}. It accepts source, options, "
+                f"model, input_context and the PipelineOptions fields: {', '.join(names)}."
+                f"{did_you_mean(key, names)}"
+            )
+    if options is None:
+        return PipelineOptions(**fields)
+    if not isinstance(options, PipelineOptions):
+        raise invalid("options", "a PipelineOptions or None", options)
+    return dataclasses.replace(options, **fields)
+
+
+def make_dataset(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    options: PipelineOptions | None = None,
+    *,
+    model: Any = None,
+    input_context: tf.distribute.InputContext | None = None,
+    **fields: Any,
+) -> tf.data.Dataset:
+    """Build a ``tf.data.Dataset`` of ``(images, targets)`` batches from schema-v1 records.
+
+    Four steps: read the records (:func:`_read_records`), parse them into targets
+    (:func:`_parse_targets`), load and augment the images (:func:`_load_images`), batch
+    (:func:`_batch`).
+
+    Args:
+        source: records directory, its ``manifest.json``, a glob pattern or a list of shard
+            files (the manifest must sit next to the files).
+        options: a :class:`PipelineOptions`; ``None`` for the defaults.
+        model: a model's catalog entry (``fer_tf.models.get_spec(name)`` or
+            ``get_model_info(name)``: anything with ``input_shape`` and ``preprocessing``)
+            supplying the ``image_size`` and ``preprocessing`` defaults.
+        input_context: from ``strategy.distribute_datasets_from_function``; shards by file when
+            there are at least as many shards as pipelines, else by example.
+        **fields: :class:`PipelineOptions` fields, overriding ``options``
+            (``make_dataset(src, task="va", split="val")``).
+
+    Returns:
+        A dataset of ``(images, targets)``, prefetched (see the module docstring).
+
+    Raises:
+        ValueError: bad argument, no file matches, unknown split, an AU the records lack.
+        TypeError: a keyword that is not a :class:`PipelineOptions` field.
+        records.ManifestError: missing manifest or another schema version.
+    """
+    o = _options(options, fields)
+    plan = _plan(o, model)
+    files, manifest = resolve_source(source, o.split)
+    spec = label_spec(
+        manifest,
+        plan.tasks,
+        aus=o.aus,
+        posed_classes=o.posed_classes,
+        emotion_classes=o.emotion_classes,
+    )
+    shard = _shard(files, input_context, o.batch_size)
+    base_seed = tf.constant([plan.seed, shard.pipeline_id], tf.int64)
+    example_seed = tf.random.experimental.stateless_fold_in(base_seed, 0)
+    batch_seed = tf.random.experimental.stateless_fold_in(base_seed, 1)
+    shuffle_seed = (plan.seed * 1000003 + shard.pipeline_id) % (2**63 - 1)
+
+    ds = _read_records(plan, shard, shuffle_seed)
+    ds = _parse_targets(ds, plan, spec, len(manifest.get("au_ids", [])))
+    ds = _load_images(ds, plan, example_seed)
+    return _batch(ds, plan, shard.per_batch, batch_seed)

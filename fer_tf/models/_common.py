@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
+from fer_tf.checks import invalid
+from fer_tf.models.catalog import ModelSpec
 from fer_tf.models.layers import (
     SlimActivation,
     SlimConcat,
@@ -29,77 +32,48 @@ def layer_name(scope: str) -> str:
     return scope.replace("/", "_")
 
 
-def check_common_args(
-    *,
-    include_top: bool,
-    pooling: str | None,
-    classes: int | None,
-    dropout: float,
-    classifier_activation: str | None,
-    allow_no_classes: bool = False,
-    weights: Any = None,
-) -> None:
-    """Validate the ``keras.applications``-style arguments shared by all builders.
-
-    Raises:
-        ValueError: For an invalid value.
-    """
-    check_weights(weights)
-    if not isinstance(include_top, bool):
-        raise ValueError(
-            f"The 'include_top' parameter must be a bool. Got {include_top!r} instead."
-        )
-    if pooling not in _POOLINGS:
-        raise ValueError(
-            f"The 'pooling' parameter must be one of {_POOLINGS}. Got {pooling!r} instead."
-        )
-    bad_classes = not isinstance(classes, int) or isinstance(classes, bool) or classes < 1
-    if include_top and not (allow_no_classes and classes is None) and bad_classes:
-        raise ValueError(
-            f"The 'classes' parameter must be a positive int when include_top=True. "
-            f"Got {classes!r} instead."
-        )
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"The 'dropout' parameter must be in [0, 1). Got {dropout!r} instead.")
-    if classifier_activation is not None:
-        keras.activations.get(classifier_activation)
+def _check_shape(input_shape: Any) -> tuple[int | None, ...]:
+    accepted = "(height, width, channels): positive ints, height and width may be None"
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+        raise invalid("input_shape", accepted, input_shape)
+    shape = tuple(input_shape)
+    ok = len(shape) == 3 and all(
+        d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0)
+        for d in shape
+    )
+    if not ok:
+        raise invalid("input_shape", accepted, input_shape)
+    return tuple(None if d is None else int(d) for d in shape)
 
 
 def make_input(
-    input_shape: Sequence[int | None] | None,
-    default: tuple[int, int, int],
-    min_size: int,
-    input_tensor: Any = None,
-    model_name: str = "model",
+    input_shape: Sequence[int | None] | None, spec: ModelSpec, input_tensor: Any = None
 ) -> Any:
-    """Create (or validate) the model input.
+    """Create (or validate) the model input, with the defaults of the model's catalog entry.
 
     Args:
-        input_shape: ``(height, width, channels)``; ``None`` entries allowed for height/width.
-        default: Shape used when ``input_shape`` is ``None``.
-        min_size: Smallest accepted static height/width.
+        input_shape: ``(height, width, channels)``; ``None`` entries allowed for height/width;
+            ``None`` for the model's default.
+        spec: The model's catalog entry (default shape, smallest size).
         input_tensor: Optional existing Keras tensor to build on.
-        model_name: For messages.
 
     Returns:
         A Keras input tensor.
 
     Raises:
-        ValueError: If the shape has the wrong rank or is too small.
+        ValueError: If the shape is not three positive sizes, is too small, or has no channels.
     """
     if input_tensor is not None:
         shape = tuple(input_tensor.shape[1:])
+        if len(shape) != 3:
+            raise invalid("input_tensor", "a Keras tensor of shape (batch, h, w, c)", input_tensor)
     else:
-        shape = tuple(default) if input_shape is None else tuple(input_shape)
-    if len(shape) != 3:
-        raise ValueError(
-            f"The 'input_shape' parameter must be (height, width, channels). Got {shape!r} instead."
-        )
+        shape = _check_shape(spec.input_shape if input_shape is None else input_shape)
     for dim in shape[:2]:
-        if dim is not None and int(dim) < min_size:
+        if dim is not None and int(dim) < spec.min_input_size:
             raise ValueError(
-                f"{model_name} needs inputs of at least {min_size}x{min_size}. "
-                f"Got input_shape={shape!r}."
+                f"{spec.name} needs inputs of at least {spec.min_input_size}x"
+                f"{spec.min_input_size}. Got input_shape={shape!r}."
             )
     if shape[2] is None:
         raise ValueError("The number of input channels must be known.")
@@ -137,6 +111,11 @@ class SlimNet:
     def full(self, scope: str) -> str:
         return f"{self.scope}/{scope}" if self.scope else scope
 
+    def _scoped(self, cls: type, args: tuple[Any, ...], scope: str, **kwargs: Any) -> Any:
+        """A slim layer of this network: its weight decay, full slim scope and Keras name."""
+        kwargs.setdefault("slim_scope", self.full(scope))
+        return cls(*args, weight_decay=self.weight_decay, name=layer_name(scope), **kwargs)
+
     def conv(
         self,
         x: Any,
@@ -146,23 +125,13 @@ class SlimNet:
         *,
         stride: int = 1,
         padding: str = "SAME",
-        endpoint: str | None = None,
         **kwargs: Any,
     ) -> Any:
+        """A :class:`SlimConv2D` (conv-BN-ReLU unless told otherwise) applied to ``x``."""
         kwargs.setdefault("bn_decay", self.bn_decay)
         kwargs.setdefault("bn_epsilon", self.bn_epsilon)
         kwargs.setdefault("kernel_initializer", self.kernel_initializer)
-        return SlimConv2D(
-            filters,
-            kernel_size,
-            stride,
-            padding,
-            weight_decay=self.weight_decay,
-            slim_scope=self.full(scope),
-            endpoint=endpoint,
-            name=layer_name(scope),
-            **kwargs,
-        )(x)
+        return self._scoped(SlimConv2D, (filters, kernel_size, stride, padding), scope, **kwargs)(x)
 
     def separable_conv(
         self,
@@ -176,68 +145,39 @@ class SlimNet:
         padding: str = "SAME",
         endpoint: str | None = None,
     ) -> Any:
-        return SlimSeparableConv2D(
-            filters,
-            kernel_size,
-            depth_multiplier,
-            stride,
-            padding,
-            weight_decay=self.weight_decay,
-            slim_scope=self.full(scope),
-            endpoint=endpoint,
-            name=layer_name(scope),
-        )(x)
+        """A :class:`SlimSeparableConv2D` applied to ``x``."""
+        args = (filters, kernel_size, depth_multiplier, stride, padding)
+        return self._scoped(SlimSeparableConv2D, args, scope, endpoint=endpoint)(x)
 
-    def dense(
-        self,
-        x: Any,
-        units: int,
-        scope: str,
-        *,
-        endpoint: str | None = None,
-        is_logits: bool = False,
-        slim_scope: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    def dense(self, x: Any, units: int, scope: str, **kwargs: Any) -> Any:
+        """A :class:`SlimDense` applied to ``x`` (``slim_scope`` may replace the full scope)."""
         kwargs.setdefault("bn_decay", self.bn_decay)
         kwargs.setdefault("bn_epsilon", self.bn_epsilon)
-        return SlimDense(
-            units,
-            weight_decay=self.weight_decay,
-            slim_scope=slim_scope or self.full(scope),
-            endpoint=endpoint,
-            is_logits=is_logits,
-            name=layer_name(scope),
-            **kwargs,
-        )(x)
+        if kwargs.get("slim_scope") is None:
+            kwargs.pop("slim_scope", None)
+        return self._scoped(SlimDense, (units,), scope, **kwargs)(x)
 
-    def max_pool(
-        self,
-        x: Any,
-        size: int,
-        scope: str,
-        *,
-        stride: int = 1,
-        padding: str = "SAME",
-        endpoint: str | None = None,
-    ) -> Any:
-        return SlimPool2D("max", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(
-            x
+    def conv_logits(self, x: Any, classes: int, scope: str, squeeze: str, **kwargs: Any) -> Any:
+        """slim's convolutional logits: a 1x1 convolution (bias, no BatchNorm, no activation)
+        and the spatial squeeze (layer ``squeeze``, end point ``Logits``)."""
+        x = self.conv(
+            x, classes, 1, scope, use_batch_norm=False, activation=None, is_logits=True, **kwargs
         )
+        return flatten(x, squeeze, endpoint="Logits")
 
-    def avg_pool(
-        self,
-        x: Any,
-        size: int | Sequence[int],
-        scope: str,
-        *,
-        stride: int = 1,
-        padding: str = "SAME",
-        endpoint: str | None = None,
-    ) -> Any:
-        return SlimPool2D("avg", size, stride, padding, endpoint=endpoint, name=layer_name(scope))(
-            x
-        )
+    def pool(self, kind: str, x: Any, size: int | Sequence[int], scope: str, **kwargs: Any) -> Any:
+        """A ``"max"`` or ``"avg"`` :class:`SlimPool2D` (``stride`` 1 and ``padding`` ``SAME``
+        unless given; ``endpoint``) applied to ``x``."""
+        stride, padding = kwargs.pop("stride", 1), kwargs.pop("padding", "SAME")
+        return SlimPool2D(kind, size, stride, padding, name=layer_name(scope), **kwargs)(x)
+
+    def max_pool(self, x: Any, size: int, scope: str, **kwargs: Any) -> Any:
+        """``pool("max", ...)``."""
+        return self.pool("max", x, size, scope, **kwargs)
+
+    def avg_pool(self, x: Any, size: int | Sequence[int], scope: str, **kwargs: Any) -> Any:
+        """``pool("avg", ...)``."""
+        return self.pool("avg", x, size, scope, **kwargs)
 
     def concat(self, xs: list[Any], scope: str, *, endpoint: str | None = None) -> Any:
         return SlimConcat(endpoint=endpoint, name=layer_name(scope))(xs)

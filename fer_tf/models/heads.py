@@ -30,6 +30,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from fer_tf.checks import check_choice, check_number
 from fer_tf.models._registry import create_model, get_model_info
 from fer_tf.models.layers import SlimGlobalPool
 
@@ -66,18 +67,10 @@ class HeadSpec:
     bound: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in HEAD_KINDS:
-            raise ValueError(
-                f"The 'kind' parameter must be one of {HEAD_KINDS}. Got {self.kind!r} instead."
-            )
-        if not isinstance(self.units, int) or isinstance(self.units, bool) or self.units < 1:
-            raise ValueError(f"The 'units' parameter must be a positive int. Got {self.units!r}.")
-        if self.dropout is not None and not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"The 'dropout' parameter must be in [0, 1). Got {self.dropout!r}.")
-        if self.bound not in _BOUNDS:
-            raise ValueError(
-                f"The 'bound' parameter must be one of {_BOUNDS}. Got {self.bound!r} instead."
-            )
+        check_choice("kind", self.kind, HEAD_KINDS)
+        check_number("units", self.units, min=1, integer=True)
+        check_number("dropout", self.dropout, min=0.0, lt=1.0, allow_none=True)
+        check_choice("bound", self.bound, _BOUNDS)
         if self.bound is not None and self.kind != "regression":
             raise ValueError("A 'bound' is only meaningful for regression heads.")
 

@@ -12,36 +12,30 @@ Repeat/block35_1/Branch_0/Conv2d_1x1/weights`` ...), so FaceNet checkpoints load
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
 
+from fer_tf.checks import check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model
 from fer_tf.models.layers import SlimResidual
 
 __all__ = ["inception_resnet_v1", "INCEPTION_RESNET_V1_ENDPOINTS"]
 
 SCOPE = "InceptionResnetV1"
 
+# The stem, then each repeat's blocks; the last block of a repeat carries the stage's name
+# (block35_5 is Mixed_5a, block17_10 Mixed_6b, block8_5 Mixed_8a; Mixed_8b is Block8).
 INCEPTION_RESNET_V1_ENDPOINTS: tuple[str, ...] = (
-    "Conv2d_1a_3x3",
-    "Conv2d_2a_3x3",
-    "Conv2d_2b_3x3",
-    "MaxPool_3a_3x3",
-    "Conv2d_3b_1x1",
-    "Conv2d_4a_3x3",
-    "Conv2d_4b_3x3",
+    *["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_3a_3x3", "Conv2d_3b_1x1"],
+    *["Conv2d_4a_3x3", "Conv2d_4b_3x3"],
     *(f"block35_{i}" for i in range(1, 5)),
-    "Mixed_5a",  # block35_5
-    "Mixed_6a",
+    *("Mixed_5a", "Mixed_6a"),
     *(f"block17_{i}" for i in range(1, 10)),
-    "Mixed_6b",  # block17_10
-    "Mixed_7a",
+    *("Mixed_6b", "Mixed_7a"),
     *(f"block8_{i}" for i in range(1, 5)),
-    "Mixed_8a",  # block8_5
-    "Mixed_8b",  # Block8, no activation
+    *("Mixed_8a", "Mixed_8b"),
 )
 
 
@@ -97,30 +91,13 @@ def _block8(
     return _residual(n, x, mixed, s, scale, activation, endpoint)
 
 
-@register_model(
-    "inception_resnet_v1",
-    input_shape=(160, 160, 3),
-    preprocessing="facenet",
-    classes=None,
-    slim_scope=SCOPE,
-    min_input_size=75,
-    description="FaceNet's Inception-ResNet-V1 (160 px, 128/512-d bottleneck)",
-)
+@builder("inception_resnet_v1", dropout=0.2)
 def inception_resnet_v1(
+    args: BuildArgs,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int | None = None,
-    classifier_activation: str | None = None,
-    dropout: float = 0.2,
     bottleneck_size: int = 128,
-    weight_decay: float = 0.0,
     bn_decay: float = 0.995,
     bn_epsilon: float = 0.001,
-    name: str = "inception_resnet_v1",
 ) -> keras.Model:
     """FaceNet's Inception-ResNet-V1.
 
@@ -128,48 +105,26 @@ def inception_resnet_v1(
         include_top: Add FaceNet's head: average pool, dropout, ``Bottleneck`` (fully connected
             + BatchNorm, the embedding before L2 normalisation) and, when ``classes`` is given,
             the ``Logits`` classifier.
-        weights: ``None`` or a local path (FaceNet/TF checkpoint prefix, ``.weights.h5`` or
-            ``.keras``). Nothing is downloaded.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, 3)``; default ``(160, 160, 3)``; at least 75.
         pooling: With ``include_top=False``: ``None`` (``Mixed_8b`` map), ``"avg"`` or ``"max"``.
         classes: ``None`` to output the bottleneck embedding, or a number of classes.
-        classifier_activation: ``None`` for logits, or an activation.
         dropout: Dropout rate before the bottleneck (FaceNet's ``keep_probability`` 0.8).
         bottleneck_size: Embedding size (128 in the 2017 models, 512 in the 2018 ones).
         weight_decay: slim-style L2 weight decay.
         bn_decay: BatchNorm moving-average decay (FaceNet: 0.995).
         bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        allow_no_classes=True,
-    )
-    if not isinstance(bottleneck_size, int) or bottleneck_size < 1:
-        raise ValueError(
-            f"The 'bottleneck_size' parameter must be a positive int. Got {bottleneck_size!r}."
-        )
-    inputs = c.make_input(input_shape, (160, 160, 3), 75, input_tensor, "inception_resnet_v1")
+    check_number("bottleneck_size", bottleneck_size, min=1, integer=True)
     n = c.SlimNet(
         SCOPE,
         bn_decay=bn_decay,
         bn_epsilon=bn_epsilon,
-        weight_decay=weight_decay,
+        weight_decay=args.weight_decay,
         kernel_initializer="glorot_uniform",
     )
-    x = n.conv(inputs, 32, 3, "Conv2d_1a_3x3", stride=2, padding="VALID", endpoint="Conv2d_1a_3x3")
+    x = n.conv(
+        args.inputs, 32, 3, "Conv2d_1a_3x3", stride=2, padding="VALID", endpoint="Conv2d_1a_3x3"
+    )
     x = n.conv(x, 32, 3, "Conv2d_2a_3x3", padding="VALID", endpoint="Conv2d_2a_3x3")
     x = n.conv(x, 64, 3, "Conv2d_2b_3x3", endpoint="Conv2d_2b_3x3")
     x = n.max_pool(x, 3, "MaxPool_3a_3x3", stride=2, padding="VALID", endpoint="MaxPool_3a_3x3")
@@ -203,14 +158,12 @@ def inception_resnet_v1(
         x = _block8(n, x, f"Repeat_2/block8_{i}", 0.20, "Mixed_8a" if i == 5 else f"block8_{i}")
     x = _block8(n, x, "Block8", 1.0, "Mixed_8b", activation=None)
 
-    if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
+    if not args.include_top:
+        return backbone_model(args, x)
 
     x = c.global_pool(x, endpoint="AvgPool", name="Logits_AvgPool_1a_8x8")
     x = c.flatten(x, "Logits_Flatten", endpoint="PreLogitsFlatten")
-    x = c.dropout(x, dropout, "Logits_Dropout")
+    x = c.dropout(x, args.dropout, "Logits_Dropout")
     x = n.dense(
         x,
         bottleneck_size,
@@ -219,9 +172,10 @@ def inception_resnet_v1(
         use_batch_norm=True,
         kernel_initializer="glorot_uniform",
     )
-    if classes is not None:
-        x = n.dense(x, classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
-        x = c.activation(x, classifier_activation)
-    model = keras.Model(inputs, x, name=name)
-    c.load_weights_arg(model, weights, exclude_scopes=("Logits",) if classes is None else ())
-    return model
+    if args.classes is None:
+        # FaceNet's embedding: no classifier, no activation; a checkpoint's Logits are skipped.
+        model = keras.Model(args.inputs, x, name=args.name)
+        c.load_weights_arg(model, args.weights, exclude_scopes=("Logits",))
+        return model
+    x = n.dense(x, args.classes, "Logits", slim_scope="Logits", endpoint="Logits", is_logits=True)
+    return classifier_model(args, x)

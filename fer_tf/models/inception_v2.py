@@ -10,34 +10,24 @@ checkpoint (1001 classes, index 0 = background) loads one-to-one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import keras
 
+from fer_tf.checks import check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model, run_steps
 
 __all__ = ["inception_v2", "INCEPTION_V2_ENDPOINTS"]
 
 SCOPE = "InceptionV2"
 
 INCEPTION_V2_ENDPOINTS: tuple[str, ...] = (
-    "Conv2d_1a_7x7",
-    "MaxPool_2a_3x3",
-    "Conv2d_2b_1x1",
-    "Conv2d_2c_3x3",
-    "MaxPool_3a_3x3",
-    "Mixed_3b",
-    "Mixed_3c",
-    "Mixed_4a",
-    "Mixed_4b",
-    "Mixed_4c",
-    "Mixed_4d",
-    "Mixed_4e",
-    "Mixed_5a",
-    "Mixed_5b",
-    "Mixed_5c",
+    *["Conv2d_1a_7x7", "MaxPool_2a_3x3", "Conv2d_2b_1x1", "Conv2d_2c_3x3", "MaxPool_3a_3x3"],
+    *(f"Mixed_3{k}" for k in "bc"),
+    *(f"Mixed_4{k}" for k in "abcde"),
+    *(f"Mixed_5{k}" for k in "abc"),
 )
 
 # (b0, (b1a, b1b), (b2a, b2b, b2c), (pool type, b3)) for the plain Inception modules.
@@ -133,47 +123,25 @@ def _steps(
     return steps
 
 
-@register_model(
-    "inception_v2",
-    input_shape=(224, 224, 3),
-    preprocessing="inception",
-    classes=1001,
-    slim_scope=SCOPE,
-    min_input_size=32,
-    description="Inception V2 / BN-Inception (TF-Slim layout, 1001 classes with background 0)",
-)
+@builder("inception_v2", dropout=0.2)
 def inception_v2(
+    args: BuildArgs,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 1001,
-    classifier_activation: str | None = None,
-    dropout: float = 0.2,
     depth_multiplier: float = 1.0,
     min_depth: int = 16,
     use_separable_conv: bool = True,
     final_endpoint: str = "Mixed_5c",
-    weight_decay: float = 0.0,
     bn_decay: float = 0.9997,
     bn_epsilon: float = 0.001,
-    name: str = "inception_v2",
 ) -> keras.Model:
     """Inception V2 (BN-Inception, Ioffe & Szegedy 2015) as TF-Slim builds it.
 
     Args:
         include_top: Add slim's ``Logits``: average pool over the whole map (slim's 7x7 pool at
             224 px), dropout, and the 1x1 convolution ``Conv2d_1c_1x1``, squeezed.
-        weights: ``None`` or a local path (TF-Slim checkpoint prefix, ``.weights.h5`` or
-            ``.keras``). Nothing is downloaded.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, 3)``; default ``(224, 224, 3)``; ``None`` height/width
             allowed. At least 32.
-        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
         classes: Number of classes (1001 for slim checkpoints: index 0 is background).
-        classifier_activation: ``None`` for logits, or an activation such as ``"softmax"``.
         dropout: Dropout rate before the logits (slim's ``dropout_keep_prob=0.8``).
         depth_multiplier: Channel multiplier (> 0).
         min_depth: Minimum channel count when ``depth_multiplier < 1``.
@@ -182,65 +150,25 @@ def inception_v2(
         weight_decay: slim-style L2 weight decay (slim used 4e-5).
         bn_decay: BatchNorm moving-average decay.
         bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    if not depth_multiplier > 0:
-        raise ValueError(
-            f"The 'depth_multiplier' parameter must be > 0. Got {depth_multiplier!r} instead."
-        )
-    if int(min_depth) < 1:
-        raise ValueError(f"The 'min_depth' parameter must be >= 1. Got {min_depth!r} instead.")
-    if final_endpoint not in INCEPTION_V2_ENDPOINTS:
-        raise ValueError(
-            f"The 'final_endpoint' parameter must be one of {INCEPTION_V2_ENDPOINTS}. "
-            f"Got {final_endpoint!r} instead."
-        )
-    if include_top and final_endpoint != "Mixed_5c":
-        raise ValueError("final_endpoint can only be changed with include_top=False.")
+    check_number("depth_multiplier", depth_multiplier, gt=0)
+    check_number("min_depth", min_depth, min=1)
 
     def depth(d: int) -> int:
         return max(int(d * depth_multiplier), int(min_depth))
 
-    inputs = c.make_input(input_shape, (224, 224, 3), 32, input_tensor, "inception_v2")
-    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
-    x = inputs
-    for endpoint, step in _steps(n, depth, use_separable_conv):
-        x = step(x)
-        if endpoint == final_endpoint:
-            break
-    if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
+    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=args.weight_decay)
+    x, _ = run_steps(args, _steps(n, depth, use_separable_conv), args.inputs, final_endpoint)
+    if not args.include_top:
+        return backbone_model(args, x)
 
     x = c.global_pool(x, name="Logits_global_pool")
-    x = c.dropout(x, dropout, "Logits_Dropout_1b")
-    x = n.conv(
+    x = c.dropout(x, args.dropout, "Logits_Dropout_1b")
+    logits = n.conv_logits(
         x,
-        classes,
-        1,
+        args.classes,
         "Logits/Conv2d_1c_1x1",
-        use_batch_norm=False,
-        activation=None,
-        is_logits=True,
+        "Logits_SpatialSqueeze",
         kernel_initializer="glorot_uniform",
     )
-    logits = c.flatten(x, "Logits_SpatialSqueeze", endpoint="Logits")
-    outputs = c.activation(logits, classifier_activation)
-    model = keras.Model(inputs, outputs, name=name)
-    c.load_weights_arg(model, weights, background="drop" if classes == 1000 else "keep")
-    return model
+    return classifier_model(args, logits, background="drop" if args.classes == 1000 else "keep")

@@ -8,13 +8,13 @@ are slim's (``InceptionV4/Mixed_6b/Branch_1/Conv2d_0b_1x7/weights`` ...), so the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import keras
 
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model, run_steps
 
 __all__ = ["inception_v4", "INCEPTION_V4_ENDPOINTS"]
 
@@ -22,28 +22,10 @@ SCOPE = "InceptionV4"
 
 #: Base end points in order (``final_endpoint`` accepts any of them).
 INCEPTION_V4_ENDPOINTS: tuple[str, ...] = (
-    "Conv2d_1a_3x3",
-    "Conv2d_2a_3x3",
-    "Conv2d_2b_3x3",
-    "Mixed_3a",
-    "Mixed_4a",
-    "Mixed_5a",
-    "Mixed_5b",
-    "Mixed_5c",
-    "Mixed_5d",
-    "Mixed_5e",
-    "Mixed_6a",
-    "Mixed_6b",
-    "Mixed_6c",
-    "Mixed_6d",
-    "Mixed_6e",
-    "Mixed_6f",
-    "Mixed_6g",
-    "Mixed_6h",
-    "Mixed_7a",
-    "Mixed_7b",
-    "Mixed_7c",
-    "Mixed_7d",
+    *["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Mixed_3a", "Mixed_4a"],
+    *(f"Mixed_5{k}" for k in "abcde"),
+    *(f"Mixed_6{k}" for k in "abcdefgh"),
+    *(f"Mixed_7{k}" for k in "abcd"),
 )
 
 
@@ -191,32 +173,13 @@ def _aux_head(n: c.SlimNet, mixed_6h: Any, classes: int) -> Any:
     return n.dense(x, classes, "AuxLogits/Aux_logits", endpoint="AuxLogits", is_logits=True)
 
 
-@register_model(
-    "inception_v4",
-    input_shape=(299, 299, 3),
-    preprocessing="inception",
-    classes=1001,
-    slim_scope=SCOPE,
-    min_input_size=75,
-    min_top_input_size=107,
-    description="Inception V4 (TF-Slim layout, 1001 classes with background 0)",
-)
+@builder("inception_v4", dropout=0.2)
 def inception_v4(
+    args: BuildArgs,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 1001,
-    classifier_activation: str | None = None,
-    dropout: float = 0.2,
-    aux_logits: bool = True,
     final_endpoint: str = "Mixed_7d",
-    weight_decay: float = 0.0,
     bn_decay: float = 0.9997,
     bn_epsilon: float = 0.001,
-    name: str = "inception_v4",
 ) -> keras.Model:
     """Inception V4 (Szegedy et al. 2016) as TF-Slim builds it.
 
@@ -225,12 +188,10 @@ def inception_v4(
             with ``aux_logits``, the ``AuxLogits`` head on ``Mixed_6h``.
         weights: ``None`` or a local path: a TF-Slim checkpoint prefix (background row dropped
             when ``classes == 1000``), or a ``.weights.h5``/``.keras`` file.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, 3)``; default ``(299, 299, 3)``. Height and width may be
             ``None`` when ``include_top=False`` (or ``aux_logits=False``). At least 75.
         pooling: With ``include_top=False``: ``None`` (4-D features), ``"avg"`` or ``"max"``.
         classes: Number of classes (1001 for slim checkpoints: index 0 is background).
-        classifier_activation: ``None`` for logits, or an activation such as ``"softmax"``.
         dropout: Dropout rate before the logits (slim's ``dropout_keep_prob=0.8``).
         aux_logits: Build the auxiliary head (slim's ``create_aux_logits``). The model then
             outputs ``{"logits": ..., "aux_logits": ...}``.
@@ -238,70 +199,28 @@ def inception_v4(
         weight_decay: slim-style L2 weight decay (slim used 4e-5) added as layer losses.
         bn_decay: BatchNorm moving-average decay.
         bn_epsilon: BatchNorm epsilon.
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``; its end points are available through
-        :func:`fer_tf.models.get_endpoints_model`.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    if final_endpoint not in INCEPTION_V4_ENDPOINTS:
-        raise ValueError(
-            f"The 'final_endpoint' parameter must be one of {INCEPTION_V4_ENDPOINTS}. "
-            f"Got {final_endpoint!r} instead."
-        )
-    if include_top and final_endpoint != "Mixed_7d":
-        raise ValueError("final_endpoint can only be changed with include_top=False.")
-    inputs = c.make_input(input_shape, (299, 299, 3), 75, input_tensor, "inception_v4")
-    if include_top and aux_logits:
-        spatial = tuple(_mixed_6h_size(d) for d in inputs.shape[1:3])
+    if args.include_top and args.aux_logits:
+        spatial = tuple(_mixed_6h_size(d) for d in args.inputs.shape[1:3])
         if any(d is not None and d < 5 for d in spatial):
             raise ValueError(
                 "Inception V4's auxiliary head needs Mixed_6h of at least 5x5 (input >= 107); "
                 f"got {spatial}. Pass aux_logits=False or a larger input_shape."
             )
-    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=weight_decay)
+    n = c.SlimNet(SCOPE, bn_decay=bn_decay, bn_epsilon=bn_epsilon, weight_decay=args.weight_decay)
+    x, kept = run_steps(args, _steps(n), args.inputs, final_endpoint, keep=("Mixed_6h",))
+    if not args.include_top:
+        return backbone_model(args, x)
 
-    x = inputs
-    mixed_6h = None
-    for endpoint, step in _steps(n):
-        x = step(x)
-        if endpoint == "Mixed_6h":
-            mixed_6h = x
-        if endpoint == final_endpoint:
-            break
-
-    if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
-
-    aux = _aux_head(n, mixed_6h, classes) if aux_logits else None
+    aux = _aux_head(n, kept["Mixed_6h"], args.classes) if args.aux_logits else None
     x = c.global_pool(x, name="Logits_global_pool")
-    x = c.dropout(x, dropout, "Logits_Dropout_1b")
+    x = c.dropout(x, args.dropout, "Logits_Dropout_1b")
     x = c.flatten(x, "Logits_PreLogitsFlatten", endpoint="PreLogitsFlatten")
-    logits = n.dense(x, classes, "Logits/Logits", endpoint="Logits", is_logits=True)
-    logits = c.activation(logits, classifier_activation)
-    if aux is not None:
-        aux = c.activation(aux, classifier_activation, "AuxPredictions", endpoint=None)
-        outputs: Any = {"logits": logits, "aux_logits": aux}
-    else:
-        outputs = logits
-    model = keras.Model(inputs, outputs, name=name)
-    c.load_weights_arg(
-        model,
-        weights,
-        background="drop" if classes == 1000 else "keep",
-        exclude_scopes=() if aux_logits else (f"{SCOPE}/AuxLogits",),
+    logits = n.dense(x, args.classes, "Logits/Logits", endpoint="Logits", is_logits=True)
+    return classifier_model(
+        args,
+        logits,
+        aux=aux,
+        background="drop" if args.classes == 1000 else "keep",
+        exclude_scopes=() if args.aux_logits else (f"{SCOPE}/AuxLogits",),
     )
-    return model

@@ -24,6 +24,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from fer_tf.checks import check_choice, check_number
+
 __all__ = [
     "SlimLayer",
     "SlimConv2D",
@@ -55,19 +57,12 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
 
 
 def _padding(value: str) -> str:
-    if not isinstance(value, str) or value.upper() not in _PADDINGS:
-        raise ValueError(
-            f"The 'padding' parameter must be one of {_PADDINGS}. Got {value!r} instead."
-        )
-    return value.upper()
+    return check_choice("padding", value.upper() if isinstance(value, str) else value, _PADDINGS)
 
 
 def _l2(weight_decay: float) -> keras.regularizers.Regularizer | None:
     # slim.l2_regularizer(wd) adds wd * sum(w**2) / 2; keras L2(l) adds l * sum(w**2).
-    if weight_decay < 0:
-        raise ValueError(
-            f"The 'weight_decay' parameter must be >= 0. Got {weight_decay!r} instead."
-        )
+    check_number("weight_decay", weight_decay, min=0)
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay > 0 else None
 
 
@@ -116,6 +111,76 @@ class SlimLayer(keras.layers.Layer):
         return config
 
 
+def _init_kernel_options(
+    layer: Any,
+    use_batch_norm: bool,
+    activation: str | None,
+    bn_decay: float,
+    bn_epsilon: float,
+    kernel_initializer: Any,
+    weight_decay: float,
+) -> None:
+    """The options :class:`SlimConv2D` and :class:`SlimDense` share, checked and stored."""
+    layer.use_batch_norm = bool(use_batch_norm)
+    layer.activation_name = activation
+    layer.activation = None if activation is None else keras.activations.get(activation)
+    check_number("bn_decay", bn_decay, min=0.0, lt=1.0)
+    layer.bn_decay = float(bn_decay)
+    layer.bn_epsilon = float(bn_epsilon)
+    layer.kernel_initializer = keras.initializers.get(kernel_initializer)
+    layer.weight_decay = float(weight_decay)
+    layer._regularizer = _l2(layer.weight_decay)
+
+
+def _add_kernel_weights(layer: Any, kernel_shape: tuple[int, ...], use_bias: bool) -> None:
+    """Kernel (L2-regularised), then the bias, then slim's BatchNorm (no gamma), as slim orders
+    them; the output size is the kernel's last dimension."""
+    units = kernel_shape[-1]
+    layer.kernel = layer.add_weight(
+        name="kernel",
+        shape=kernel_shape,
+        initializer=layer.kernel_initializer,
+        regularizer=layer._regularizer,
+    )
+    layer.bias = None
+    if use_bias:
+        layer.bias = layer.add_weight(name="bias", shape=(units,), initializer="zeros")
+    if layer.use_batch_norm:
+        layer.beta = layer.add_weight(name="beta", shape=(units,), initializer="zeros")
+        layer.moving_mean = layer.add_weight(
+            name="moving_mean", shape=(units,), initializer="zeros", trainable=False
+        )
+        layer.moving_variance = layer.add_weight(
+            name="moving_variance", shape=(units,), initializer="ones", trainable=False
+        )
+
+
+def _kernel_config(layer: Any) -> dict[str, Any]:
+    """The config entries of the options :func:`_init_kernel_options` stored."""
+    return {
+        "use_batch_norm": layer.use_batch_norm,
+        "activation": layer.activation_name,
+        "bn_decay": layer.bn_decay,
+        "bn_epsilon": layer.bn_epsilon,
+        "kernel_initializer": keras.initializers.serialize(layer.kernel_initializer),
+        "weight_decay": layer.weight_decay,
+    }
+
+
+def _kernel_leaves(layer: Any) -> list[tuple[str, keras.Variable]]:
+    """slim's names of the weights :func:`_add_kernel_weights` made."""
+    leaves = [("weights", layer.kernel)]
+    if layer.bias is not None:
+        leaves.append(("biases", layer.bias))
+    if layer.use_batch_norm:
+        leaves += [
+            ("BatchNorm/beta", layer.beta),
+            ("BatchNorm/moving_mean", layer.moving_mean),
+            ("BatchNorm/moving_variance", layer.moving_variance),
+        ]
+    return leaves
+
+
 @keras.saving.register_keras_serializable(package="fer_tf")
 class SlimConv2D(SlimLayer):
     """``slim.conv2d``: convolution, optional slim BatchNorm (no gamma), optional bias, activation.
@@ -162,52 +227,17 @@ class SlimConv2D(SlimLayer):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.padding = _padding(padding)
-        self.use_batch_norm = bool(use_batch_norm)
+        _init_kernel_options(
+            self, use_batch_norm, activation, bn_decay, bn_epsilon, kernel_initializer, weight_decay
+        )
         self.use_bias = (not self.use_batch_norm) if use_bias is None else bool(use_bias)
-        self.activation_name = activation
-        self.activation = None if activation is None else keras.activations.get(activation)
-        if not 0.0 <= float(bn_decay) < 1.0:
-            raise ValueError(
-                f"The 'bn_decay' parameter must be in [0, 1). Got {bn_decay!r} instead."
-            )
-        self.bn_decay = float(bn_decay)
-        self.bn_epsilon = float(bn_epsilon)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.weight_decay = float(weight_decay)
-        self._regularizer = _l2(self.weight_decay)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        in_channels = int(input_shape[-1])
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(kh, kw, in_channels, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self._regularizer,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
-        if self.use_batch_norm:
-            self.beta = self.add_weight(name="beta", shape=(self.filters,), initializer="zeros")
-            self.moving_mean = self.add_weight(
-                name="moving_mean", shape=(self.filters,), initializer="zeros", trainable=False
-            )
-            self.moving_variance = self.add_weight(
-                name="moving_variance", shape=(self.filters,), initializer="ones", trainable=False
-            )
+        _add_kernel_weights(self, (kh, kw, int(input_shape[-1]), self.filters), self.use_bias)
 
     def _slim_leaves(self) -> list[tuple[str, keras.Variable]]:
-        leaves = [("weights", self.kernel)]
-        if self.bias is not None:
-            leaves.append(("biases", self.bias))
-        if self.use_batch_norm:
-            leaves += [
-                ("BatchNorm/beta", self.beta),
-                ("BatchNorm/moving_mean", self.moving_mean),
-                ("BatchNorm/moving_variance", self.moving_variance),
-            ]
-        return leaves
+        return _kernel_leaves(self)
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         kernel = tf.cast(self.kernel, self.compute_dtype)
@@ -245,13 +275,8 @@ class SlimConv2D(SlimLayer):
                 "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides),
                 "padding": self.padding,
-                "use_batch_norm": self.use_batch_norm,
                 "use_bias": self.use_bias,
-                "activation": self.activation_name,
-                "bn_decay": self.bn_decay,
-                "bn_epsilon": self.bn_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "weight_decay": self.weight_decay,
+                **_kernel_config(self),
             }
         )
         return config
@@ -397,45 +422,17 @@ class SlimDense(SlimLayer):
         if int(units) < 1:
             raise ValueError(f"The 'units' parameter must be >= 1. Got {units!r} instead.")
         self.units = int(units)
-        self.use_batch_norm = bool(use_batch_norm)
-        self.activation_name = activation
-        self.activation = None if activation is None else keras.activations.get(activation)
-        self.bn_decay = float(bn_decay)
-        self.bn_epsilon = float(bn_epsilon)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.weight_decay = float(weight_decay)
-        self._regularizer = _l2(self.weight_decay)
+        _init_kernel_options(
+            self, use_batch_norm, activation, bn_decay, bn_epsilon, kernel_initializer, weight_decay
+        )
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(int(input_shape[-1]), self.units),
-            initializer=self.kernel_initializer,
-            regularizer=self._regularizer,
+        _add_kernel_weights(
+            self, (int(input_shape[-1]), self.units), use_bias=not self.use_batch_norm
         )
-        self.bias = None
-        if self.use_batch_norm:
-            self.beta = self.add_weight(name="beta", shape=(self.units,), initializer="zeros")
-            self.moving_mean = self.add_weight(
-                name="moving_mean", shape=(self.units,), initializer="zeros", trainable=False
-            )
-            self.moving_variance = self.add_weight(
-                name="moving_variance", shape=(self.units,), initializer="ones", trainable=False
-            )
-        else:
-            self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
     def _slim_leaves(self) -> list[tuple[str, keras.Variable]]:
-        leaves = [("weights", self.kernel)]
-        if self.bias is not None:
-            leaves.append(("biases", self.bias))
-        if self.use_batch_norm:
-            leaves += [
-                ("BatchNorm/beta", self.beta),
-                ("BatchNorm/moving_mean", self.moving_mean),
-                ("BatchNorm/moving_variance", self.moving_variance),
-            ]
-        return leaves
+        return _kernel_leaves(self)
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         x = tf.matmul(inputs, tf.cast(self.kernel, self.compute_dtype))
@@ -452,12 +449,7 @@ class SlimDense(SlimLayer):
         config.update(
             {
                 "units": self.units,
-                "use_batch_norm": self.use_batch_norm,
-                "activation": self.activation_name,
-                "bn_decay": self.bn_decay,
-                "bn_epsilon": self.bn_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "weight_decay": self.weight_decay,
+                **_kernel_config(self),
             }
         )
         return config
@@ -486,10 +478,7 @@ class SlimPool2D(SlimLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if pool_type not in ("max", "avg"):
-            raise ValueError(
-                f"The 'pool_type' parameter must be one of ('max', 'avg'). Got {pool_type!r} instead."
-            )
+        check_choice("pool_type", pool_type, ("max", "avg"))
         self.pool_type = pool_type
         self.pool_size = _pair(pool_size, "pool_size")
         self.strides = _pair(strides, "strides")
@@ -524,10 +513,7 @@ class SlimGlobalPool(SlimLayer):
 
     def __init__(self, pool_type: str = "avg", keepdims: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if pool_type not in ("max", "avg"):
-            raise ValueError(
-                f"The 'pool_type' parameter must be one of ('max', 'avg'). Got {pool_type!r} instead."
-            )
+        check_choice("pool_type", pool_type, ("max", "avg"))
         self.pool_type = pool_type
         self.keepdims = bool(keepdims)
 

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_tf.checks import check_choice
 from fer_tf.models.endpoints import iter_layers
 
 __all__ = [
@@ -140,10 +141,7 @@ def _fmt(names: Sequence[str]) -> str:
 
 
 def _check_background(background: str) -> None:
-    if background not in _BACKGROUND:
-        raise ValueError(
-            f"The 'background' parameter must be one of {_BACKGROUND}. Got {background!r} instead."
-        )
+    check_choice("background", background, _BACKGROUND)
 
 
 def _as_scopes(exclude_scopes: str | Sequence[str]) -> tuple[str, ...]:

@@ -22,13 +22,16 @@ and checkpoint tooling work the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 
+from fer_tf.checks import check_choice, check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model
+from fer_tf.models._common import SlimNet
 
 __all__ = ["shallow_cnn", "fer2013_cnn", "tiny_cnn", "FER2013_VARIANTS"]
 
@@ -53,273 +56,129 @@ FER2013_VARIANTS: dict[int, tuple[tuple[tuple[int, bool], ...], int]] = {
 }
 
 
-def _finish(
-    inputs: Any,
-    x: Any,
-    n: c.SlimNet,
-    *,
-    include_top: bool,
-    pooling: str | None,
-    weights: str | None,
-    classes: int,
-    hidden: int,
-    dropout: float,
-    dropout_before_hidden: bool,
-    classifier_activation: str | None,
-    name: str,
-) -> keras.Model:
-    if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
-    if any(d is None for d in x.shape[1:]):
-        raise ValueError(
-            f"{name} with include_top=True flattens its feature map and needs a static input "
-            "shape; pass input_shape or include_top=False."
-        )
-    x = c.flatten(x, "flatten", endpoint="flatten")
-    if dropout_before_hidden:
-        x = c.dropout(x, dropout, "dropout0")
-    x = n.dense(x, hidden, "fc1", activation="relu", endpoint="fc1")
-    x = c.dropout(x, dropout, "dropout1")
-    x = n.dense(x, classes, "logits", endpoint="Logits", is_logits=True)
-    x = c.activation(x, classifier_activation)
-    model = keras.Model(inputs, x, name=name)
-    c.load_weights_arg(model, weights)
-    return model
+# A layer of a small CNN: ("conv", filters, kernel size, stride, BatchNorm?) or
+# ("pool", size, stride, padding). Layers are named conv1, conv2 ... and pool1, pool2 ... in order,
+# and each is an end point of that name.
+Layer = tuple[Any, ...]
 
 
-@register_model(
-    "shallow_cnn",
-    input_shape=(96, 96, 3),
-    preprocessing="unit",
-    classes=2,
-    slim_scope="shallow_cnn",
-    min_input_size=9,
-    description="Seed 000's shallow CNN (Table 4.2): 4 convs, 2 pools, 2 FC; 2 or 12 classes",
-)
-def shallow_cnn(
+def _small_cnn(
+    args: BuildArgs,
+    n: SlimNet,
+    layers: Sequence[Layer],
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 2,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    kernel_size: int = 3,
-    weight_decay: float = 0.0,
-    name: str = "shallow_cnn",
+    head: str,
+    hidden: int = 0,
+    dropout_before_hidden: bool = False,
 ) -> keras.Model:
+    """The one implementation of the small CNNs: a stack of layers, then a head.
+
+    Args:
+        args: The builder's checked arguments.
+        n: The slim layer factory of the model.
+        layers: The stack (see :data:`Layer`).
+        head: ``"fc"``: flatten, dense ``hidden`` (ReLU) with dropout after it (and before it
+            with ``dropout_before_hidden``), logits; ``"gap"``: global average pool, dropout,
+            logits.
+        hidden: Width of the hidden dense layer of the ``"fc"`` head.
+        dropout_before_hidden: Dropout before the hidden layer too (seed 002).
+
+    Returns:
+        The functional model.
+    """
+    x = args.inputs
+    convs = pools = 0
+    for kind, *spec in layers:
+        if kind == "conv":
+            convs += 1
+            filters, kernel, stride, bn = spec
+            scope = f"conv{convs}"
+            x = n.conv(x, filters, kernel, scope, stride=stride, use_batch_norm=bn, endpoint=scope)
+        else:
+            pools += 1
+            size, stride, padding = spec
+            scope = f"pool{pools}"
+            x = n.max_pool(x, size, scope, stride=stride, padding=padding, endpoint=scope)
+    if not args.include_top:
+        return backbone_model(args, x)
+    if head == "gap":
+        x = c.global_pool(x, name="global_pool")
+        x = c.flatten(x, "flatten")
+        x = c.dropout(x, args.dropout, "dropout")
+    else:
+        if any(d is None for d in x.shape[1:]):
+            raise ValueError(
+                f"{args.name} with include_top=True flattens its feature map and needs a static "
+                "input shape; pass input_shape or include_top=False."
+            )
+        x = c.flatten(x, "flatten", endpoint="flatten")
+        if dropout_before_hidden:
+            x = c.dropout(x, args.dropout, "dropout0")
+        x = n.dense(x, hidden, "fc1", activation="relu", endpoint="fc1")
+        x = c.dropout(x, args.dropout, "dropout1")
+    x = n.dense(x, args.classes, "logits", endpoint="Logits", is_logits=True)
+    return classifier_model(args, x)
+
+
+@builder("shallow_cnn", dropout=0.5)
+def shallow_cnn(args: BuildArgs, *, kernel_size: int = 3) -> keras.Model:
     """Seed 000's shallow CNN (Table 4.2), posed vs spontaneous (2) or x 6 emotions (12).
 
     Args:
-        include_top: Add the two fully connected layers (3872 -> 2048 -> classes at 96 px).
-        weights: ``None`` or a local ``.weights.h5``/``.keras``/checkpoint path.
-        input_tensor: Optional Keras tensor to use as the input.
-        input_shape: Default ``(96, 96, 3)``.
-        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
-        classes: 2 (posed/spontaneous) or 12 (x 6 emotions); any positive int is accepted.
-        classifier_activation: ``None`` for logits, or an activation.
-        dropout: Dropout rate after the first fully connected layer.
+        include_top: Add the two fully connected layers (3872 -> 2048 -> classes at 96 px),
+            with dropout after the first.
         kernel_size: Convolution kernel size (not stated in the thesis).
         weight_decay: L2 weight decay (slim convention).
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    inputs = c.make_input(input_shape, (96, 96, 3), 9, input_tensor, name)
-    n = c.SlimNet("shallow_cnn", weight_decay=weight_decay, kernel_initializer="glorot_uniform")
-    x = inputs
-    for i, filters in enumerate((8, 16), start=1):
-        x = n.conv(x, filters, kernel_size, f"conv{i}", use_batch_norm=False, endpoint=f"conv{i}")
-    x = n.max_pool(x, 3, "pool1", stride=3, endpoint="pool1")
-    for i, filters in enumerate((24, 32), start=3):
-        x = n.conv(x, filters, kernel_size, f"conv{i}", use_batch_norm=False, endpoint=f"conv{i}")
-    x = n.max_pool(x, 3, "pool2", stride=3, endpoint="pool2")
-    return _finish(
-        inputs,
-        x,
-        n,
-        include_top=include_top,
-        pooling=pooling,
-        weights=weights,
-        classes=classes,
-        hidden=2048,
-        dropout=dropout,
-        dropout_before_hidden=False,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+    n = SlimNet("shallow_cnn", weight_decay=args.weight_decay, kernel_initializer="glorot_uniform")
+    # conv 8, conv 16, pool, conv 24, conv 32, pool (0 = a 3x3 stride-3 max pool).
+    layers = [
+        ("conv", f, kernel_size, 1, False) if f else ("pool", 3, 3, "SAME")
+        for f in (8, 16, 0, 24, 32, 0)
+    ]
+    return _small_cnn(args, n, layers, head="fc", hidden=2048)
 
 
-@register_model(
-    "fer2013_cnn",
-    input_shape=(36, 36, 1),
-    preprocessing="unit",
-    classes=7,
-    slim_scope="fer2013_cnn",
-    min_input_size=16,
-    description="Seed 002's FER2013 CNNs (variants 1-3, 36x36 greyscale, 7 classes)",
-)
-def fer2013_cnn(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 7,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    variant: int = 3,
-    weight_decay: float = 0.0,
-    name: str | None = None,
-) -> keras.Model:
+@builder("fer2013_cnn", dropout=0.5, derived_name=True)
+def fer2013_cnn(args: BuildArgs, *, variant: int = 3) -> keras.Model:
     """Seed 002's CNNs for FER2013 (sections 3.1-3.3).
 
     Args:
-        include_top: Add the two dense layers (with dropout before and after the first).
-        weights: ``None`` or a local ``.weights.h5``/``.keras``/checkpoint path.
-        input_tensor: Optional Keras tensor to use as the input.
-        input_shape: Default ``(36, 36, 1)``.
-        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
-        classes: Number of classes (7 FER2013 emotions).
-        classifier_activation: ``None`` for logits, or an activation.
-        dropout: Dropout rate (the seed used 0.4-0.5).
+        include_top: Add the two dense layers, with dropout (the seed used 0.4-0.5) before and
+            after the first.
         variant: 1, 2 or 3 (see the module docstring).
         weight_decay: L2 weight decay (slim convention).
         name: Model name (default ``fer2013_cnn_v<variant>``).
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    if variant not in FER2013_VARIANTS:
-        raise ValueError(
-            f"The 'variant' parameter must be one of {tuple(FER2013_VARIANTS)}. "
-            f"Got {variant!r} instead."
-        )
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    name = name or f"fer2013_cnn_v{variant}"
+    check_choice("variant", variant, FER2013_VARIANTS)
+    args = dataclasses.replace(args, name=args.name or f"fer2013_cnn_v{variant}")
+    n = SlimNet("fer2013_cnn", weight_decay=args.weight_decay, kernel_initializer="he_normal")
     convs, hidden = FER2013_VARIANTS[variant]
-    inputs = c.make_input(input_shape, (36, 36, 1), 16, input_tensor, name)
-    n = c.SlimNet("fer2013_cnn", weight_decay=weight_decay, kernel_initializer="he_normal")
-    x = inputs
-    pools = 0
-    for i, (filters, pool) in enumerate(convs, start=1):
-        x = n.conv(x, filters, 3, f"conv{i}", use_batch_norm=False, endpoint=f"conv{i}")
+    layers: list[Layer] = []
+    for filters, pool in convs:
+        layers.append(("conv", filters, 3, 1, False))
         if pool:
-            pools += 1
-            x = n.max_pool(x, 2, f"pool{pools}", stride=2, padding="VALID", endpoint=f"pool{pools}")
-    return _finish(
-        inputs,
-        x,
-        n,
-        include_top=include_top,
-        pooling=pooling,
-        weights=weights,
-        classes=classes,
-        hidden=hidden,
-        dropout=dropout,
-        dropout_before_hidden=True,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+            layers.append(("pool", 2, 2, "VALID"))
+    return _small_cnn(args, n, layers, head="fc", hidden=hidden, dropout_before_hidden=True)
 
 
-@register_model(
-    "tiny_cnn",
-    input_shape=(64, 64, 3),
-    preprocessing="inception",
-    classes=2,
-    slim_scope="tiny_cnn",
-    min_input_size=8,
-    description="Tiny conv-BN network for fast CPU tests (any input >= 8 px)",
-)
+@builder("tiny_cnn", dropout=0.0)
 def tiny_cnn(
+    args: BuildArgs,
     *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 2,
-    classifier_activation: str | None = None,
-    dropout: float = 0.0,
     width: int = 16,
     bn_decay: float = 0.99,
-    weight_decay: float = 0.0,
-    name: str = "tiny_cnn",
 ) -> keras.Model:
     """A tiny conv-BN network (``width``, 2x, 4x channels; each stride 2) for tests and demos.
 
     Args:
         include_top: Add global average pooling, dropout and a logits layer.
-        weights: ``None`` or a local ``.weights.h5``/``.keras``/checkpoint path.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: Default ``(64, 64, 3)``; height/width may be ``None``.
-        pooling: With ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
-        classes: Number of classes.
-        classifier_activation: ``None`` for logits, or an activation.
-        dropout: Dropout rate before the logits.
         width: Channels of the first unit.
         bn_decay: BatchNorm decay (lower than slim's so statistics move in short tests).
         weight_decay: L2 weight decay (slim convention).
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"The 'width' parameter must be a positive int. Got {width!r} instead.")
-    inputs = c.make_input(input_shape, (64, 64, 3), 8, input_tensor, name)
-    n = c.SlimNet("tiny_cnn", bn_decay=bn_decay, weight_decay=weight_decay)
-    x = inputs
-    for i, mult in enumerate((1, 2, 4), start=1):
-        x = n.conv(x, width * mult, 3, f"conv{i}", stride=2, endpoint=f"conv{i}")
-    if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
-    x = c.global_pool(x, name="global_pool")
-    x = c.flatten(x, "flatten")
-    x = c.dropout(x, dropout, "dropout")
-    x = n.dense(x, classes, "logits", endpoint="Logits", is_logits=True)
-    x = c.activation(x, classifier_activation)
-    model = keras.Model(inputs, x, name=name)
-    c.load_weights_arg(model, weights)
-    return model
+    check_number("width", width, min=1, integer=True)
+    n = SlimNet("tiny_cnn", bn_decay=bn_decay, weight_decay=args.weight_decay)
+    layers = [("conv", width * mult, 3, 2, True) for mult in (1, 2, 4)]
+    return _small_cnn(args, n, layers, head="gap")

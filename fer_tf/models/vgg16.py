@@ -9,13 +9,13 @@ weights load with :func:`fer_tf.models.slim_checkpoint.load_keras_vgg16_h5`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
 
+from fer_tf.checks import check_choice, check_number
 from fer_tf.models import _common as c
-from fer_tf.models._registry import register_model
+from fer_tf.models._builder import BuildArgs, backbone_model, builder, classifier_model
 
 __all__ = ["vgg16", "vgg16_reduced_fc", "VGG16_ENDPOINTS"]
 
@@ -29,217 +29,88 @@ VGG16_ENDPOINTS: tuple[str, ...] = tuple(
 ) + ("vgg_16/fc6", "vgg_16/fc7", "vgg_16/fc8")
 
 
-def _build(
-    *,
-    include_top: bool,
-    weights: str | None,
-    input_tensor: Any,
-    input_shape: Sequence[int | None] | None,
-    pooling: str | None,
-    classes: int,
-    classifier_activation: str | None,
-    dropout: float,
-    fc_conv_padding: str,
-    fc6_units: int,
-    fc7_units: int,
-    weight_decay: float,
-    name: str,
-) -> keras.Model:
-    c.check_common_args(
-        weights=weights,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-    )
-    if fc_conv_padding not in ("VALID", "SAME"):
-        raise ValueError(
-            "The 'fc_conv_padding' parameter must be one of ('VALID', 'SAME'). "
-            f"Got {fc_conv_padding!r} instead."
-        )
-    for what, units in (("fc6_units", fc6_units), ("fc7_units", fc7_units)):
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"The '{what}' parameter must be a positive int. Got {units!r}.")
-    inputs = c.make_input(input_shape, (224, 224, 3), 32, input_tensor, name)
-    n = c.SlimNet(SCOPE, weight_decay=weight_decay, kernel_initializer="glorot_uniform")
-    x = inputs
+def _build(args: BuildArgs, fc_conv_padding: str, fc7_units: int) -> keras.Model:
+    """The one VGG16 implementation behind :func:`vgg16` and :func:`vgg16_reduced_fc`."""
+    check_choice("fc_conv_padding", fc_conv_padding, ("VALID", "SAME"))
+    check_number("fc7_units", fc7_units, min=1, integer=True)
+    n = c.SlimNet(SCOPE, weight_decay=args.weight_decay, kernel_initializer="glorot_uniform")
+    x = args.inputs
     for b, reps, filters in _BLOCKS:
         for i in range(1, reps + 1):
             scope = f"conv{b}/conv{b}_{i}"
             x = n.conv(x, filters, 3, scope, use_batch_norm=False, endpoint=f"vgg_16/{scope}")
         x = n.max_pool(x, 2, f"pool{b}", stride=2, padding="VALID", endpoint=f"vgg_16/pool{b}")
-    if not include_top:
-        model = keras.Model(inputs, c.pool_features(x, pooling), name=name)
-        c.load_weights_arg(model, weights, backbone_only=True)
-        return model
+    if not args.include_top:
+        return backbone_model(args, x)
 
     spatial = tuple(x.shape[1:3])
     if fc_conv_padding == "VALID" and any(d is not None and d < 7 for d in spatial):
         raise ValueError(
-            f"{name} with include_top=True and fc_conv_padding='VALID' needs pool5 of at least "
-            f"7x7 (input >= 224). Got pool5 {spatial}; use fc_conv_padding='SAME' or "
+            f"{args.name} with include_top=True and fc_conv_padding='VALID' needs pool5 of at "
+            f"least 7x7 (input >= 224). Got pool5 {spatial}; use fc_conv_padding='SAME' or "
             "include_top=False."
         )
     x = n.conv(
-        x, fc6_units, 7, "fc6", padding=fc_conv_padding, use_batch_norm=False, endpoint="vgg_16/fc6"
+        x, 4096, 7, "fc6", padding=fc_conv_padding, use_batch_norm=False, endpoint="vgg_16/fc6"
     )
-    x = c.dropout(x, dropout, "dropout6")
+    x = c.dropout(x, args.dropout, "dropout6")
     x = n.conv(x, fc7_units, 1, "fc7", use_batch_norm=False, endpoint="vgg_16/fc7")
     if not (x.shape[1] == 1 and x.shape[2] == 1):
         # slim's global_pool=True: average what is left of the map (inputs larger than 224).
         x = c.global_pool(x, endpoint=None, name="global_pool")
-    x = c.dropout(x, dropout, "dropout7")
-    x = n.conv(
-        x,
-        classes,
-        1,
-        "fc8",
-        use_batch_norm=False,
-        activation=None,
-        is_logits=True,
-        endpoint="vgg_16/fc8",
-    )
-    logits = c.flatten(x, "fc8_squeezed", endpoint="Logits")
-    outputs = c.activation(logits, classifier_activation)
-    model = keras.Model(inputs, outputs, name=name)
-    c.load_weights_arg(model, weights)
-    return model
+    x = c.dropout(x, args.dropout, "dropout7")
+    logits = n.conv_logits(x, args.classes, "fc8", "fc8_squeezed", endpoint="vgg_16/fc8")
+    return classifier_model(args, logits)
 
 
-@register_model(
-    "vgg16",
-    input_shape=(224, 224, 3),
-    preprocessing="vgg",
-    classes=1000,
-    slim_scope=SCOPE,
-    min_input_size=32,
-    min_top_input_size=224,
-    description="VGG16 (TF-Slim layout: fc6/fc7/fc8 as convolutions, 1000 classes)",
-)
-def vgg16(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    fc_conv_padding: str = "VALID",
-    fc7_units: int = 4096,
-    weight_decay: float = 0.0,
-    name: str = "vgg16",
-) -> keras.Model:
-    """VGG16 (Simonyan & Zisserman 2014) as TF-Slim's ``vgg_16``.
+# The docstring both variants share; each adds its summary.
+_ARGS = """
 
     Args:
         include_top: Add ``fc6`` (7x7 conv), ``fc7``, ``fc8`` (1x1 convs) and squeeze.
         weights: ``None`` or a local path (TF-Slim checkpoint prefix, ``.weights.h5`` or
             ``.keras``). For Keras-applications ``.h5`` files use
             :func:`~fer_tf.models.slim_checkpoint.load_keras_vgg16_h5`.
-        input_tensor: Optional Keras tensor to use as the input.
         input_shape: ``(height, width, channels)``; default ``(224, 224, 3)``. With
             ``include_top=True`` and ``VALID`` ``fc6`` the input must be at least 224; larger
             inputs are averaged after ``fc7`` (slim's ``global_pool``).
         pooling: With ``include_top=False``: ``None`` (``pool5`` map), ``"avg"`` or ``"max"``.
-        classes: Number of classes (1000 for the slim checkpoint; no background class).
-        classifier_activation: ``None`` for logits, or an activation.
         dropout: Dropout rate after ``fc6`` and ``fc7`` (slim's ``dropout_keep_prob=0.5``).
         fc_conv_padding: Padding of ``fc6``: ``"VALID"`` (slim default) or ``"SAME"``.
-        fc7_units: Width of ``fc7`` (4096; seed 004 reduced it).
+        fc7_units: Width of ``fc7`` (4096 in VGG16; seed 004 narrowed it, default 1024 here).
         weight_decay: slim-style L2 weight decay (slim used 5e-4).
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
     """
-    return _build(
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        fc_conv_padding=fc_conv_padding,
-        fc6_units=4096,
-        fc7_units=fc7_units,
-        weight_decay=weight_decay,
-        name=name,
-    )
 
 
-@register_model(
-    "vgg16_reduced_fc",
-    input_shape=(224, 224, 3),
-    preprocessing="vgg",
-    classes=6,
-    slim_scope=SCOPE,
-    min_input_size=32,
-    min_top_input_size=224,
-    description="Seed 004's VGG16 with a narrower second FC layer (fc7), 6 emotions",
+def _variant(model: str, fc7_default: int, summary: str) -> Any:
+    """Register a VGG16 variant: :func:`_build` with its own ``fc7_units`` default."""
+
+    def impl(
+        args: BuildArgs,
+        *,
+        fc_conv_padding: str = "VALID",
+        fc7_units: int = fc7_default,
+    ) -> keras.Model:
+        return _build(args, fc_conv_padding, fc7_units)
+
+    impl.__name__ = impl.__qualname__ = model
+    impl.__doc__ = summary + _ARGS
+    return builder(model, dropout=0.5)(impl)
+
+
+vgg16 = _variant(
+    "vgg16",
+    4096,
+    "VGG16 (Simonyan & Zisserman 2014) as TF-Slim's ``vgg_16`` (1000 classes, no background).",
 )
-def vgg16_reduced_fc(
-    *,
-    include_top: bool = True,
-    weights: str | None = None,
-    input_tensor: Any = None,
-    input_shape: Sequence[int | None] | None = None,
-    pooling: str | None = None,
-    classes: int = 6,
-    classifier_activation: str | None = None,
-    dropout: float = 0.5,
-    fc_conv_padding: str = "VALID",
-    fc7_units: int = 1024,
-    weight_decay: float = 0.0,
-    name: str = "vgg16_reduced_fc",
-) -> keras.Model:
+vgg16_reduced_fc = _variant(
+    "vgg16_reduced_fc",
+    1024,
     """Seed 004's second implementation: VGG16 whose second FC layer is narrower.
 
     The seed reduces the width of the second fully connected layer to cut parameters and
     overfitting, and fine-tunes the last three FC layers for six emotions; it does not state the
     width, so ``fc7_units`` is a parameter (default 1024, our choice). Variable names are slim's,
     so conv1..fc6 load from the slim VGG16 checkpoint (exclude ``vgg_16/fc7`` and
-    ``vgg_16/fc8``).
-
-    Args:
-        include_top: See :func:`vgg16`.
-        weights: See :func:`vgg16`.
-        input_tensor: See :func:`vgg16`.
-        input_shape: See :func:`vgg16`.
-        pooling: See :func:`vgg16`.
-        classes: Number of classes (6 basic emotions in seed 004).
-        classifier_activation: See :func:`vgg16`.
-        dropout: See :func:`vgg16`.
-        fc_conv_padding: See :func:`vgg16`.
-        fc7_units: Width of the reduced second FC layer.
-        weight_decay: See :func:`vgg16`.
-        name: Model name.
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Raises:
-        ValueError: For invalid arguments.
-    """
-    return _build(
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        fc_conv_padding=fc_conv_padding,
-        fc6_units=4096,
-        fc7_units=fc7_units,
-        weight_decay=weight_decay,
-        name=name,
-    )
+    ``vgg_16/fc8``).""",
+)

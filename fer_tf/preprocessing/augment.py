@@ -35,6 +35,9 @@ from typing import Any
 
 import tensorflow as tf
 
+from fer_tf.checks import check_choice
+from fer_tf.preprocessing.names import AUGMENT_POLICIES
+
 __all__ = [
     "POLICIES",
     "AugmentPolicy",
@@ -47,7 +50,7 @@ __all__ = [
     "warp_to_size",
 ]
 
-POLICIES = ("seed000", "light", "none", "randaugment")
+POLICIES = AUGMENT_POLICIES
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("bilinear", "nearest")
 
@@ -134,15 +137,8 @@ class AugmentPolicy:
             raise ValueError(f"The 'crop' parameter must be in [0, 0.5). Got {self.crop!r}.")
         if self.blur_sigma[0] < 0 or self.noise_std[0] < 0:
             raise ValueError("The 'blur_sigma' and 'noise_std' ranges must be >= 0.")
-        if self.fill_mode not in FILL_MODES:
-            raise ValueError(
-                f"The 'fill_mode' parameter must be one of {FILL_MODES}. Got {self.fill_mode!r}."
-            )
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"The 'interpolation' parameter must be one of {INTERPOLATIONS}. "
-                f"Got {self.interpolation!r} instead."
-            )
+        check_choice("fill_mode", self.fill_mode, FILL_MODES)
+        check_choice("interpolation", self.interpolation, INTERPOLATIONS)
 
     @property
     def has_geometry(self) -> bool:
@@ -421,6 +417,26 @@ def apply_transforms(
     )
 
 
+def _resize_flip_inverse(
+    h: tf.Tensor, w: tf.Tensor, out_h: int, out_w: int, flip_seed: tf.Tensor | None
+) -> tf.Tensor:
+    """Output pixel -> input pixel ``[3, 3]`` matrix of a plain resize (pixel centres at integer
+    coordinates), then of a left-right flip drawn from ``flip_seed`` (``None``: no flip)."""
+    sx, sy = w / out_w, h / out_h
+    m = tf.reshape(
+        tf.stack([sx, 0.0, 0.5 * sx - 0.5, 0.0, sy, 0.5 * sy - 0.5, 0.0, 0.0, 1.0]), [3, 3]
+    )
+    if flip_seed is None:
+        return m
+    flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
+    f = tf.where(flipped, -1.0, 1.0)
+    flip_inv = tf.reshape(
+        tf.stack([f, 0.0, tf.where(flipped, out_w - 1.0, 0.0), 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
+        [3, 3],
+    )
+    return tf.linalg.matmul(m, flip_inv)
+
+
 def warp_to_size(
     image: tf.Tensor,
     image_size: Any,
@@ -463,20 +479,7 @@ def warp_to_size(
     shape = tf.shape(x)
     h = tf.cast(shape[0], tf.float32)
     w = tf.cast(shape[1], tf.float32)
-    sx, sy = w / out_w, h / out_h
-    # Output pixel -> input pixel for a plain resize (pixel centres at integer coordinates).
-    resize_inv = tf.reshape(
-        tf.stack([sx, 0.0, 0.5 * sx - 0.5, 0.0, sy, 0.5 * sy - 0.5, 0.0, 0.0, 1.0]), [3, 3]
-    )
-    m = resize_inv
-    if flip:
-        flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
-        f = tf.where(flipped, -1.0, 1.0)
-        flip_inv = tf.reshape(
-            tf.stack([f, 0.0, tf.where(flipped, out_w - 1.0, 0.0), 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
-            [3, 3],
-        )
-        m = tf.linalg.matmul(m, flip_inv)
+    m = _resize_flip_inverse(h, w, out_h, out_w, flip_seed if flip else None)
     fill_mode, fill_value, interpolation = "reflect", 0.0, "bilinear"
     if policy is not None and policy.has_geometry:
         g = geometric_transforms(policy, 1, out_h, out_w, geo_seed)

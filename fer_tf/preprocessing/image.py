@@ -6,7 +6,7 @@ Everything here is TensorFlow ops that run eagerly, inside ``tf.data.Dataset.map
 
 Images travel as ``float32`` in ``[0, 255]`` until :func:`normalize` maps them to the model's
 preprocessing family (``inception``, ``vgg``, ``imagenet``, ``facenet``, ``unit``; the families
-are defined once, in :mod:`fer_tf.models.preprocessing`).
+are defined once, in :mod:`fer_tf.preprocessing.normalization`).
 
 Crops follow Inception practice: evaluation takes a central crop (``central_fraction=0.875`` by
 default) and training a random crop whose area and aspect ratio are drawn from ranges; both are
@@ -19,6 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
+
+from fer_tf.checks import check_choice
+from fer_tf.preprocessing import normalization
 
 __all__ = [
     "TRAIN_CROPS",
@@ -259,7 +262,7 @@ def preprocess_for_train(
         ValueError: for an unknown ``crop``.
     """
     if crop not in TRAIN_CROPS:
-        raise ValueError(f"The 'crop' parameter must be one of {TRAIN_CROPS}. Got {crop!r}.")
+        check_choice("crop", crop, TRAIN_CROPS)
     crop_seed, flip_seed = split_seed(seed, 2)
     if crop == "random":
         window = random_crop_window(
@@ -337,8 +340,8 @@ def equalize_histogram(images: tf.Tensor, *, keep_range: bool = True) -> tf.Tens
 def normalize(images: tf.Tensor, family: str) -> tf.Tensor:
     """Map ``[0, 255]`` images to a model's preprocessing family.
 
-    Thin wrapper over :func:`fer_tf.models.preprocessing.normalize` (where the families are
-    defined: ``inception``, ``vgg``, ``imagenet``, ``facenet``, ``unit``).
+    Thin wrapper over :func:`fer_tf.preprocessing.normalization.normalize` (where the families
+    are defined: ``inception``, ``vgg``, ``imagenet``, ``facenet``, ``unit``).
 
     Args:
         images: real tensor in ``[0, 255]``.
@@ -350,6 +353,4 @@ def normalize(images: tf.Tensor, family: str) -> tf.Tensor:
     Raises:
         ValueError: for an unknown family.
     """
-    from fer_tf.models.preprocessing import normalize as _normalize
-
-    return _normalize(tf.cast(images, tf.float32), family)
+    return normalization.normalize(tf.cast(images, tf.float32), family)

@@ -19,7 +19,6 @@ Run directory::
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,21 +92,15 @@ def build_model(
     info = check_model(config, task)
     size = config.data.image_size or info.input_shape[0]
     channels = info.input_shape[2]
-    # The same keywords for every registered builder (aux_logits is ignored without an aux head).
-    kwargs: dict[str, Any] = {
-        "include_top": True,
-        "weights": None,  # loaded below, without the checkpoint's class layers
-        "input_shape": (size, size, channels),
-        "pooling": None,
-        "classes": task.num_outputs,
-        "classifier_activation": None,
-        "dropout": config.model.dropout,
-        "aux_logits": config.train.aux_loss_weight > 0,
-    }
-    # MERGE: remove this filter (and `import inspect`) once every builder accepts aux_logits.
-    if "aux_logits" not in inspect.signature(info.builder).parameters:
-        del kwargs["aux_logits"]
-    model = models.create_model(config.model.name, **kwargs)
+    model = models.create_model(
+        config.model.name,
+        include_top=True,
+        weights=None,  # loaded below, without the checkpoint's class layers
+        input_shape=(size, size, channels),
+        classes=task.num_outputs,
+        dropout=config.model.dropout,
+        aux_logits=info.has_aux_logits and config.train.aux_loss_weight > 0,
+    )
     if config.model.weights:
         # The class layers of an ImageNet checkpoint (1001 or 1000 outputs) never fit a task
         # head, so fine-tuning restores everything else, as slim's --checkpoint_exclude_scopes.

@@ -1,6 +1,7 @@
-"""Input normalisation families of the models.
+"""Input normalisation families: the one home of the family names and their arithmetic.
 
-Every model in the registry names one family; the data pipeline turns decoded RGB images with
+Every model in the registry names one family (:mod:`fer_tf.models` imports the names from here,
+never the reverse); the data pipeline turns decoded RGB images with
 values in ``[0, 255]`` into network input with :func:`normalize`. All functions are pure
 TensorFlow ops and can run inside ``tf.data`` graphs and XLA.
 
@@ -16,14 +17,22 @@ Families:
 
 For single-channel (greyscale) input the per-channel constants of ``vgg`` and ``imagenet`` are
 replaced by their averages over the three channels.
+
+Importing this module does not import TensorFlow (the functions do, when called), so configs and
+CLIs can check a family name before TensorFlow loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
+
+from fer_tf.checks import check_choice
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = [
     "PREPROCESSING_FAMILIES",
@@ -42,11 +51,7 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 
 def _check_family(family: str) -> None:
-    if family not in PREPROCESSING_FAMILIES:
-        raise ValueError(
-            f"The 'family' parameter must be one of {PREPROCESSING_FAMILIES}. "
-            f"Got {family!r} instead."
-        )
+    check_choice("family", family, PREPROCESSING_FAMILIES)
 
 
 def _per_channel(values: tuple[float, float, float], channels: int | None) -> np.ndarray:
@@ -74,6 +79,8 @@ def normalize(images: tf.Tensor | np.ndarray, family: str) -> tf.Tensor:
         ValueError: If the family is unknown or, for ``vgg``/``imagenet``, the channel count is
             neither 1 nor 3.
     """
+    import tensorflow as tf  # lazily: the family names above are read without TensorFlow
+
     _check_family(family)
     x = tf.cast(images, tf.float32)
     channels = x.shape[-1] if x.shape.rank else None
