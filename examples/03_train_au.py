@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from fer_tf.config import load_config
-from fer_tf.data import synthetic
+from fer_tf import synthfacs
 from fer_tf.demo import baseline
 from fer_tf.facs import parse_aus
 from fer_tf.training.experiment import run_experiment
@@ -32,7 +32,7 @@ WORK = Path(tempfile.mkdtemp(prefix="fer_tf_example03_"))
 # model never sees in training. 5% of the AU labels are unknown (-1) and are masked by the loss.
 
 # %%
-manifest = synthetic.write_records(
+manifest = synthfacs.write_records(
     WORK / "records",
     FACES,
     seed=0,

@@ -8,7 +8,8 @@ Public entry points:
 - :mod:`fer_tf.facs` — AU catalogue, AU sets, emotion prototypes;
 - :mod:`fer_tf.config` — experiment configs (YAML + ``--set`` overrides);
 - :mod:`fer_tf.records` — record schema v1;
-- :mod:`fer_tf.data` — SynthFACS, spreadsheet reading, downloading and record building;
+- :mod:`fer_tf.synthfacs` — SynthFACS, synthetic faces with known AUs;
+- :mod:`fer_tf.data` — spreadsheet reading, downloading and record building;
 - :mod:`fer_tf.models` — model registry (``create_model``, ``list_models``);
 - :mod:`fer_tf.training` — the ``tf.distribute`` training loop.
 """
@@ -25,6 +26,7 @@ _LAZY = {
     "config",
     "records",
     "data",
+    "synthfacs",
     "models",
     "preprocessing",
     "training",

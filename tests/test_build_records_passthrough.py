@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fer_tf.data.build import _triage_file, process_image
-from fer_tf.data.mirror import VARIANTS, encode_variant
+from fer_tf.testing.mirror import VARIANTS, encode_variant
 
 
 def _face(h: int = 48, w: int = 40) -> np.ndarray:

@@ -142,7 +142,7 @@ def test_dry_run_runs_the_checks_of_a_real_run(tmp_path, capsys, sets, match):
 def test_end_to_end_on_synthfacs_records(tmp_path):
     """fer-tf-train on SynthFACS records with the registered tiny CNN learns the AU task."""
     pytest.importorskip("tensorflow")
-    from fer_tf.data.synthetic import write_records
+    from fer_tf.synthfacs import write_records
 
     write_records(tmp_path / "rec", 240, seed=1, size=40, val_fraction=0.25)
     rc = cli.main(

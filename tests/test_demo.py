@@ -12,7 +12,7 @@ import re
 import pytest
 
 from fer_tf import demo
-from fer_tf.data.mirror import EXPECTED_CATEGORY
+from fer_tf.testing.mirror import EXPECTED_CATEGORY
 
 
 def _metric(report: str, key: str) -> tuple[float, float]:

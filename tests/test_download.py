@@ -15,7 +15,7 @@ from fer_tf.data.download import (
     DownloadOptions,
     FetchResult,
 )
-from fer_tf.data.mirror import FAULTS, Mirror
+from fer_tf.testing.mirror import FAULTS, Mirror
 
 
 def _opts(**kw: object) -> DownloadOptions:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_tf.data.mirror import FAULTS, VARIANTS, Mirror, encode_variant
+from fer_tf.testing.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 from fer_tf.data.spreadsheet import read_spreadsheet
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fer_tf import facs
-from fer_tf.data import synthetic as S
+from fer_tf import synthfacs as S
+from fer_tf.synthfacs.sampling import _identity
 
 RENDERED = facs.AU_SETS["synthfacs15"]
 
@@ -196,7 +197,7 @@ def test_identity_pool_and_emotion_weights() -> None:
     assert {f.emotion_name for f in got} == {"happiness"}
     # The same subject always has the same identity (same skin in the same pixel region
     # is not guaranteed under pose changes, so compare the identity objects).
-    assert S._identity(2, 3) == S._identity(2, 3)
+    assert _identity(2, 3) == _identity(2, 3)
 
 
 # ---- argument errors -------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def test_to_record_matches_face() -> None:
 
 def test_synthetic_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, fer_tf.data.synthetic as s; next(iter(s.sample(1, seed=0, size=32))); "
+        "import sys, fer_tf.synthfacs as s; next(iter(s.sample(1, seed=0, size=32))); "
         "sys.exit('tensorflow' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,4 +1,4 @@
-"""Data: SynthFACS synthetic faces, spreadsheets, downloading, record building, tf.data input.
+"""Data: spreadsheets, downloading, record building, tf.data input.
 
 Light at import: heavy modules load on first attribute access.
 """
@@ -12,7 +12,7 @@ _LAZY_ATTRS = {
     "build_records": "fer_tf.data.build",
     "make_dataset": "fer_tf.data.pipeline",
 }
-_LAZY_MODULES = {"synthetic", "spreadsheet", "download", "build", "pipeline", "mirror"}
+_LAZY_MODULES = {"spreadsheet", "download", "build", "pipeline"}
 
 
 def __getattr__(name: str) -> Any:
