@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_tf.testing.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 from fer_tf.data.spreadsheet import read_spreadsheet
+from fer_tf.testing.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 
 
 def test_serves_images_and_stops_cleanly_with_a_hung_request() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -302,3 +303,19 @@ def test_write_records_splits_by_subject(tmp_path) -> None:
         assert all(r.source.startswith("synthfacs://3/") for r in recs)
     assert not subjects["train"] & subjects["val"]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_readme_first_snippet_prints_what_it_says(repo_root) -> None:
+    """README's first Python block runs and prints the output its last comment line shows."""
+    text = (repo_root / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", text, re.S)
+    assert block, "README has no python block"
+    code = block.group(1)
+    expected = code.strip().splitlines()[-1]
+    assert expected.startswith("# "), "the snippet's last line shows its output as a comment"
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected[2:]
+    assert "happiness AUs [6, 12]" in r.stdout  # a smile shows the smile's AUs
