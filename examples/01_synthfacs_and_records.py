@@ -15,6 +15,7 @@
 
 # %%
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -146,3 +147,11 @@ print(f"{rec.source}\nsubject {rec.subject}, {rec.width}x{rec.height}, AU labels
 plt.imshow(tf.io.decode_jpeg(rec.image).numpy())
 plt.axis("off")
 plt.show()
+
+# %% [markdown]
+# The working directory (spreadsheet, records, download cache) is removed at the end; copy it
+# first to keep the records.
+
+# %%
+shutil.rmtree(WORK)
+print("removed", WORK)
