@@ -190,3 +190,36 @@ def test_per_au_legend_leaves_every_bar_visible(tmp_path):
         assert box.contains(*t.get_window_extent(renderer).get_points()[1])
     plt.close(fig)
     assert Path(path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mirror_port_is_fixed_with_a_fallback(capsys):
+    """Record ids hash the URL (port included): the demo serves on a fixed port when it can,
+    and on a free one, saying so, when that port is taken."""
+    import socket
+
+    from fer_tf.demo.build import MIRROR_PORT, _start
+    from fer_tf.testing.mirror import Mirror
+
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", MIRROR_PORT))
+        blocker.listen()
+    except OSError:  # already taken by something else: the fallback is exercised either way
+        pass
+    try:
+        m = Mirror(1, port=MIRROR_PORT)
+        _start(m)
+        try:
+            assert m.port != MIRROR_PORT
+            assert m.items[0].url.startswith(f"http://127.0.0.1:{m.port}/")
+        finally:
+            m.stop()
+    finally:
+        blocker.close()
+    assert f"port {MIRROR_PORT} is not available" in capsys.readouterr().out
+    free = Mirror(1, port=MIRROR_PORT)
+    _start(free)
+    try:
+        assert free.port == MIRROR_PORT
+    finally:
+        free.stop()

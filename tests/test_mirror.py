@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 import urllib.request
@@ -59,6 +60,17 @@ def test_spreadsheets_read_back_with_labels(
         if header:
             assert r.emotion == it.emotion and r.posed == it.posed
             assert r.subject == it.subject and r.valence == pytest.approx(it.valence)
+
+
+def test_start_on_another_port() -> None:
+    m = Mirror(1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            m.start(port=taken.getsockname()[1])
+    with m.start(port=0):
+        assert m.port > 0 and m.items[0].url == f"http://127.0.0.1:{m.port}{m.items[0].path}"
 
 
 def test_bad_assignments_rejected() -> None:

@@ -37,6 +37,9 @@ DEMO_VARIANTS: tuple[str, ...] = ("png_alpha", "gif", "webp", "cmyk", "exif_rota
 RECORD_AUS = "synthfacs15"
 VAL_FRACTION = 0.25
 UNKNOWN_FRACTION = 0.05
+#: The mirror's port. Fixed because a record's id is the SHA-1 of its URL, port included, and the
+#: build orders records by id: on another port the training order, and so the metrics, differ.
+MIRROR_PORT = 47111
 
 
 def say(msg: str) -> None:
@@ -249,6 +252,19 @@ def _check_counts(summary: dict[str, Any], n: int, expected_failed: int) -> list
     return problems
 
 
+def _start(mirror: Any) -> None:
+    """Serve on :data:`MIRROR_PORT`, or on a free port (with a warning) when it is taken."""
+    try:
+        mirror.start()
+    except OSError as e:
+        say(
+            f"port {MIRROR_PORT} is not available ({e.strerror or e}); serving on a free port: "
+            "record ids hash the URL, so the training order and the metrics will differ from "
+            f"runs on port {MIRROR_PORT}"
+        )
+        mirror.start(port=0)
+
+
 def build_via_mirror(
     work: Path, *, n: int, size: int, seed: int, workers: int | None = None
 ) -> BuildResult:
@@ -288,7 +304,9 @@ def build_via_mirror(
         unknown_fraction=UNKNOWN_FRACTION,
         retry_after=1,
         flaky_failures=1,
+        port=MIRROR_PORT,
     )
+    _start(mirror)
     with mirror:
         sheet = work / "urls.xlsx"
         extras = _write_sheet(mirror, sheet)

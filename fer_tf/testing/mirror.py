@@ -476,14 +476,22 @@ class Mirror:
         """``http://127.0.0.1:<port>``."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Mirror:
-        """Bind and serve in a background thread.
+    def start(self, port: int | None = None) -> Mirror:
+        """Bind and serve in a background thread (nothing happens if already serving).
+
+        Args:
+            port: bind this port instead of the one given to the constructor (0: a free one).
 
         Returns:
             self.
+
+        Raises:
+            OSError: the port cannot be bound (e.g. it is in use).
         """
         if self._server is not None:
             return self
+        if port is not None:
+            self._port = port
         self._stop.clear()
         server = _Server((self.host, self._port), _Handler)
         server.mirror = self
