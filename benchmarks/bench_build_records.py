@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 
 def _serve(n: int, size: int, latency: float, sheet: str, ready, stop) -> None:  # noqa: ANN001
-    from fer_tf.data.mirror import Mirror
+    from fer_tf.testing.mirror import Mirror
 
     with Mirror(n, size=size, latency=latency, comma_every=0, seed=1) as m:
         m.write_spreadsheet(sheet, layout="2020")

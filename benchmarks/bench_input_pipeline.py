@@ -27,9 +27,9 @@ import time
 
 
 def _write_records(directory: str, n: int, size: int) -> None:
-    from fer_tf.data import synthetic
+    from fer_tf import synthfacs
 
-    synthetic.write_records(directory, n, seed=0, size=size, val_fraction=0.0, num_shards=4)
+    synthfacs.write_records(directory, n, seed=0, size=size, val_fraction=0.0, num_shards=4)
 
 
 def _keras_chain(seed: int):

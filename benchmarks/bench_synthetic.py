@@ -22,7 +22,7 @@ import time  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_tf.data import synthetic as S  # noqa: E402
+from fer_tf import synthfacs as S  # noqa: E402
 
 TARGET = 300.0
 

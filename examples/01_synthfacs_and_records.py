@@ -15,16 +15,16 @@
 
 # %%
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import tensorflow as tf
 
-from fer_tf import facs, records
+from fer_tf import facs, records, synthfacs
 from fer_tf.build import build_records
-from fer_tf.data import synthetic
-from fer_tf.data.mirror import Mirror
+from fer_tf.testing.mirror import Mirror
 
 WORK = Path(tempfile.mkdtemp(prefix="fer_tf_example01_"))
 print("working directory:", WORK)
@@ -44,7 +44,7 @@ expressions = {
 }
 fig, axes = plt.subplots(1, len(expressions), figsize=(10, 2.8))
 for ax, (title, aus) in zip(axes, expressions.items()):
-    ax.imshow(synthetic.render_face(aus, size=128, rng=7))
+    ax.imshow(synthfacs.render_face(aus, size=128, rng=7))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 plt.show()
@@ -54,11 +54,11 @@ plt.show()
 
 # %%
 intensities = (0.0, 0.5, 1.0)
-grid_aus = synthetic.RENDERED_AUS
+grid_aus = synthfacs.RENDERED_AUS
 fig, axes = plt.subplots(3, len(grid_aus), figsize=(len(grid_aus) * 0.9, 3))
 for col, au in enumerate(grid_aus):
     for row, v in enumerate(intensities):
-        axes[row, col].imshow(synthetic.render_face({au: v}, size=64, rng=3))
+        axes[row, col].imshow(synthfacs.render_face({au: v}, size=64, rng=3))
         axes[row, col].axis("off")
     axes[0, col].set_title(f"AU{au}", fontsize=8)
 fig.suptitle("rows: intensity 0, 0.5, 1", fontsize=9)
@@ -72,7 +72,7 @@ print(", ".join(f"AU{au} {facs.au_name(au)}" for au in grid_aus[:5]), "...")
 # derives valence/arousal and posed/spontaneous. Face `i` of a seed is always the same face.
 
 # %%
-faces = list(synthetic.sample(6, seed=0, size=96, aus="synthfacs15"))
+faces = list(synthfacs.sample(6, seed=0, size=96, aus="synthfacs15"))
 fig, axes = plt.subplots(1, len(faces), figsize=(12, 2.6))
 for ax, face in zip(axes, faces):
     present = [f"{a}" for a, v in zip(face.aus, face.au_labels) if v == 1]
@@ -147,3 +147,11 @@ print(f"{rec.source}\nsubject {rec.subject}, {rec.width}x{rec.height}, AU labels
 plt.imshow(tf.io.decode_jpeg(rec.image).numpy())
 plt.axis("off")
 plt.show()
+
+# %% [markdown]
+# The working directory (spreadsheet, records, download cache) is removed at the end; copy it
+# first to keep the records.
+
+# %%
+shutil.rmtree(WORK)
+print("removed", WORK)

@@ -8,9 +8,10 @@ Public entry points:
 - :mod:`fer_tf.facs` — AU catalogue, AU sets, emotion prototypes;
 - :mod:`fer_tf.config` — experiment configs (YAML + ``--set`` overrides);
 - :mod:`fer_tf.records` — record schema v1;
-- :mod:`fer_tf.sources` — spreadsheets of image URLs and their downloader;
+- :mod:`fer_tf.synthfacs` — SynthFACS, synthetic faces with known AUs;
+- :mod:`fer_tf.sources` — spreadsheets of image URLs and their downloader; dataset sources;
 - :mod:`fer_tf.build` — record building (``build_records``, ``BuildOptions``);
-- :mod:`fer_tf.data` — SynthFACS and the tf.data input pipeline;
+- :mod:`fer_tf.data` — the tf.data input pipeline;
 - :mod:`fer_tf.models` — model registry (``create_model``, ``list_models``);
 - :mod:`fer_tf.training` — the ``tf.distribute`` training loop.
 """
@@ -29,6 +30,7 @@ _LAZY = {
     "data",
     "sources",
     "build",
+    "synthfacs",
     "models",
     "preprocessing",
     "training",

@@ -21,10 +21,10 @@ import pytest
 
 from fer_tf.build import build_records
 from fer_tf.cli.build_records import main
-from fer_tf.data.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 from fer_tf.preprocessing.decode import decode_image
 from fer_tf.records import list_shards, read_manifest
 from fer_tf.sources.download import FAILURE_CATEGORIES
+from fer_tf.testing.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fer_tf.data.mirror import Mirror
+from fer_tf.testing.mirror import Mirror
 
 REPO = Path(__file__).resolve().parents[1]
 

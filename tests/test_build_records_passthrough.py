@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fer_tf.build.local import triage_file as _triage_file
-from fer_tf.data.mirror import VARIANTS, encode_variant
 from fer_tf.preprocessing.decode import process_image
+from fer_tf.testing.mirror import VARIANTS, encode_variant
 
 
 def _face(h: int = 48, w: int = 40) -> np.ndarray:

@@ -6,22 +6,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fer_tf.data.mirror import Mirror
-
 BIN = Path(sys.executable).parent
 
 
-def test_build_records_output_trains_without_split_overrides(tmp_path: Path) -> None:
-    with Mirror(24, seed=5) as m:
-        sheet = m.write_spreadsheet(tmp_path / "urls.xlsx")
-        build = subprocess.run(
-            [
-                str(BIN / "fer-tf-build-records"), "--spreadsheet", str(sheet),
-                "--output-dir", str(tmp_path / "records"), "--allow-private-hosts",
-                "--val-fraction", "0.3", "--aus", "synthfacs15", "--no-progress",
-            ],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+def test_build_records_output_trains_without_split_overrides(
+    tmp_path: Path, toy_source: Path
+) -> None:
+    build = subprocess.run(
+        [
+            str(BIN / "fer-tf-build-records"), "--spreadsheet", str(toy_source),
+            "--output-dir", str(tmp_path / "records"), "--allow-private-hosts",
+            "--val-fraction", "0.3", "--aus", "synthfacs15", "--no-progress",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert build.returncode == 0, build.stdout + build.stderr
     # No data.train_split / data.eval_split override: the defaults must match what was built.
     train = subprocess.run(

@@ -144,7 +144,7 @@ def test_dry_run_runs_the_checks_of_a_real_run(tmp_path, capsys, sets, match):
 def test_end_to_end_on_synthfacs_records(tmp_path):
     """fer-tf-train on SynthFACS records with the registered tiny CNN learns the AU task."""
     pytest.importorskip("tensorflow")
-    from fer_tf.data.synthetic import write_records
+    from fer_tf.synthfacs import write_records
 
     write_records(tmp_path / "rec", 240, seed=1, size=40, val_fraction=0.25)
     rc = cli.main(
@@ -428,7 +428,7 @@ def test_quiet_import_hides_fd2_noise_unless_verbose(tmp_path):
 
 def test_a_run_outside_a_terminal_has_epoch_lines_and_no_bars_or_tf_noise(tmp_path):
     pytest.importorskip("tensorflow")
-    from fer_tf.data.synthetic import write_records
+    from fer_tf.synthfacs import write_records
 
     write_records(tmp_path / "rec", 64, seed=2, size=32, val_fraction=0.25, num_shards=1)
     sets = ["train.epochs=2", "model.name=tiny_cnn", "data.image_size=32", "data.batch_size=16"]

@@ -36,7 +36,7 @@ def _cmd(records: Path, run: Path, epochs: int, *extra: str) -> list[str]:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(tmp_path):
-    from fer_tf.data.synthetic import write_records
+    from fer_tf.synthfacs import write_records
 
     records = tmp_path / "rec"
     write_records(records, 48, seed=5, size=32, val_fraction=0.25, num_shards=1)

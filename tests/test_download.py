@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from fer_tf.data.mirror import FAULTS, Mirror
 from fer_tf.sources.download import (
     FAILURE_CATEGORIES,
     DownloadCache,
@@ -16,6 +15,7 @@ from fer_tf.sources.download import (
     DownloadOptions,
     FetchResult,
 )
+from fer_tf.testing.mirror import FAULTS, Mirror
 
 
 def _opts(**kw: object) -> DownloadOptions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 import urllib.request
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_tf.data.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 from fer_tf.sources.spreadsheet import read_spreadsheet
+from fer_tf.testing.mirror import FAULTS, VARIANTS, Mirror, encode_variant
 
 
 def test_serves_images_and_stops_cleanly_with_a_hung_request() -> None:
@@ -45,19 +46,31 @@ def test_serves_images_and_stops_cleanly_with_a_hung_request() -> None:
     ],
 )
 def test_spreadsheets_read_back_with_labels(
-    tmp_path: Path, fname: str, layout: str, header: bool
+    tmp_path: Path, mirror: Mirror, fname: str, layout: str, header: bool
 ) -> None:
-    with Mirror(11, seed=3, unknown_fraction=0.2) as m:
-        path = m.write_spreadsheet(tmp_path / fname, layout=layout, header=header, sheets=2)
-        d = read_spreadsheet(path)
-        assert not d.issues
-        assert [r.source for r in d.rows] == [it.url for it in m.items]
-        assert any("," in r.source for r in d.rows)  # comma URLs survive
-        for r, it in zip(d.rows, m.items):
-            assert r.au(m.aus) == it.expected_au(m.aus)
-            if header:
-                assert r.emotion == it.emotion and r.posed == it.posed
-                assert r.subject == it.subject and r.valence == pytest.approx(it.valence)
+    m = mirror
+    path = m.write_spreadsheet(tmp_path / fname, layout=layout, header=header, sheets=2)
+    d = read_spreadsheet(path)
+    assert not d.issues
+    assert [r.source for r in d.rows] == [it.url for it in m.items]
+    assert any("," in r.source for r in d.rows)  # comma URLs survive
+    assert any(-1 in it.expected_au(m.aus) for it in m.items)  # unknown labels (999) too
+    for r, it in zip(d.rows, m.items):
+        assert r.au(m.aus) == it.expected_au(m.aus)
+        if header:
+            assert r.emotion == it.emotion and r.posed == it.posed
+            assert r.subject == it.subject and r.valence == pytest.approx(it.valence)
+
+
+def test_start_on_another_port() -> None:
+    m = Mirror(1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            m.start(port=taken.getsockname()[1])
+    with m.start(port=0):
+        assert m.port > 0 and m.items[0].url == f"http://127.0.0.1:{m.port}{m.items[0].path}"
 
 
 def test_bad_assignments_rejected() -> None:

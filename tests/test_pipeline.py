@@ -455,9 +455,9 @@ def test_bad_arguments_give_clear_errors(recs, kwargs, match):
 
 
 def test_synthfacs_records_end_to_end(tmp_path):
-    from fer_tf.data import synthetic
+    from fer_tf import synthfacs
 
-    synthetic.write_records(tmp_path, 12, seed=0, size=40, val_fraction=0.25, num_shards=2)
+    synthfacs.write_records(tmp_path, 12, seed=0, size=40, val_fraction=0.25, num_shards=2)
     train = make_dataset(
         tmp_path, task=["au", "emotion"], batch_size=4, image_size=32, augment="seed000", seed=0
     )

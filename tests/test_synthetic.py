@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 
 from fer_tf import facs
-from fer_tf.data import synthetic as S
+from fer_tf import synthfacs as S
+from fer_tf.synthfacs.sampling import _identity
 
 RENDERED = facs.AU_SETS["synthfacs15"]
 
@@ -196,7 +198,7 @@ def test_identity_pool_and_emotion_weights() -> None:
     assert {f.emotion_name for f in got} == {"happiness"}
     # The same subject always has the same identity (same skin in the same pixel region
     # is not guaranteed under pose changes, so compare the identity objects).
-    assert S._identity(2, 3) == S._identity(2, 3)
+    assert _identity(2, 3) == _identity(2, 3)
 
 
 # ---- argument errors -------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def test_to_record_matches_face() -> None:
 
 def test_synthetic_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, fer_tf.data.synthetic as s; next(iter(s.sample(1, seed=0, size=32))); "
+        "import sys, fer_tf.synthfacs as s; next(iter(s.sample(1, seed=0, size=32))); "
         "sys.exit('tensorflow' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -301,3 +303,19 @@ def test_write_records_splits_by_subject(tmp_path) -> None:
         assert all(r.source.startswith("synthfacs://3/") for r in recs)
     assert not subjects["train"] & subjects["val"]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_readme_first_snippet_prints_what_it_says(repo_root) -> None:
+    """README's first Python block runs and prints the output its last comment line shows."""
+    text = (repo_root / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", text, re.S)
+    assert block, "README has no python block"
+    code = block.group(1)
+    expected = code.strip().splitlines()[-1]
+    assert expected.startswith("# "), "the snippet's last line shows its output as a comment"
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected[2:]
+    assert "happiness AUs [6, 12]" in r.stdout  # a smile shows the smile's AUs

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.preprocessing import StandardScaler
 
-from fer_tf.data import synthetic as S
+from fer_tf import synthfacs as S
 
 SIZE = 96
 N = 2000

@@ -26,7 +26,7 @@ AUS = (1, 2, 4, 6, 12, 25, 26, 43)
 
 @pytest.fixture(scope="session")
 def synth_records(tmp_path_factory):
-    from fer_tf.data.synthetic import write_records
+    from fer_tf.synthfacs import write_records
 
     d = tmp_path_factory.mktemp("synthfacs_records")
     manifest = write_records(d, 800, seed=3, size=32, val_fraction=0.25, num_shards=1)

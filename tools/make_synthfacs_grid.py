@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from fer_tf import facs
-from fer_tf.data import synthetic as S
+from fer_tf import synthfacs as S
 
 INTENSITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
 

@@ -1,4 +1,4 @@
-"""Data: SynthFACS synthetic faces and the tf.data input pipeline.
+"""Data: the tf.data input pipeline (records → batches).
 
 Light at import: heavy modules load on first attribute access.
 """
@@ -10,8 +10,9 @@ from typing import Any
 
 _LAZY_ATTRS = {
     "make_dataset": "fer_tf.data.pipeline",
+    "PipelineOptions": "fer_tf.data.pipeline",
 }
-_LAZY_MODULES = {"synthetic", "pipeline", "mirror"}
+_LAZY_MODULES = {"pipeline"}
 
 
 def __getattr__(name: str) -> Any:

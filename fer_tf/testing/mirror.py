@@ -58,6 +58,7 @@ from urllib.parse import quote, unquote, urlsplit
 import numpy as np
 
 from fer_tf import facs
+from fer_tf.checks import check_choice, check_number, invalid
 
 __all__ = [
     "FAULTS",
@@ -130,8 +131,7 @@ def encode_variant(image: np.ndarray, variant: str = "jpeg", quality: int = 90) 
     """
     from PIL import Image
 
-    if variant not in VARIANTS:
-        raise ValueError(f"The 'variant' parameter must be one of {VARIANTS}. Got {variant!r}.")
+    check_choice("variant", variant, VARIANTS)
     im = Image.fromarray(np.ascontiguousarray(image), "RGB")
     buf = io.BytesIO()
     if variant == "jpeg":
@@ -201,43 +201,13 @@ class MirrorItem:
         return tuple(pos.get(a, -1) for a in au_ids)
 
 
-def _fallback_faces(n: int, seed: int, size: int, aus: Sequence[int]) -> list[dict[str, Any]]:
-    """Plain drawn faces with random labels (used only if SynthFACS is unavailable)."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        img = np.full((size, size, 3), rng.integers(120, 220, 3), np.uint8)
-        c = size // 2
-        cv2.ellipse(img, (c, c), (size // 3, size * 2 // 5), 0, 0, 360, (210, 170, 140), -1)
-        cv2.circle(img, (c - size // 8, c - size // 10), max(1, size // 20), (40, 40, 40), -1)
-        cv2.circle(img, (c + size // 8, c - size // 10), max(1, size // 20), (40, 40, 40), -1)
-        cv2.ellipse(img, (c, c + size // 6), (size // 8, size // 20), 0, 0, 180, (120, 40, 40), 2)
-        labels = rng.integers(0, 2, len(aus))
-        out.append(
-            {
-                "image": img,
-                "au_labels": tuple(int(v) for v in labels),
-                "valence": float(rng.uniform(-1, 1)),
-                "arousal": float(rng.uniform(-1, 1)),
-                "emotion": int(rng.integers(0, len(facs.EMOTIONS))),
-                "posed": int(rng.integers(0, 2)),
-                "subject": f"fallback-{i % 7}",
-            }
-        )
-    return out
-
-
 def _faces(
     n: int, seed: int, size: int, aus: Sequence[int], unknown_fraction: float
 ) -> list[dict[str, Any]]:
-    try:
-        from fer_tf.data import synthetic
-    except ImportError:  # pragma: no cover - SynthFACS ships with fer_tf
-        return _fallback_faces(n, seed, size, aus)
+    from fer_tf import synthfacs
+
     out = []
-    for face in synthetic.sample(
+    for face in synthfacs.sample(
         n, seed=seed, size=size, aus=tuple(aus), unknown_fraction=unknown_fraction
     ):
         out.append(
@@ -263,9 +233,8 @@ def _as_assignment(spec: Any, n: int, name: str, allowed: Sequence[str]) -> dict
         if v is None:
             continue
         if not isinstance(k, int) or not 0 <= k < n:
-            raise ValueError(f"The '{name}' parameter has index {k!r}; accepted: 0..{n - 1}.")
-        if v not in allowed:
-            raise ValueError(f"The '{name}' parameter has {v!r}; accepted: {list(allowed)}.")
+            raise invalid(name, f"indexed by item numbers 0..{n - 1}", k)
+        check_choice(f"{name}[{k}]", v, allowed)
         out[k] = str(v)
     return out
 
@@ -440,8 +409,7 @@ class Mirror:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"The 'n' parameter must be an integer >= 0. Got {n!r}.")
+        check_number("n", n, min=0, integer=True)
         self.n = n
         self.aus = facs.parse_aus(aus)
         self.latency = float(latency)
@@ -508,14 +476,22 @@ class Mirror:
         """``http://127.0.0.1:<port>``."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Mirror:
-        """Bind and serve in a background thread.
+    def start(self, port: int | None = None) -> Mirror:
+        """Bind and serve in a background thread (nothing happens if already serving).
+
+        Args:
+            port: bind this port instead of the one given to the constructor (0: a free one).
 
         Returns:
             self.
+
+        Raises:
+            OSError: the port cannot be bound (e.g. it is in use).
         """
         if self._server is not None:
             return self
+        if port is not None:
+            self._port = port
         self._stop.clear()
         server = _Server((self.host, self._port), _Handler)
         server.mirror = self
@@ -606,10 +582,7 @@ class Mirror:
         Raises:
             ValueError: for an unknown layout, or ``meta`` without a header.
         """
-        if layout not in ("manual", "2020", "datafile"):
-            raise ValueError(
-                f"The 'layout' parameter must be 'manual', '2020' or 'datafile'. Got {layout!r}."
-            )
+        check_choice("layout", layout, ("manual", "2020", "datafile"))
         header = (layout != "manual") if header is None else header
         meta = header if meta is None else meta
         if meta and not header:
@@ -664,7 +637,7 @@ class Mirror:
         p = Path(path)
         ext = p.suffix.lower()
         if ext not in (".xlsx", ".csv", ".tsv", ".txt"):
-            raise ValueError(f"The 'path' must end in .xlsx, .csv, .tsv or .txt. Got {p.name!r}.")
+            raise invalid("path", "a file name ending in .xlsx, .csv, .tsv or .txt", p.name)
         if layout is None:
             layout = {".xlsx": "manual", ".csv": "2020"}.get(ext, "datafile")
         rows = self.rows(layout, header=header, meta=meta)
