@@ -1,0 +1,1 @@
+"""Applying trained models: face detection and alignment, the predictor, video, export."""
