@@ -330,7 +330,9 @@ class Controller:
             final = p.trainer.evaluate(p.eval_ds, p.config.train.eval_steps or None)
             result.eval = {
                 "task": p.task.name,
-                "split": p.config.data.eval_split,
+                "split": p.config.data.eval_split
+                if p.config.data.fold < 0
+                else f"fold {p.config.data.fold}",
                 "ema": p.trainer.has_ema,
                 "chance_loss": p.task.chance_loss,
                 "monitor": p.monitor,

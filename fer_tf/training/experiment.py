@@ -30,7 +30,13 @@ from fer_tf.checks import check_writable_dir
 from fer_tf.config import ConfigError, ExperimentConfig, save_config
 from fer_tf.tasks import Task
 from fer_tf.training.controller import Controller, RunParts, RunResult
-from fer_tf.training.validate import check_experiment, check_model
+from fer_tf.training.validate import (
+    check_experiment,
+    check_model,
+    fold_plan,
+    input_channels,
+    resolve_soft_labels,
+)
 
 __all__ = [
     "DataSource",
@@ -91,7 +97,8 @@ def build_model(
 
     info = check_model(config, task)
     size = config.data.image_size or info.input_shape[0]
-    channels = info.input_shape[2]
+    # 1 for grey images on a model trained from scratch, else 3 (see input_channels).
+    channels = input_channels(config)
     model = models.create_model(
         config.model.name,
         include_top=True,
@@ -125,62 +132,132 @@ def _apply_freezing(model: Any, config: ExperimentConfig) -> None:
         freezing.unfreeze_last_n(model, m.unfreeze_last)
 
 
+def _fold_selection(
+    config: ExperimentConfig, manifest: dict[str, Any], say: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any], int] | None:
+    """Pipeline arguments of the training and evaluation sides of a k-fold run, and the number
+    of training examples; None without ``data.fold``.
+
+    Raises:
+        ConfigError: the held-out fold or the training folds hold no examples.
+    """
+    from fer_tf.data import pipeline
+
+    plan = fold_plan(config, manifest)
+    if plan is None:
+        return None
+    counts = pipeline.fold_counts(str(config.data.records), list(plan.splits))
+    n_train = sum(counts.get(f, 0) for f in plan.train_folds)
+    n_eval = counts.get(plan.fold, 0)
+    found = ", ".join(f"{k}: {v}" for k, v in counts.items() if k >= 0) or "none"
+    if n_eval == 0 or n_train == 0:
+        empty = f"fold {plan.fold}" if n_eval == 0 else f"the other folds {list(plan.train_folds)}"
+        raise ConfigError(
+            f"The 'data.fold' parameter selects {empty}, which holds no examples in the records "
+            f"in '{config.data.records}' (splits {', '.join(plan.splits)}; examples per "
+            f"meta/fold: {found}; without a fold: {counts.get(-1, 0)}). Choose a fold among "
+            f"those with examples, or rebuild the records with a fold protocol."
+        )
+    outside = sum(v for k, v in counts.items() if k < 0 or k >= plan.folds)
+    say(
+        f"fold {plan.fold} of {plan.folds} over splits {', '.join(plan.splits)}: "
+        f"{n_train} training and {n_eval} held-out examples"
+        + (
+            f"; {outside} examples without a fold in 0..{plan.folds - 1} left out"
+            if outside
+            else ""
+        )
+    )
+    splits = list(plan.splits)
+    train = {"split": splits, "folds": list(plan.train_folds)}
+    return train, {"split": splits, "folds": [plan.fold]}, n_train
+
+
 def records_data_source(
-    config: ExperimentConfig, task: Task, manifest: dict[str, Any]
+    config: ExperimentConfig,
+    task: Task,
+    manifest: dict[str, Any],
+    *,
+    log: Callable[[str], None] | None = None,
 ) -> DataSource:
-    """A :class:`DataSource` over a schema-v1 records directory (:mod:`fer_tf.data.pipeline`).
+    """A :class:`DataSource` over a schema-v1/v2 records directory (:mod:`fer_tf.data.pipeline`).
+
+    Reads ``data.train_split`` and ``data.eval_split``, or with ``data.fold`` the folds of every
+    split (:func:`~fer_tf.training.validate.fold_plan`); grey images with ``data.grayscale``;
+    soft emotion targets when :func:`~fer_tf.training.validate.resolve_soft_labels` says so.
 
     Args:
         config: the experiment.
         task: its task.
         manifest: the records manifest.
+        log: where one-line messages go (None = nowhere).
 
     Returns:
         The data source.
+
+    Raises:
+        ConfigError: a fold selection without examples.
     """
     from fer_tf.data import pipeline
     from fer_tf.models import get_model_info
 
+    say = log or (lambda _msg: None)
     info = get_model_info(config.model.name)
     d = config.data
     size = d.image_size or info.input_shape[0]
     records_dir = str(d.records)
-    n_train = pipeline.num_examples(records_dir, d.train_split) or _count_examples(
-        records_dir, d.train_split
-    )
+    folds = _fold_selection(config, manifest, say)
+    if folds is None:
+        train_sel: dict[str, Any] = {"split": d.train_split}
+        eval_sel: dict[str, Any] = {"split": d.eval_split}
+        n_train = pipeline.num_examples(records_dir, d.train_split) or _count_examples(
+            records_dir, d.train_split
+        )
+    else:
+        train_sel, eval_sel, n_train = folds
     common: dict[str, Any] = {
         "task": task.name,
         "image_size": size,
         "preprocessing": d.preprocessing or info.preprocessing,
         "seed": config.run.seed,
         "unknown": "mask",
+        "grayscale": d.grayscale,
+        "channels": input_channels(config),
     }
-    if task.name == "au":
+    if task.name in ("au", "au_intensity"):
         common["aus"] = list(task.aus)
     if task.name == "posed":
         common["posed_classes"] = task.num_outputs
     if task.name == "emotion":
         common["emotion_classes"] = list(task.output_names)
+        common["soft_labels"] = resolve_soft_labels(task, config, manifest)
+        if common["soft_labels"]:
+            say("emotion: soft-label cross-entropy on label/emotion_dist (hard label otherwise)")
 
     def train(batch: int) -> Any:
         return pipeline.make_dataset(
             records_dir,
-            split=d.train_split,
             batch_size=batch,
             training=True,
             augment=d.augment,
             shuffle_buffer=max(d.shuffle_buffer, 1),
             cache=d.cache,
+            **train_sel,
             **common,
         )
 
     def evaluate(batch: int) -> Any:
         return pipeline.make_dataset(
-            records_dir, split=d.eval_split, batch_size=batch, training=False, **common
+            records_dir, batch_size=batch, training=False, **eval_sel, **common
         )
 
     class_counts = None
     if task.is_classification and task.class_weights == "balanced":
+        if folds is not None:
+            raise ConfigError(
+                "'balanced' class weights with data.fold are not supported yet (the counts are "
+                "per split, not per fold); give task.class_weights as a list."
+            )
         class_counts = _class_counts(records_dir, d.train_split, task)
     return DataSource(
         train=train,
@@ -467,7 +544,7 @@ def prepare_experiment(
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
     if data is None:
-        data = records_data_source(config, task, manifest or {})
+        data = records_data_source(config, task, manifest or {}, log=say)
     spe = config.train.steps_per_epoch or data.steps_per_epoch
     class_weights = _class_weights(task, data, say)
     with strategy.scope():
