@@ -67,6 +67,7 @@ __all__ = [
     "target_names",
     "label_spec",
     "fold_counts",
+    "to_channels",
     "V2_FEATURES",
 ]
 
@@ -376,7 +377,10 @@ def _fixed_length(values: tf.Tensor, n: int, key: str) -> tf.Tensor:
     size = tf.size(values)
     check = tf.debugging.Assert(
         tf.logical_or(tf.equal(size, 0), tf.equal(size, n)),
-        [f"A record's '{key}' must hold 0 or {n} values (one per manifest entry); it holds", size],
+        [
+            f"The record key label/{key} must hold 0 or {n} values (one per manifest entry); it holds",
+            size,
+        ],
     )
     with tf.control_dependencies([check]):
         out = tf.cond(
@@ -806,16 +810,32 @@ def _parse_targets(
     return ds.map(lambda e, t, keep: (e, t))
 
 
-def _to_channels(images: tf.Tensor, plan: _Plan) -> tf.Tensor:
-    """Grey (one channel, or replicated to three) when the plan says so; RGB unchanged.
+def to_channels(images: tf.Tensor, *, grayscale: bool, channels: int = 3) -> tf.Tensor:
+    """RGB images to what the model takes: unchanged, or grey in one or three channels.
 
-    Augmentation runs on the decoded RGB image first (colour policies need three channels; a
-    grey record decodes to R = G = B, on which they act as on grey), then the luma is taken.
+    Grey is the ITU-R 601 luma ``0.2989 R + 0.587 G + 0.114 B`` (``tf.image.rgb_to_grayscale``);
+    with ``channels=3`` it is replicated to three equal channels, which is how an RGB model
+    (pretrained on ImageNet) sees a grey dataset (Athanasiadis 2022). Runs eagerly and in graphs.
+
+    Args:
+        images: ``[..., H, W, 3]`` real tensor.
+        grayscale: convert to grey.
+        channels: 1 or 3 (with ``grayscale``).
+
+    Returns:
+        ``float32`` ``[..., H, W, channels]`` when ``grayscale``, else ``images``.
     """
-    if not plan.options.grayscale:
+    if not grayscale:
         return images
     grey = tf.image.rgb_to_grayscale(tf.cast(images, tf.float32))
-    return grey if plan.channels == 1 else tf.repeat(grey, 3, axis=-1)
+    return grey if channels == 1 else tf.repeat(grey, 3, axis=-1)
+
+
+def _to_channels(images: tf.Tensor, plan: _Plan) -> tf.Tensor:
+    """:func:`to_channels` for the plan. Augmentation runs on the decoded RGB image first (colour
+    policies need three channels; a grey record decodes to R = G = B and stays grey under them),
+    then the luma is taken."""
+    return to_channels(images, grayscale=plan.options.grayscale, channels=plan.channels)
 
 
 def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> tf.data.Dataset:
