@@ -210,3 +210,28 @@ def test_a_fold_without_examples_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2
     assert "selects fold 2, which holds no examples" in err and "examples per meta/fold" in err
+
+
+def test_balanced_class_counts_per_fold_in_the_task_class_order(v2_records):
+    from fer_tf import facs
+    from fer_tf.training.experiment import _class_counts
+
+    ex = synth_v2_examples(48, seed=11, size=40, folds=3, dist_every=2)  # the fixture's faces
+    for k, names in [(7, facs.EMOTIONS), (6, facs.BASIC_EMOTIONS)]:
+        task = task_from_config(
+            cfgmod.load_config("demo_au", ["task.name=emotion", f"task.num_classes={k}"])
+        )
+        got = _class_counts(str(v2_records), ["train", "val"], task, [0, 2])
+        want = [0] * k
+        for e in ex:
+            name = facs.EMOTIONS[e.record.emotion]
+            if e.fold in (0, 2) and name in names:
+                want[names.index(name)] += 1
+        assert got.tolist() == want
+    # Through a k-fold run's data source: balanced weights from the training folds.
+    from fer_tf.training.experiment import records_data_source
+
+    cfg = _load(v2_records, "task.name=emotion", "task.class_weights=balanced", "data.fold=1")
+    task, manifest = check_experiment(cfg)
+    source = records_data_source(cfg, task, manifest)
+    assert source.class_counts.sum() == sum(1 for e in ex if e.fold != 1)

@@ -253,12 +253,8 @@ def records_data_source(
 
     class_counts = None
     if task.is_classification and task.class_weights == "balanced":
-        if folds is not None:
-            raise ConfigError(
-                "'balanced' class weights with data.fold are not supported yet (the counts are "
-                "per split, not per fold); give task.class_weights as a list."
-            )
-        class_counts = _class_counts(records_dir, d.train_split, task)
+        # The training side's own counts: its split, or its folds over every split.
+        class_counts = _class_counts(records_dir, train_sel["split"], task, train_sel.get("folds"))
     return DataSource(
         train=train,
         eval=evaluate,
@@ -276,7 +272,9 @@ def _count_examples(records_dir: str, split: str) -> int:
     return int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1).numpy())
 
 
-def _class_counts(records_dir: str, split: str, task: Task) -> np.ndarray:
+def _class_counts(
+    records_dir: str, split: str | list[str], task: Task, folds: list[int] | None = None
+) -> np.ndarray:
     import tensorflow as tf
 
     from fer_tf import facs, records
@@ -285,19 +283,34 @@ def _class_counts(records_dir: str, split: str, task: Task) -> np.ndarray:
     spec = {
         key: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
         "label/emotion": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "meta/fold": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
     }
     counts = np.zeros(task.num_outputs, np.float64)
-    ds = tf.data.TFRecordDataset(records.list_shards(records_dir, split)).batch(1024)
+    # label/emotion indexes the manifest's emotion_names, which need not be the task's classes
+    # (6 classes without neutral, another dataset's order).
+    names = list(records.read_manifest(records_dir).get("emotion_names") or facs.EMOTIONS)
+    classes = list(task.output_names)
+    table = np.array([classes.index(n) if n in classes else -1 for n in names] + [-1], np.int64)
+    splits = [split] if isinstance(split, str) else list(split)
+    files = [f for s in splits for f in records.list_shards(records_dir, s)]
+    ds = tf.data.TFRecordDataset(files).batch(1024)
     for batch in ds.map(lambda s: tf.io.parse_example(s, spec)):
+        if folds is not None:
+            keep = np.isin(batch["meta/fold"].numpy(), folds)
+            batch = {k: v.numpy()[keep] for k, v in batch.items()}
+        else:
+            batch = {k: v.numpy() for k, v in batch.items()}
         if task.name == "posed" and task.num_outputs == 12:
-            emo = batch["label/emotion"].numpy()
-            posed = batch[key].numpy()
+            emo = batch["label/emotion"]
+            posed = batch[key]
             for p, e in zip(posed, emo):
-                name = facs.EMOTIONS[e] if 0 <= e < len(facs.EMOTIONS) else ""
+                name = names[e] if 0 <= e < len(names) else ""
                 if p in (0, 1) and name in facs.POSED_EMOTIONS:
                     counts[facs.posed_class_index(int(p), name, 12)] += 1
         else:
-            y = batch[key].numpy()
+            y = batch[key]
+            if task.name == "emotion":
+                y = table[np.where((y >= 0) & (y < len(names)), y, len(names))]
             y = y[(y >= 0) & (y < task.num_outputs)]
             counts += np.bincount(y, minlength=task.num_outputs)
     return counts
