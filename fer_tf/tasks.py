@@ -318,6 +318,29 @@ def _class_names(name: str, num_classes: int) -> tuple[str, ...]:
     )
 
 
+def _output_names(
+    name: str, aus: str | Sequence[int], num_classes: int
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The task's output names and, for the AU tasks, AU numbers."""
+    if name in ("au", "au_intensity"):
+        if name == "au_intensity" and num_classes:
+            raise ValueError(
+                f"The 'task.num_classes' parameter does not apply to the {name} task (one output "
+                f"per AU of data.aus). Got {num_classes} instead."
+            )
+        au_numbers = facs.parse_aus(aus)
+        return tuple(f"AU{n}" for n in au_numbers), au_numbers
+    if name == "va":
+        if num_classes not in (0, 2):
+            raise ValueError(
+                f"The 'task.num_classes' parameter does not apply to the va task (2 outputs). "
+                f"Got {num_classes} instead."
+            )
+        return ("valence", "arousal"), ()
+    default = 2 if name == "posed" else 7
+    return _class_names(name, num_classes or default), ()
+
+
 def resolve_task(
     name: str,
     *,
@@ -377,25 +400,7 @@ def resolve_task(
             f"The 'task.soft_labels' parameter applies to the emotion task only (FER+ vote "
             f"distributions). Got true for the {name!r} task."
         )
-    au_numbers: tuple[int, ...] = ()
-    if name in ("au", "au_intensity"):
-        if name == "au_intensity" and num_classes:
-            raise ValueError(
-                f"The 'task.num_classes' parameter does not apply to the {name} task (one output "
-                f"per AU of data.aus). Got {num_classes} instead."
-            )
-        au_numbers = facs.parse_aus(aus)
-        names = tuple(f"AU{n}" for n in au_numbers)
-    elif name == "va":
-        if num_classes not in (0, 2):
-            raise ValueError(
-                f"The 'task.num_classes' parameter does not apply to the va task (2 outputs). "
-                f"Got {num_classes} instead."
-            )
-        names = ("valence", "arousal")
-    else:
-        default = 2 if name == "posed" else 7
-        names = _class_names(name, num_classes or default)
+    names, au_numbers = _output_names(name, aus, num_classes)
     if class_weights is not None:
         if name not in ("posed", "emotion"):
             raise ValueError(
