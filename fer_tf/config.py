@@ -95,7 +95,10 @@ class DataConfig:
 
     records: str | None = _f(None, help="records directory (holds manifest.json)")
     train_split: str = _f("train", help="split name used for training")
-    eval_split: str = _f("val", help="split name used for evaluation")
+    eval_split: str = _f("val", help="split evaluated each epoch (selection, early stopping)")
+    test_split: str | None = _f(
+        None, help="held-out split scored once at the end into eval.json 'test'; null = none"
+    )
     aus: str = _f(
         "emotionet11",
         join_list=True,

@@ -235,3 +235,21 @@ def test_balanced_class_counts_per_fold_in_the_task_class_order(v2_records):
     task, manifest = check_experiment(cfg)
     source = records_data_source(cfg, task, manifest)
     assert source.class_counts.sum() == sum(1 for e in ex if e.fold != 1)
+
+
+def test_test_split_is_scored_once_into_eval_json(tmp_path, capsys):
+    ex = synth_v2_examples(30, seed=4, size=32)
+    d = write_v2_records(
+        tmp_path / "rec", {"train": ex[:16], "val": ex[16:23], "test": ex[23:]}, au_ids=AUS
+    )
+    rc = _train(d, tmp_path / "run", "task.name=au_intensity", "data.test_split=test")
+    assert rc == 0, capsys.readouterr().out
+    ev = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert ev["split"] == "val" and ev["metrics"]["examples"] == 7
+    assert ev["test"]["split"] == "test" and ev["test"]["metrics"]["examples"] == 7
+    assert "icc_mean" in ev["test"]["metrics"] and "per_au" not in ev["test"]
+    # A split that does not exist, and test_split with folds, are refused before training.
+    with pytest.raises(cfgmod.ConfigError, match="no shards for split 'tst'"):
+        check_experiment(_load(d, "data.test_split=tst"))
+    with pytest.raises(cfgmod.ConfigError, match="does not combine with data.fold"):
+        check_experiment(_load(d, "data.test_split=test", "data.fold=0", "data.folds=2"))

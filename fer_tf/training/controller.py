@@ -130,6 +130,8 @@ class RunParts:
         monitor: the monitored metric (``val/<metric>``).
         stopper: the :class:`~fer_tf.training.callbacks.EarlyStopping` tracker.
         chief: whether this worker writes the run's files.
+        test_ds: a held-out test dataset scored once at the end (``eval.json``'s ``test``), or
+            None.
     """
 
     config: Any
@@ -146,6 +148,7 @@ class RunParts:
     monitor: str
     stopper: Any
     chief: bool
+    test_ds: Any = None
 
 
 class Controller:
@@ -342,6 +345,14 @@ class Controller:
                 "metrics": final,
                 **_eval_extras(p.trainer, p.task),
             }
+            if p.test_ds is not None:
+                # Scored once, with the weights the run ends with; never used for selection.
+                test = p.trainer.evaluate(p.test_ds)
+                result.eval["test"] = {
+                    "split": p.config.data.test_split,
+                    "metrics": test,
+                    **_eval_extras(p.trainer, p.task),
+                }
         s.eval = result.eval
         self._call("on_finalise")
         if has_eval:

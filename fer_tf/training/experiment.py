@@ -58,12 +58,15 @@ class DataSource:
         eval: ``eval(global_batch_size) -> tf.data.Dataset``, finite, or None for no evaluation.
         steps_per_epoch: training steps in one pass over the training split.
         class_counts: per-class training counts (for ``balanced`` class weights), or None.
+        test: ``test(global_batch_size) -> tf.data.Dataset`` of a held-out split scored once at
+            the end (``data.test_split``), or None.
     """
 
     train: Callable[[int], Any]
     eval: Callable[[int], Any] | None
     steps_per_epoch: int
     class_counts: np.ndarray | None = None
+    test: Callable[[int], Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +254,11 @@ def records_data_source(
             records_dir, batch_size=batch, training=False, **eval_sel, **common
         )
 
+    def test(batch: int) -> Any:
+        return pipeline.make_dataset(
+            records_dir, batch_size=batch, training=False, split=d.test_split, **common
+        )
+
     class_counts = None
     if task.is_classification and task.class_weights == "balanced":
         # The training side's own counts: its split, or its folds over every split.
@@ -260,6 +268,7 @@ def records_data_source(
         eval=evaluate,
         steps_per_epoch=max(1, n_train // d.batch_size),
         class_counts=class_counts,
+        test=test if d.test_split else None,
     )
 
 
@@ -594,6 +603,7 @@ def prepare_experiment(
         monitor=monitor,
         stopper=EarlyStopping(monitor, config.train.early_stopping_patience, state),
         chief=chief,
+        test_ds=data.test(batch) if data.test is not None else None,
     )
     all_actions = [*default_actions(parts, say), *actions]
     return Controller(parts, all_actions, progress=progress, log=say)

@@ -198,14 +198,22 @@ def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
     plan = fold_plan(config, manifest)
     if plan is None:
         _check_not_empty(manifest, d, config.data.train_split)
-    for split in (config.data.train_split, config.data.eval_split) if plan is None else ():
+    if plan is not None and config.data.test_split:
+        raise ConfigError(
+            f"The 'data.test_split' parameter ({config.data.test_split!r}) does not combine with "
+            f"data.fold: the folds partition every split of the records, so the held-out fold is "
+            f"the test set. Set data.test_split=null."
+        )
+    checked = (config.data.train_split, config.data.eval_split, config.data.test_split)
+    for split in [s for s in checked if s] if plan is None else ():
         if not records.list_shards(d, split):
             have = sorted({p.name.split("-", 1)[0] for p in Path(d).glob("*.tfrecord")}) or [
                 "(none)"
             ]
             raise ConfigError(
                 f"The records directory '{d}' has no shards for split {split!r}. "
-                f"Splits present: {', '.join(have)}. Set data.train_split / data.eval_split."
+                f"Splits present: {', '.join(have)}. Set data.train_split / data.eval_split / "
+                f"data.test_split."
             )
     if task.name in ("au", "au_intensity"):
         au_ids = [int(a) for a in manifest.get("au_ids", [])]
