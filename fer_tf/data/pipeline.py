@@ -290,6 +290,7 @@ def label_spec(
     spec: dict[str, Any] = {"num_classes": {}}
     if "au" in tasks or "au_intensity" in tasks:
         spec["au_index"], spec["au_ids"] = _au_indices(manifest, aus, where)
+        spec["num_aus"] = len(manifest.get("au_ids", []))
     if "posed" in tasks:
         if posed_classes not in (2, 12):
             raise invalid("posed_classes", "2 or 12", posed_classes)
@@ -414,8 +415,7 @@ def _targets(
     known: dict[str, tf.Tensor] = {}
     for task in tasks:
         if task == "au_intensity":
-            n = int(parsed["label/au"].shape[0])
-            raw = _fixed_length(parsed["label/au_intensity"], n, "au_intensity")
+            raw = _fixed_length(parsed["label/au_intensity"], spec["num_aus"], "au_intensity")
             v = tf.gather(raw, spec["au_index"])
             mask = tf.logical_not(tf.math.is_nan(v))
             out["au_intensity"] = tf.where(mask, v, 0.0)
