@@ -344,9 +344,9 @@ def _lookup(table: Sequence[int], index: tf.Tensor) -> tf.Tensor:
     return tf.where(ok, tf.gather(t, tf.clip_by_value(index, 0, n - 1)), tf.constant(-1, tf.int64))
 
 
-#: Schema-v2 keys, with defaults so that v1 records (which lack them) parse too. The float lists
-#: may be empty (no intensities, no soft label): see :func:`_fixed_length`.
 def _v2_features() -> dict[str, Any]:
+    """The schema-v2 keys, with defaults so that v1 records (which lack them) parse too. The
+    float lists may be empty (no intensities, no soft label): see :func:`_fixed_length`."""
     return {
         "label/au_intensity": tf.io.VarLenFeature(tf.float32),
         "label/emotion_dist": tf.io.VarLenFeature(tf.float32),
