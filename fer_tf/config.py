@@ -95,7 +95,10 @@ class DataConfig:
 
     records: str | None = _f(None, help="records directory (holds manifest.json)")
     train_split: str = _f("train", help="split name used for training")
-    eval_split: str = _f("val", help="split name used for evaluation")
+    eval_split: str = _f("val", help="split evaluated each epoch (selection, early stopping)")
+    test_split: str | None = _f(
+        None, help="held-out split scored once at the end into eval.json 'test'; null = none"
+    )
     aus: str = _f(
         "emotionet11",
         join_list=True,
@@ -112,7 +115,23 @@ class DataConfig:
     batch_size: int = _f(32, min=1, help="global batch size")
     shuffle_buffer: int = _f(2048, min=0, help="shuffle buffer (examples)")
     cache: bool = _f(False, help="cache decoded examples in memory")
-    grayscale: bool = _f(False, help="convert to greyscale (replicated to the model's channels)")
+    grayscale: bool = _f(
+        False,
+        help="grey images: one channel for models trained from scratch, replicated to 3 channels "
+        "for pretrained RGB models (see data.channels)",
+    )
+    channels: int = _f(
+        0,
+        choices=(0, 1, 3),
+        help="model input channels; 0 = auto: 1 with grayscale and no model.weights, else 3",
+    )
+    fold: int = _f(
+        -1,
+        min=-1,
+        help="k-fold protocols: the held-out fold k (meta/fold); training reads every other "
+        "fold, evaluation fold k, over all splits of the records; -1 = no folds",
+    )
+    folds: int = _f(0, min=0, help="number of folds; 0 = the manifest's 'folds'")
 
 
 @dataclass
@@ -152,6 +171,12 @@ class TaskConfig:
     )
     label_smoothing: float = _f(0.0, min=0.0, max=1.0)
     bounded: bool = _f(False, help="va: tanh-bound the outputs to [-1, 1]")
+    soft_labels: bool | str = _f(
+        "auto",
+        choices=("auto", True, False),
+        help="emotion: cross-entropy on label/emotion_dist (FER+ votes); auto = when the "
+        "records' manifest has emotion_dist labels",
+    )
 
 
 @dataclass

@@ -9,7 +9,8 @@ Unknown labels never contribute:
 - AUs: a label of ``-1`` is unknown. :func:`masked_sigmoid_cross_entropy` averages the per-AU
   cross-entropy over the *known* AUs of each example (an example with no known AU contributes 0).
   ``unknown="zero"`` reproduces seed 001's behaviour (unknowns read as "absent") for comparison.
-- classes: a label of ``-1`` gives the example weight 0.
+- classes: a label of ``-1`` gives the example weight 0; a soft target (:func:`soft_cross_entropy`)
+  that is all zeros gives weight 0.
 - valence/arousal: ``NaN`` targets are masked per dimension.
 """
 
@@ -25,6 +26,7 @@ import tensorflow as tf
 __all__ = [
     "masked_sigmoid_cross_entropy",
     "softmax_cross_entropy",
+    "soft_cross_entropy",
     "masked_mse",
     "ccc",
     "ccc_loss",
@@ -110,6 +112,52 @@ def softmax_cross_entropy(
     if class_weights is not None:
         cw = tf.cast(tf.convert_to_tensor(class_weights), tf.float32)
         weight = weight * tf.gather(cw, safe)
+    return ce * weight
+
+
+def soft_cross_entropy(
+    targets: Any,
+    logits: Any,
+    *,
+    class_weights: Any = None,
+    label_smoothing: float = 0.0,
+) -> tf.Tensor:
+    """Per-example cross-entropy against a target distribution (soft labels, e.g. FER+ votes).
+
+    ``loss = -sum_k q_k log softmax(logits)_k`` with ``q`` the target renormalised to sum 1. An
+    all-zero target row (unknown) has weight 0. With class weights the example's weight is
+    ``sum_k q_k w_k`` (the expected weight of its class), which equals ``w[label]`` for a one-hot
+    target, as in :func:`softmax_cross_entropy`.
+
+    Args:
+        targets: ``[batch, K]`` non-negative class shares (rows need not sum to 1).
+        logits: ``[batch, K]`` logits.
+        class_weights: optional ``[K]`` per-class weights.
+        label_smoothing: in ``[0, 1]``; the target becomes ``(1 - s) * q + s / K``.
+
+    Returns:
+        ``[batch]`` float32 weighted losses.
+
+    Raises:
+        ValueError: if ``label_smoothing`` is outside ``[0, 1]``.
+    """
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(
+            f"The 'label_smoothing' parameter must be in [0, 1]. Got {label_smoothing!r} instead."
+        )
+    logits = tf.cast(logits, tf.float32)
+    q = tf.maximum(tf.cast(targets, tf.float32), 0.0)
+    total = tf.reduce_sum(q, axis=-1, keepdims=True)
+    q = tf.math.divide_no_nan(q, total)
+    smoothed = q
+    if label_smoothing:
+        k = tf.cast(tf.shape(logits)[-1], tf.float32)
+        smoothed = q * (1.0 - label_smoothing) + label_smoothing / k
+    ce = tf.nn.softmax_cross_entropy_with_logits(labels=smoothed, logits=logits)
+    weight = tf.cast(total[:, 0] > 0, tf.float32)
+    if class_weights is not None:
+        cw = tf.cast(tf.convert_to_tensor(class_weights), tf.float32)
+        weight = weight * tf.reduce_sum(q * cw, axis=-1)
     return ce * weight
 
 

@@ -13,8 +13,9 @@ Because every statistic is a sum, the result does not depend on how a batch is s
 replicas or hosts: F1 from summed TP/FP/FN is the F1 of the whole evaluation set, not a mean of
 per-batch F1s. Unknown labels (AU ``-1``, class ``-1``, NaN targets) are left out of every count.
 
-Three sets match the tasks: :class:`AUMetrics` (multi-label), :class:`RegressionMetrics`
-(valence/arousal) and :class:`ClassificationMetrics` (posed, emotion).
+Four sets match the tasks: :class:`AUMetrics` (multi-label), :class:`RegressionMetrics`
+(valence/arousal), :class:`ClassificationMetrics` (posed, emotion) and
+:class:`AUIntensityMetrics` (AU intensity: ICC(3,1), Pearson, MAE).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ __all__ = [
     "AUMetrics",
     "RegressionMetrics",
     "ClassificationMetrics",
+    "AUIntensityMetrics",
+    "icc_3_1",
     "majority_baseline",
 ]
 
@@ -409,7 +412,8 @@ class ClassificationMetrics(StreamingMetrics):
 
         Args:
             labels: ``[B]`` (or ``[B, 1]``) class indices in ``0..K-1``; -1 marks an unknown
-                label, left out.
+                label, left out. A soft-label dict ``{"label", "dist"}`` is read by its
+                ``label``.
             outputs: ``[B, K]`` scores (logits or probabilities); the prediction is the argmax.
 
         Returns:
@@ -417,6 +421,9 @@ class ClassificationMetrics(StreamingMetrics):
         """
         import tensorflow as tf
 
+        if isinstance(labels, Mapping):
+            # Soft labels ({"label", "dist"}): metrics stay on the hard label.
+            labels = labels["label"]
         k = len(self.names)
         y = tf.cast(tf.reshape(labels, [-1]), tf.int32)
         pred = tf.argmax(tf.cast(outputs, tf.float32), axis=-1, output_type=tf.int32)
@@ -465,6 +472,69 @@ class ClassificationMetrics(StreamingMetrics):
         """
         r = self.result()
         return {k: r[k] for k in ("accuracy", "macro_f1", "balanced_accuracy")}
+
+
+def icc_3_1(n: Any, sx: Any, sy: Any, sxx: Any, syy: Any, sxy: Any) -> np.ndarray:
+    """ICC(3,1) of two raters (prediction x, ground truth y) from sums of moments.
+
+    Shrout & Fleiss (1979) case 3, single rater, consistency: ``(BMS - EMS) / (BMS + (k-1) EMS)``
+    from the two-way mixed ANOVA of n targets by k = 2 raters. With k = 2 the mean squares reduce
+    to population moments: ``BMS - EMS`` is proportional to ``2 cov(x, y)`` and ``BMS + EMS`` to
+    ``var(x) + var(y)``, so ``ICC(3,1) = 2 cov / (var x + var y)``: Lin's CCC without the mean
+    difference term (a constant offset between the raters is not penalised). This is the ICC
+    that OpenFace and LibreFace report for DISFA intensities.
+
+    Args:
+        n, sx, sy, sxx, syy, sxy: arrays of the count and the sums of x, y, x², y², xy.
+
+    Returns:
+        float64 array; 0 where n < 2 or both raters are constant.
+    """
+    n = np.asarray(n, np.float64)
+    mx, my = _div(sx, n), _div(sy, n)
+    vx = np.maximum(_div(sxx, n) - mx**2, 0.0)
+    vy = np.maximum(_div(syy, n) - my**2, 0.0)
+    cov = _div(sxy, n) - mx * my
+    return np.where(n >= 2, _div(2 * cov, vx + vy), 0.0)
+
+
+class AUIntensityMetrics(RegressionMetrics):
+    """AU intensity metrics per AU and averaged over AUs: ICC(3,1), Pearson r, MAE, MSE, RMSE.
+
+    The statistics are :class:`RegressionMetrics`' sums of moments (NaN targets, i.e. unknown
+    intensities, left out per AU), so the result is exact over the whole set. ICC(3,1) is
+    :func:`icc_3_1`; per-AU values and the unweighted mean over AUs, as the DISFA literature
+    reports them.
+
+    Args:
+        names: one name per AU, e.g. ``("AU1", "AU2")``.
+    """
+
+    def result(self) -> dict[str, float]:
+        """Metrics of everything accumulated since the last :meth:`reset_state`.
+
+        Returns:
+            :meth:`RegressionMetrics.result` (``mse``, ``rmse``, ``mae``, ``pearson``, ``ccc``)
+            plus ``icc`` and ``support`` (known targets), per AU (``icc/AU12``) and
+            ``<metric>_mean`` over AUs; an AU with fewer than 2 known targets has ICC 0.
+        """
+        out = super().result()
+        t = self._totals
+        icc = icc_3_1(t["n"], t["sx"], t["sy"], t["sxx"], t["syy"], t["sxy"])
+        out["icc_mean"] = float(np.mean(icc))
+        for i, name in enumerate(self.names):
+            out[f"icc/{name}"] = float(icc[i])
+            out[f"support/{name}"] = float(t["n"][i])
+        return out
+
+    def summary(self) -> dict[str, float]:
+        """The headline intensity metrics (progress bars, ``history.csv``).
+
+        Returns:
+            ``icc_mean``, ``pearson_mean``, ``mae_mean`` and ``mse_mean`` from :meth:`result`.
+        """
+        r = self.result()
+        return {k: r[k] for k in ("icc_mean", "pearson_mean", "mae_mean", "mse_mean")}
 
 
 def majority_baseline(

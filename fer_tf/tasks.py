@@ -6,7 +6,9 @@ task       outputs                        default loss / metrics
 ``au``     K sigmoid logits (one per AU)  masked sigmoid CE / F1, precision, recall, AUC, ...
 ``va``     2 linear (valence, arousal)    MSE (seed 001) or 1-CCC / RMSE, CCC, Pearson
 ``posed``  2 or 12 softmax logits         softmax CE / accuracy, confusion, chance ln K
-``emotion`` 6 or 7 softmax logits         softmax CE (+ class weights) / accuracy, macro-F1
+``emotion`` 6 or 7 softmax logits         softmax CE (+ class weights; soft-label CE on
+                                          ``label/emotion_dist``) / accuracy, macro-F1
+``au_intensity`` K linear (0-5 per AU)   MSE masked where unknown / ICC(3,1), Pearson, MAE
 =========  ============================  =====================================================
 
 :func:`resolve_task` is pure Python (no TensorFlow), so the CLI can reject a bad task before any
@@ -15,9 +17,12 @@ graph is built; :meth:`Task.replica_loss` and :meth:`Task.make_metrics` import T
 Labels arrive as a dict (the input pipeline's second element). :meth:`Task.labels` picks the
 task's entry and turns it into this module's convention: ``"au"`` ``[B, K]`` (1/0/-1),
 ``"va"`` ``[B, 2]`` float (NaN unknown), ``"posed"`` / ``"emotion"`` ``[B]`` int class indices
-(-1 unknown). When a ``"<task>_mask"`` entry is present (the pipeline's convention: label 0,
-mask 0 where unknown), masked entries become -1 / NaN. ``"valence"``/``"arousal"`` ``[B]`` pairs
-are stacked. A plain tensor is taken as the task's labels.
+(-1 unknown), ``"au_intensity"`` ``[B, K]`` float (NaN unknown). When a ``"<task>_mask"`` entry is
+present (the pipeline's convention: label 0, mask 0 where unknown), masked entries become -1 /
+NaN. ``"valence"``/``"arousal"`` ``[B]`` pairs are stacked. A plain tensor is taken as the task's
+labels. With soft labels (``emotion`` and an ``"emotion_dist"`` entry), the labels are the dict
+``{"label": [B] hard class (-1 unknown), "dist": [B, K] target distribution}``: the loss reads
+``dist``, the metrics ``label``.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ from typing import Any
 
 from fer_tf import facs
 
-__all__ = ["Task", "TASK_NAMES", "resolve_task", "LOSSES_BY_TASK"]
+__all__ = ["Task", "TASK_NAMES", "SOFT_LABEL_MODES", "resolve_task", "LOSSES_BY_TASK"]
 
-TASK_NAMES = ("au", "va", "posed", "emotion")
+TASK_NAMES = ("au", "va", "posed", "emotion", "au_intensity")
+#: ``task.soft_labels`` values: ``auto`` uses ``label/emotion_dist`` when the records have it.
+SOFT_LABEL_MODES = ("auto", True, False)
 
 # Allowed losses per task; the first is the default.
 LOSSES_BY_TASK: dict[str, tuple[str, ...]] = {
@@ -40,6 +47,7 @@ LOSSES_BY_TASK: dict[str, tuple[str, ...]] = {
     # Seed 000 Table 4.1 searched "softmax or sigmoid" for the posed task.
     "posed": ("softmax_ce", "sigmoid_ce"),
     "emotion": ("softmax_ce", "sigmoid_ce"),
+    "au_intensity": ("mse",),
 }
 
 
@@ -55,7 +63,9 @@ class Task:
         class_weights: None, ``"balanced"`` (resolved later from counts) or one weight per class.
         label_smoothing: softmax CE label smoothing.
         bounded: VA: outputs pass through ``tanh``.
-        aus: AU numbers (AU task).
+        aus: AU numbers (AU and AU intensity tasks).
+        soft_labels: emotion: ``"auto"``, True or False (see :data:`SOFT_LABEL_MODES`); the
+            soft-label loss runs when the labels carry ``emotion_dist`` and this is not False.
     """
 
     name: str
@@ -66,6 +76,7 @@ class Task:
     label_smoothing: float = 0.0
     bounded: bool = False
     aus: tuple[int, ...] = field(default_factory=tuple)
+    soft_labels: bool | str = "auto"
 
     @property
     def num_outputs(self) -> int:
@@ -99,7 +110,9 @@ class Task:
     @property
     def primary_metric(self) -> str:
         """The validation metric to monitor by default (higher is better)."""
-        return {"au": "f1_mean", "va": "ccc_mean"}.get(self.name, "accuracy")
+        return {"au": "f1_mean", "va": "ccc_mean", "au_intensity": "icc_mean"}.get(
+            self.name, "accuracy"
+        )
 
     # -- TensorFlow side -----------------------------------------------------------------------
     def labels(self, labels: Any) -> Any:
@@ -119,16 +132,18 @@ class Task:
         if self.name in labels:
             y = labels[self.name]
             mask = labels.get(f"{self.name}_mask")
-            if mask is None:
-                return y
-            # The input pipeline's convention: label 0 + mask 0 where unknown. Back to ours.
-            import tensorflow as tf
+            if mask is not None:
+                # The input pipeline's convention: label 0 + mask 0 where unknown. Back to ours.
+                import tensorflow as tf
 
-            known = tf.cast(mask, tf.float32) > 0
-            if self.name == "va":
-                return tf.where(known, tf.cast(y, tf.float32), float("nan"))
-            unknown = -tf.ones_like(y)
-            return tf.where(known, y, unknown)
+                known = tf.cast(mask, tf.float32) > 0
+                if self.name in ("va", "au_intensity"):
+                    y = tf.where(known, tf.cast(y, tf.float32), float("nan"))
+                else:
+                    y = tf.where(known, y, -tf.ones_like(y))
+            if self.uses_soft_labels(labels):
+                return {"label": y, "dist": labels["emotion_dist"]}
+            return y
         if self.name == "va" and "valence" in labels and "arousal" in labels:
             import tensorflow as tf
 
@@ -139,6 +154,16 @@ class Task:
         raise KeyError(
             f"The batch's labels have no {self.name!r} entry (keys: {sorted(labels)}); "
             f"the input pipeline must be built for task {self.name!r}."
+        )
+
+    def uses_soft_labels(self, labels: Any) -> bool:
+        """Whether the soft-label loss applies to these labels: an ``emotion`` task not set to
+        ``soft_labels=False``, and labels that carry ``emotion_dist``."""
+        return (
+            self.name == "emotion"
+            and self.soft_labels is not False
+            and isinstance(labels, Mapping)
+            and "emotion_dist" in labels
         )
 
     def outputs(self, outputs: Any) -> Any:
@@ -179,6 +204,15 @@ class Task:
         from fer_tf import losses
 
         cw = class_weights if class_weights is not None else self._explicit_weights()
+        if isinstance(labels, Mapping) and "dist" in labels:
+            if self.loss != "softmax_ce":
+                raise ValueError(
+                    f"Soft labels (label/emotion_dist) need the softmax_ce loss. Got {self.loss!r}; "
+                    f"set task.soft_labels=false or task.loss=softmax_ce."
+                )
+            return losses.soft_cross_entropy(
+                labels["dist"], outputs, class_weights=cw, label_smoothing=self.label_smoothing
+            )
         if self.loss == "sigmoid_ce":
             if self.name == "au":
                 return losses.masked_sigmoid_cross_entropy(
@@ -250,6 +284,8 @@ class Task:
             return metrics.AUMetrics(self.output_names)
         if self.name == "va":
             return metrics.RegressionMetrics(self.output_names)
+        if self.name == "au_intensity":
+            return metrics.AUIntensityMetrics(self.output_names)
         return metrics.ClassificationMetrics(self.output_names)
 
     def metric_outputs(self, outputs: Any) -> Any:
@@ -282,6 +318,29 @@ def _class_names(name: str, num_classes: int) -> tuple[str, ...]:
     )
 
 
+def _output_names(
+    name: str, aus: str | Sequence[int], num_classes: int
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The task's output names and, for the AU tasks, AU numbers."""
+    if name in ("au", "au_intensity"):
+        if name == "au_intensity" and num_classes:
+            raise ValueError(
+                f"The 'task.num_classes' parameter does not apply to the {name} task (one output "
+                f"per AU of data.aus). Got {num_classes} instead."
+            )
+        au_numbers = facs.parse_aus(aus)
+        return tuple(f"AU{n}" for n in au_numbers), au_numbers
+    if name == "va":
+        if num_classes not in (0, 2):
+            raise ValueError(
+                f"The 'task.num_classes' parameter does not apply to the va task (2 outputs). "
+                f"Got {num_classes} instead."
+            )
+        return ("valence", "arousal"), ()
+    default = 2 if name == "posed" else 7
+    return _class_names(name, num_classes or default), ()
+
+
 def resolve_task(
     name: str,
     *,
@@ -292,18 +351,22 @@ def resolve_task(
     class_weights: str | Sequence[float] | None = None,
     label_smoothing: float = 0.0,
     bounded: bool = False,
+    soft_labels: bool | str = "auto",
 ) -> Task:
     """Resolve a task from config values (pure Python).
 
     Args:
-        name: ``au``, ``va``, ``posed`` or ``emotion``.
-        aus: AU selection for the AU task (see :func:`fer_tf.facs.parse_aus`).
+        name: ``au``, ``va``, ``posed``, ``emotion`` or ``au_intensity``.
+        aus: AU selection for the AU and AU intensity tasks (see
+            :func:`fer_tf.facs.parse_aus`).
         num_classes: posed: 2 or 12 (0 = 2); emotion: 6 or 7 (0 = 7).
         loss: ``auto`` or one of :data:`LOSSES_BY_TASK` ``[name]``.
         unknown_labels: ``mask`` or ``zero`` (AU task).
         class_weights: None, ``"balanced"`` or one weight per class (classification tasks).
         label_smoothing: in ``[0, 1)``.
         bounded: VA outputs through ``tanh``.
+        soft_labels: ``"auto"``, True or False: the emotion task's soft-label cross-entropy on
+            ``label/emotion_dist`` (``auto``: when the records have it).
 
     Returns:
         The :class:`Task`.
@@ -328,20 +391,16 @@ def resolve_task(
         raise ValueError(
             f"The 'task.unknown_labels' parameter must be 'mask' or 'zero'. Got {unknown_labels!r}."
         )
-    au_numbers: tuple[int, ...] = ()
-    if name == "au":
-        au_numbers = facs.parse_aus(aus)
-        names = tuple(f"AU{n}" for n in au_numbers)
-    elif name == "va":
-        if num_classes not in (0, 2):
-            raise ValueError(
-                f"The 'task.num_classes' parameter does not apply to the va task (2 outputs). "
-                f"Got {num_classes} instead."
-            )
-        names = ("valence", "arousal")
-    else:
-        default = 2 if name == "posed" else 7
-        names = _class_names(name, num_classes or default)
+    if not (soft_labels == "auto" or isinstance(soft_labels, bool)):
+        raise ValueError(
+            f"The 'task.soft_labels' parameter must be 'auto', true or false. Got {soft_labels!r}."
+        )
+    if soft_labels is True and name != "emotion":
+        raise ValueError(
+            f"The 'task.soft_labels' parameter applies to the emotion task only (FER+ vote "
+            f"distributions). Got true for the {name!r} task."
+        )
+    names, au_numbers = _output_names(name, aus, num_classes)
     if class_weights is not None:
         if name not in ("posed", "emotion"):
             raise ValueError(
@@ -379,6 +438,7 @@ def resolve_task(
         label_smoothing=float(label_smoothing),
         bounded=bool(bounded),
         aus=au_numbers,
+        soft_labels=soft_labels if name == "emotion" else False,
     )
 
 
@@ -404,6 +464,7 @@ def task_from_config(config: Any) -> Task:
         class_weights=t.class_weights,
         label_smoothing=t.label_smoothing,
         bounded=t.bounded,
+        soft_labels=t.soft_labels,
     )
 
 

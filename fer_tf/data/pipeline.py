@@ -1,9 +1,10 @@
-"""tf.data input pipeline: schema-v1 TFRecords → batches of normalised images and masked targets.
+"""tf.data input pipeline: schema-v1/v2 TFRecords → batches of normalised images and masked targets.
 
 :func:`make_dataset` is the one entry point. Element structure (see ``docs/pipeline.md``)::
 
     (images, targets)
-    images:  float32 [B, H, W, 3], normalised for the preprocessing family
+    images:  float32 [B, H, W, C], normalised for the preprocessing family; C = 3, or 1 with
+             grayscale=True and channels=1
     targets: dict, for each requested task T:
         targets[T]           the labels
         targets[T + "_mask"] float32, 1.0 where the label is known, 0.0 where it is masked
@@ -16,7 +17,17 @@
                     posed_mask float32 [B]
     task "emotion": emotion  int32   [B]     class index, 0 where unknown
                     emotion_mask float32 [B]
+                    with soft_labels=True also emotion_dist float32 [B, K]: the record's
+                    label/emotion_dist over the classes (normalised to sum 1), the one-hot hard
+                    label where the record has no distribution, zeros where neither is known
+    task "au_intensity": au_intensity float32 [B, K] intensity 0..5 (0 where unknown)
+                    au_intensity_mask float32 [B, K]
     include_ids=True adds targets["id"]: string [B] (image/id).
+
+Schema-v2 keys (``label/au_intensity``, ``label/emotion_dist``, ``meta/fold``) are parsed only when
+a task or option needs them, with defaults, so v1 records read exactly as before. ``folds=[...]``
+keeps the examples whose ``meta/fold`` is listed (k-fold protocols: training keeps every fold but
+k, evaluation fold k; see :func:`fold_counts`).
 
 In training (``split="train"`` by default) the dataset shuffles, repeats, drops the last partial
 batch (static shapes, so XLA compiles once), crops at random, flips and augments; in evaluation it
@@ -55,6 +66,9 @@ __all__ = [
     "num_examples",
     "target_names",
     "label_spec",
+    "fold_counts",
+    "to_channels",
+    "V2_FEATURES",
 ]
 
 TASKS = TASK_NAMES
@@ -100,7 +114,8 @@ def _manifest_files(manifest: Mapping[str, Any], split: str) -> list[str]:
 
 
 def resolve_source(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], split: str = "train"
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    split: str | Sequence[str] = "train",
 ) -> tuple[list[str], dict[str, Any]]:
     """Find the shard files and the manifest of a records source.
 
@@ -108,7 +123,8 @@ def resolve_source(
         source: a records directory (with ``manifest.json``), the manifest file, a glob pattern
             of ``.tfrecord`` files, or a list of files; for files, the manifest is read from the
             directory of the first file.
-        split: the split to read when ``source`` is a directory or manifest.
+        split: the split to read when ``source`` is a directory or manifest, or a list of
+            splits (their shards, in the order given).
 
     Returns:
         ``(files, manifest)``: sorted shard paths and the manifest dict.
@@ -121,7 +137,8 @@ def resolve_source(
         path = Path(source)
         if path.is_dir() or path.name == records.MANIFEST_NAME:
             manifest = records.read_manifest(path)
-            return _manifest_files(manifest, split), manifest
+            splits = [split] if isinstance(split, str) else list(split)
+            return [f for sp in splits for f in _manifest_files(manifest, sp)], manifest
         pattern = str(source)
         files = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         files = [f for f in files if os.path.isfile(f)]
@@ -169,6 +186,46 @@ def num_examples(source: str | os.PathLike[str], split: str = "train") -> int | 
     return None
 
 
+def fold_counts(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    split: str | Sequence[str] = "train",
+) -> dict[int, int]:
+    """Examples per ``meta/fold`` value (``-1``: no fold) in a split or splits.
+
+    Reads the manifest's ``splits[<split>]["fold_counts"]`` (``{"0": n, ...}``) when every
+    split has them, else scans the records (only ``meta/fold`` is parsed).
+
+    Args:
+        source: see :func:`resolve_source`.
+        split: a split name or a list of them.
+
+    Returns:
+        ``{fold: count}``, sorted by fold; v1 records (no folds) give ``{-1: total}``.
+
+    Raises:
+        ValueError: see :func:`resolve_source`.
+        records.ManifestError: missing manifest or another schema version.
+    """
+    files, manifest = resolve_source(source, split)
+    splits = [split] if isinstance(split, str) else list(split)
+    entries = [(manifest.get("splits") or {}).get(s) for s in splits]
+    if all(isinstance(e, Mapping) and isinstance(e.get("fold_counts"), Mapping) for e in entries):
+        out: dict[int, int] = {}
+        for e in entries:
+            for k, v in e["fold_counts"].items():
+                out[int(k)] = out.get(int(k), 0) + int(v)
+        return dict(sorted(out.items()))
+    spec = {"meta/fold": tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
+    ds = tf.data.TFRecordDataset(files).batch(4096)
+    ds = ds.map(lambda s: tf.io.parse_example(s, spec)["meta/fold"], num_parallel_calls=AUTOTUNE)
+    counts: dict[int, int] = {}
+    for batch in ds.as_numpy_iterator():
+        values, n = np.unique(batch, return_counts=True)
+        for v, c in zip(values.tolist(), n.tolist()):
+            counts[int(v)] = counts.get(int(v), 0) + int(c)
+    return dict(sorted(counts.items()))
+
+
 # --------------------------------------------------------------------------------------------
 # Labels
 # --------------------------------------------------------------------------------------------
@@ -214,14 +271,16 @@ def label_spec(
     Args:
         manifest: the records manifest.
         tasks: task names (see :data:`TASKS`).
-        aus: AU selection for ``au`` (``facs.parse_aus`` syntax); ``None`` = all ``au_ids``.
+        aus: AU selection for ``au`` and ``au_intensity`` (``facs.parse_aus`` syntax); ``None`` =
+            all ``au_ids``.
         posed_classes: 2 (spontaneous/posed) or 12 (posed × :data:`facs.POSED_EMOTIONS`).
         emotion_classes: emotion names, in class order, for ``emotion``; ``None`` = the
             manifest's ``emotion_names``. Examples with another emotion are unknown.
 
     Returns:
-        A dict with ``au_index``/``au_ids`` (``au``), ``posed_table`` (``posed`` 12), the
-        ``emotion_table``/``emotion_classes`` (``emotion``), and ``num_classes`` per class task.
+        A dict with ``au_index``/``au_ids`` (``au``, ``au_intensity``), ``posed_table``
+        (``posed`` 12), the ``emotion_table``/``emotion_classes``/``emotion_dist_index``
+        (``emotion``), and ``num_classes`` per class task.
 
     Raises:
         ValueError: an AU the manifest does not hold, bad ``posed_classes``, unknown emotion.
@@ -229,8 +288,9 @@ def label_spec(
     """
     where = manifest.get("_dir", "<manifest>")
     spec: dict[str, Any] = {"num_classes": {}}
-    if "au" in tasks:
+    if "au" in tasks or "au_intensity" in tasks:
         spec["au_index"], spec["au_ids"] = _au_indices(manifest, aus, where)
+        spec["num_aus"] = len(manifest.get("au_ids", []))
     if "posed" in tasks:
         if posed_classes not in (2, 12):
             raise invalid("posed_classes", "2 or 12", posed_classes)
@@ -253,6 +313,9 @@ def label_spec(
                 f"manifest's emotion_names {names}. Got {emotion_classes!r} instead."
             )
         spec["emotion_table"] = [classes.index(n) if n in classes else -1 for n in names]
+        # label/emotion_dist holds one value per manifest name: where each class's share sits.
+        spec["emotion_dist_index"] = [names.index(c) for c in classes]
+        spec["num_emotion_names"] = len(names)
         spec["emotion_classes"] = classes
         spec["num_classes"]["emotion"] = len(classes)
     return spec
@@ -281,14 +344,84 @@ def _lookup(table: Sequence[int], index: tf.Tensor) -> tf.Tensor:
     return tf.where(ok, tf.gather(t, tf.clip_by_value(index, 0, n - 1)), tf.constant(-1, tf.int64))
 
 
+def _v2_features() -> dict[str, Any]:
+    """The schema-v2 keys, with defaults so that v1 records (which lack them) parse too. The
+    float lists may be empty (no intensities, no soft label): see :func:`_fixed_length`."""
+    return {
+        "label/au_intensity": tf.io.VarLenFeature(tf.float32),
+        "label/emotion_dist": tf.io.VarLenFeature(tf.float32),
+        "meta/fold": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "meta/dataset": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    }
+
+
+V2_FEATURES = tuple(sorted(_v2_features()))
+
+
+def _parse(serialized: tf.Tensor, num_aus: int, v2: bool) -> dict[str, tf.Tensor]:
+    """One example: the v1 keys (:func:`records.parse_example`), plus the v2 keys when asked."""
+    if not v2:
+        return records.parse_example(serialized, num_aus)
+    spec = dict(records.feature_spec(num_aus))
+    spec.update(_v2_features())  # ours win: they read v1 records (no such keys) too
+    parsed = dict(tf.io.parse_single_example(serialized, spec))
+    for key in ("label/au_intensity", "label/emotion_dist"):
+        value = parsed[key]
+        if isinstance(value, tf.SparseTensor):
+            parsed[key] = tf.sparse.to_dense(value, default_value=float("nan"))
+    return parsed
+
+
+def _fixed_length(values: tf.Tensor, n: int, key: str) -> tf.Tensor:
+    """``values`` when it holds ``n`` floats, ``n`` NaNs when empty; any other length is an error
+    (a record that disagrees with its manifest)."""
+    size = tf.size(values)
+    check = tf.debugging.Assert(
+        tf.logical_or(tf.equal(size, 0), tf.equal(size, n)),
+        [
+            f"The record key label/{key} must hold 0 or {n} values (one per manifest entry); it holds",
+            size,
+        ],
+    )
+    with tf.control_dependencies([check]):
+        out = tf.cond(
+            tf.equal(size, n),
+            lambda: tf.reshape(values, [n]),
+            lambda: tf.fill([n], float("nan")),
+        )
+    return tf.reshape(out, [n])
+
+
+def _emotion_dist(parsed: Mapping[str, tf.Tensor], cls: tf.Tensor, spec: Mapping[str, Any]) -> Any:
+    """Soft target over the classes: the record's distribution renormalised over the chosen
+    classes; the one-hot hard label where it has none; zeros where neither is known."""
+    k = spec["num_classes"]["emotion"]
+    raw = _fixed_length(parsed["label/emotion_dist"], spec["num_emotion_names"], "emotion_dist")
+    dist = tf.gather(tf.where(tf.math.is_nan(raw), 0.0, raw), spec["emotion_dist_index"])
+    dist = tf.maximum(dist, 0.0)
+    total = tf.reduce_sum(dist)
+    onehot = tf.one_hot(tf.maximum(cls, 0), k, dtype=tf.float32) * tf.cast(cls >= 0, tf.float32)
+    return tf.where(total > 0, dist / tf.maximum(total, 1e-12), onehot)
+
+
 def _targets(
-    parsed: Mapping[str, tf.Tensor], tasks: Sequence[str], spec: Mapping[str, Any]
+    parsed: Mapping[str, tf.Tensor],
+    tasks: Sequence[str],
+    spec: Mapping[str, Any],
+    soft_labels: bool = False,
 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """Labels and masks of one parsed example; also returns per-task 'known' flags."""
     out: dict[str, tf.Tensor] = {}
     known: dict[str, tf.Tensor] = {}
     for task in tasks:
-        if task == "au":
+        if task == "au_intensity":
+            raw = _fixed_length(parsed["label/au_intensity"], spec["num_aus"], "au_intensity")
+            v = tf.gather(raw, spec["au_index"])
+            mask = tf.logical_not(tf.math.is_nan(v))
+            out["au_intensity"] = tf.where(mask, v, 0.0)
+            out["au_intensity_mask"] = tf.cast(mask, tf.float32)
+            known["au_intensity"] = tf.reduce_any(mask)
+        elif task == "au":
             raw = tf.gather(parsed["label/au"], spec["au_index"])
             mask = raw >= 0
             out["au"] = tf.cast(tf.equal(raw, 1), tf.float32)
@@ -315,6 +448,10 @@ def _targets(
             out[task] = tf.cast(tf.maximum(cls, 0), tf.int32)
             out[f"{task}_mask"] = tf.cast(mask, tf.float32)
             known[task] = mask
+            if task == "emotion" and soft_labels:
+                dist = _emotion_dist(parsed, cls, spec)
+                out["emotion_dist"] = dist
+                known[task] = tf.reduce_sum(dist) > 0
     return out, known
 
 
@@ -331,8 +468,10 @@ class PipelineOptions:
     task="va", batch_size=64)``); ``dataclasses.replace(options, seed=1)`` derives another.
 
     Attributes:
-        task: ``"au"``, ``"va"``, ``"posed"``, ``"emotion"``, or a list of them (multi-task).
-        split: split to read from a directory/manifest; also sets the ``training`` default.
+        task: ``"au"``, ``"va"``, ``"posed"``, ``"emotion"``, ``"au_intensity"``, or a list of
+            them (multi-task).
+        split: split to read from a directory/manifest, or a list of splits; also sets the
+            ``training`` default (``split == "train"``; False for a list).
         batch_size: **global** batch size; with an ``input_context`` each pipeline batches
             ``input_context.get_per_replica_batch_size(batch_size)``.
         image_size: output ``(height, width)`` or int; default: the ``model``'s, else 299.
@@ -349,8 +488,8 @@ class PipelineOptions:
         repeat: repeat forever; default ``training``.
         drop_remainder: drop the last partial batch; default ``training``.
         seed: makes shuffling, crops and augmentation reproducible (``None``: random).
-        aus: AU subset for ``au`` (set name or numbers, chosen by id through the manifest's
-            ``au_ids``); default: all of them in manifest order.
+        aus: AU subset for ``au`` and ``au_intensity`` (set name or numbers, chosen by id
+            through the manifest's ``au_ids``); default: all of them in manifest order.
         unknown: ``"mask"`` (keep, mask 0), ``"drop"`` (skip examples whose label is unknown:
             a class of -1, all selected AUs unknown, or both of valence/arousal unknown), or
             ``"auto"``: drop for a single classification task, mask otherwise.
@@ -369,6 +508,15 @@ class PipelineOptions:
         include_ids: add ``targets["id"]`` (string ``image/id``).
         cycle_length: shards read in parallel.
         num_parallel_calls: parallelism of the map stages.
+        soft_labels: ``emotion``: add ``targets["emotion_dist"]`` from ``label/emotion_dist``
+            (FER+ votes), falling back to the one-hot hard label where a record has none.
+        grayscale: convert every image to grey (ITU-R 601 luma, ``tf.image.rgb_to_grayscale``)
+            after decoding, cropping and augmentation, before normalisation.
+        channels: output channels, 1 or 3. Default: 3, or with ``grayscale`` the ``model``'s
+            channel count (1 without a ``model``); grey images are replicated to 3 channels.
+            1 needs ``grayscale``.
+        folds: keep only the examples whose ``meta/fold`` is in this list (``None``: all).
+            ``split`` may then name several splits (a list) that the folds partition.
     """
 
     task: str | Sequence[str] = "au"
@@ -397,6 +545,10 @@ class PipelineOptions:
     include_ids: bool = False
     cycle_length: int = 8
     num_parallel_calls: int = AUTOTUNE
+    soft_labels: bool = False
+    grayscale: bool = False
+    channels: int | None = None
+    folds: Sequence[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -420,6 +572,9 @@ class _Plan:
     deterministic: bool
     seed: int
     options: PipelineOptions
+    channels: int
+    folds: tuple[int, ...] | None
+    v2: bool  # the schema-v2 keys are parsed
 
 
 @dataclass(frozen=True)
@@ -431,6 +586,35 @@ class _Sharding:
     pipeline_id: int
     per_batch: int
     by_example: bool  # fewer shards than pipelines: every pipeline reads all, keeps 1/n
+
+
+def _channels(o: PipelineOptions, model: Any) -> int:
+    """Output channels: 3 (RGB, or grey replicated), or 1 (grey) for one-channel models."""
+    channels = o.channels
+    if channels is None:
+        channels = 3
+        if o.grayscale:
+            channels = int(model.input_shape[2]) if model is not None else 1
+    if isinstance(channels, bool) or channels not in (1, 3):
+        raise invalid("channels", "1, 3 or None", o.channels)
+    if channels == 1 and not o.grayscale:
+        raise invalid("channels", "3 or None when grayscale is False (1 channel is grey)", channels)
+    return int(channels)
+
+
+def _folds(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    ok = (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) > 0
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+        and all(v >= 0 for v in value)
+    )
+    if not ok:
+        raise invalid("folds", "None or a non-empty list of fold numbers >= 0", value)
+    return tuple(int(v) for v in value)
 
 
 def _model_defaults(
@@ -484,8 +668,13 @@ def _plan(o: PipelineOptions, model: Any) -> _Plan:
     tasks = [task] if isinstance(task, str) else list(task) if isinstance(task, Sequence) else None
     if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
         raise invalid("task", f"one of {list(TASKS)} or a list of distinct ones", task)
-    if not isinstance(o.split, str) or not o.split:
-        raise invalid("split", "a split name such as 'train' or 'val'", o.split)
+    split_ok = (isinstance(o.split, str) and o.split) or (
+        isinstance(o.split, Sequence)
+        and len(o.split) > 0
+        and all(isinstance(x, str) and x for x in o.split)
+    )
+    if not split_ok:
+        raise invalid("split", "a split name such as 'train' or 'val', or a list of them", o.split)
     if o.unknown not in UNKNOWN_MODES:
         raise invalid("unknown", f"one of {list(UNKNOWN_MODES)}", o.unknown)
     _check_counts(o)
@@ -493,6 +682,8 @@ def _plan(o: PipelineOptions, model: Any) -> _Plan:
     aspect_range = _check_range("crop_aspect_ratio_range", o.crop_aspect_ratio_range, 0.0, 100.0)
     size, family = _model_defaults(model, o.image_size, o.preprocessing)
     training = (o.split == "train") if o.training is None else bool(o.training)
+    channels = _channels(o, model)
+    folds = _folds(o.folds)
     if isinstance(o.augment, str) and o.augment.strip().lower() not in aug.POLICIES:
         raise invalid(
             "augment", f"one of {list(aug.POLICIES)}, an AugmentPolicy or a callable", o.augment
@@ -541,6 +732,11 @@ def _plan(o: PipelineOptions, model: Any) -> _Plan:
         deterministic=deterministic,
         seed=int(seed) % (2**63 - 1),
         options=o,
+        channels=channels,
+        folds=folds,
+        v2=folds is not None
+        or "au_intensity" in tasks
+        or (bool(o.soft_labels) and "emotion" in tasks),
     )
 
 
@@ -589,24 +785,57 @@ def _parse_targets(
 ) -> tf.data.Dataset:
     """Step 2: ``(encoded image, targets)``; unknown labels dropped when the plan says so."""
     tasks, include_ids, drop = plan.tasks, plan.options.include_ids, plan.unknown == "drop"
+    soft, folds = bool(plan.options.soft_labels), plan.folds
+    select = drop or folds is not None
 
     def parse(serialized: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor], tf.Tensor]:
-        parsed = records.parse_example(serialized, num_aus)
-        targets, known = _targets(parsed, tasks, spec)
+        parsed = _parse(serialized, num_aus, plan.v2)
+        targets, known = _targets(parsed, tasks, spec, soft)
         if include_ids:
             targets["id"] = parsed["image/id"]
         keep = tf.constant(True)
         if drop:
             for k in known.values():
                 keep = tf.logical_and(keep, k)
+        if folds is not None:
+            in_folds = tf.reduce_any(tf.equal(parsed["meta/fold"], tf.constant(folds, tf.int64)))
+            keep = tf.logical_and(keep, in_folds)
         return parsed["image/encoded"], targets, keep
 
     ds = ds.map(
         parse, num_parallel_calls=plan.options.num_parallel_calls, deterministic=plan.deterministic
     )
-    if drop:
+    if select:
         ds = ds.filter(lambda e, t, keep: keep)
     return ds.map(lambda e, t, keep: (e, t))
+
+
+def to_channels(images: tf.Tensor, *, grayscale: bool, channels: int = 3) -> tf.Tensor:
+    """RGB images to what the model takes: unchanged, or grey in one or three channels.
+
+    Grey is the ITU-R 601 luma ``0.2989 R + 0.587 G + 0.114 B`` (``tf.image.rgb_to_grayscale``);
+    with ``channels=3`` it is replicated to three equal channels, which is how an RGB model
+    (pretrained on ImageNet) sees a grey dataset (Athanasiadis 2022). Runs eagerly and in graphs.
+
+    Args:
+        images: ``[..., H, W, 3]`` real tensor.
+        grayscale: convert to grey.
+        channels: 1 or 3 (with ``grayscale``).
+
+    Returns:
+        ``float32`` ``[..., H, W, channels]`` when ``grayscale``, else ``images``.
+    """
+    if not grayscale:
+        return images
+    grey = tf.image.rgb_to_grayscale(tf.cast(images, tf.float32))
+    return grey if channels == 1 else tf.repeat(grey, 3, axis=-1)
+
+
+def _to_channels(images: tf.Tensor, plan: _Plan) -> tf.Tensor:
+    """:func:`to_channels` for the plan. Augmentation runs on the decoded RGB image first (colour
+    policies need three channels; a grey record decodes to R = G = B and stays grey under them),
+    then the luma is taken."""
+    return to_channels(images, grayscale=plan.options.grayscale, channels=plan.channels)
 
 
 def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> tf.data.Dataset:
@@ -618,7 +847,9 @@ def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> t
 
     def finish(image: tf.Tensor) -> tf.Tensor:
         # Normalise per example (cache-friendly) unless a batch policy still has to run.
-        return image if batch_policy else img.normalize(image, family)
+        if batch_policy:
+            return image
+        return img.normalize(_to_channels(image, plan), family)
 
     def load_train(index: tf.Tensor, encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
         s = tf.random.experimental.stateless_fold_in(example_seed, index)
@@ -675,7 +906,8 @@ def _batch(
 
         def augment_batch(index: tf.Tensor, images: tf.Tensor, targets: Any) -> Any:
             s = tf.random.experimental.stateless_fold_in(batch_seed, index)
-            return img.normalize(batch_policy(images, s), plan.family), targets
+            images = _to_channels(batch_policy(images, s), plan)
+            return img.normalize(images, plan.family), targets
 
         ds = ds.enumerate().map(
             lambda i, element: augment_batch(i, *element),
@@ -712,7 +944,7 @@ def make_dataset(
     input_context: tf.distribute.InputContext | None = None,
     **fields: Any,
 ) -> tf.data.Dataset:
-    """Build a ``tf.data.Dataset`` of ``(images, targets)`` batches from schema-v1 records.
+    """Build a ``tf.data.Dataset`` of ``(images, targets)`` batches from schema-v1/v2 records.
 
     Four steps: read the records (:func:`_read_records`), parse them into targets
     (:func:`_parse_targets`), load and augment the images (:func:`_load_images`), batch
@@ -735,6 +967,8 @@ def make_dataset(
 
     Raises:
         ValueError: bad argument, no file matches, unknown split, an AU the records lack.
+        tf.errors.InvalidArgumentError: (while iterating) a record whose ``label/au_intensity``
+            or ``label/emotion_dist`` length disagrees with the manifest.
         TypeError: a keyword that is not a :class:`PipelineOptions` field.
         records.ManifestError: missing manifest or another schema version.
     """

@@ -130,6 +130,8 @@ class RunParts:
         monitor: the monitored metric (``val/<metric>``).
         stopper: the :class:`~fer_tf.training.callbacks.EarlyStopping` tracker.
         chief: whether this worker writes the run's files.
+        test_ds: a held-out test dataset scored once at the end (``eval.json``'s ``test``), or
+            None.
     """
 
     config: Any
@@ -146,6 +148,7 @@ class RunParts:
     monitor: str
     stopper: Any
     chief: bool
+    test_ds: Any = None
 
 
 class Controller:
@@ -330,7 +333,9 @@ class Controller:
             final = p.trainer.evaluate(p.eval_ds, p.config.train.eval_steps or None)
             result.eval = {
                 "task": p.task.name,
-                "split": p.config.data.eval_split,
+                "split": p.config.data.eval_split
+                if p.config.data.fold < 0
+                else f"fold {p.config.data.fold}",
                 "ema": p.trainer.has_ema,
                 "chance_loss": p.task.chance_loss,
                 "monitor": p.monitor,
@@ -340,6 +345,14 @@ class Controller:
                 "metrics": final,
                 **_eval_extras(p.trainer, p.task),
             }
+            if p.test_ds is not None:
+                # Scored once, with the weights the run ends with; never used for selection.
+                test = p.trainer.evaluate(p.test_ds)
+                result.eval["test"] = {
+                    "split": p.config.data.test_split,
+                    "metrics": test,
+                    **_eval_extras(p.trainer, p.task),
+                }
         s.eval = result.eval
         self._call("on_finalise")
         if has_eval:

@@ -30,7 +30,13 @@ from fer_tf.checks import check_writable_dir
 from fer_tf.config import ConfigError, ExperimentConfig, save_config
 from fer_tf.tasks import Task
 from fer_tf.training.controller import Controller, RunParts, RunResult
-from fer_tf.training.validate import check_experiment, check_model
+from fer_tf.training.validate import (
+    check_experiment,
+    check_model,
+    fold_plan,
+    input_channels,
+    resolve_soft_labels,
+)
 
 __all__ = [
     "DataSource",
@@ -52,12 +58,15 @@ class DataSource:
         eval: ``eval(global_batch_size) -> tf.data.Dataset``, finite, or None for no evaluation.
         steps_per_epoch: training steps in one pass over the training split.
         class_counts: per-class training counts (for ``balanced`` class weights), or None.
+        test: ``test(global_batch_size) -> tf.data.Dataset`` of a held-out split scored once at
+            the end (``data.test_split``), or None.
     """
 
     train: Callable[[int], Any]
     eval: Callable[[int], Any] | None
     steps_per_epoch: int
     class_counts: np.ndarray | None = None
+    test: Callable[[int], Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +100,8 @@ def build_model(
 
     info = check_model(config, task)
     size = config.data.image_size or info.input_shape[0]
-    channels = info.input_shape[2]
+    # 1 for grey images on a model trained from scratch, else 3 (see input_channels).
+    channels = input_channels(config)
     model = models.create_model(
         config.model.name,
         include_top=True,
@@ -125,68 +135,140 @@ def _apply_freezing(model: Any, config: ExperimentConfig) -> None:
         freezing.unfreeze_last_n(model, m.unfreeze_last)
 
 
+def _fold_selection(
+    config: ExperimentConfig, manifest: dict[str, Any], say: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any], int] | None:
+    """Pipeline arguments of the training and evaluation sides of a k-fold run, and the number
+    of training examples; None without ``data.fold``.
+
+    Raises:
+        ConfigError: the held-out fold or the training folds hold no examples.
+    """
+    from fer_tf.data import pipeline
+
+    plan = fold_plan(config, manifest)
+    if plan is None:
+        return None
+    counts = pipeline.fold_counts(str(config.data.records), list(plan.splits))
+    n_train = sum(counts.get(f, 0) for f in plan.train_folds)
+    n_eval = counts.get(plan.fold, 0)
+    found = ", ".join(f"{k}: {v}" for k, v in counts.items() if k >= 0) or "none"
+    if n_eval == 0 or n_train == 0:
+        empty = f"fold {plan.fold}" if n_eval == 0 else f"the other folds {list(plan.train_folds)}"
+        raise ConfigError(
+            f"The 'data.fold' parameter selects {empty}, which holds no examples in the records "
+            f"in '{config.data.records}' (splits {', '.join(plan.splits)}; examples per "
+            f"meta/fold: {found}; without a fold: {counts.get(-1, 0)}). Choose a fold among "
+            f"those with examples, or rebuild the records with a fold protocol."
+        )
+    outside = sum(v for k, v in counts.items() if k < 0 or k >= plan.folds)
+    say(
+        f"fold {plan.fold} of {plan.folds} over splits {', '.join(plan.splits)}: "
+        f"{n_train} training and {n_eval} held-out examples"
+        + (
+            f"; {outside} examples without a fold in 0..{plan.folds - 1} left out"
+            if outside
+            else ""
+        )
+    )
+    splits = list(plan.splits)
+    train = {"split": splits, "folds": list(plan.train_folds)}
+    return train, {"split": splits, "folds": [plan.fold]}, n_train
+
+
 def records_data_source(
-    config: ExperimentConfig, task: Task, manifest: dict[str, Any]
+    config: ExperimentConfig,
+    task: Task,
+    manifest: dict[str, Any],
+    *,
+    log: Callable[[str], None] | None = None,
 ) -> DataSource:
-    """A :class:`DataSource` over a schema-v1 records directory (:mod:`fer_tf.data.pipeline`).
+    """A :class:`DataSource` over a schema-v1/v2 records directory (:mod:`fer_tf.data.pipeline`).
+
+    Reads ``data.train_split`` and ``data.eval_split``, or with ``data.fold`` the folds of every
+    split (:func:`~fer_tf.training.validate.fold_plan`); grey images with ``data.grayscale``;
+    soft emotion targets when :func:`~fer_tf.training.validate.resolve_soft_labels` says so.
 
     Args:
         config: the experiment.
         task: its task.
         manifest: the records manifest.
+        log: where one-line messages go (None = nowhere).
 
     Returns:
         The data source.
+
+    Raises:
+        ConfigError: a fold selection without examples.
     """
     from fer_tf.data import pipeline
     from fer_tf.models import get_model_info
 
+    say = log or (lambda _msg: None)
     info = get_model_info(config.model.name)
     d = config.data
     size = d.image_size or info.input_shape[0]
     records_dir = str(d.records)
-    n_train = pipeline.num_examples(records_dir, d.train_split) or _count_examples(
-        records_dir, d.train_split
-    )
+    folds = _fold_selection(config, manifest, say)
+    if folds is None:
+        train_sel: dict[str, Any] = {"split": d.train_split}
+        eval_sel: dict[str, Any] = {"split": d.eval_split}
+        n_train = pipeline.num_examples(records_dir, d.train_split) or _count_examples(
+            records_dir, d.train_split
+        )
+    else:
+        train_sel, eval_sel, n_train = folds
     common: dict[str, Any] = {
         "task": task.name,
         "image_size": size,
         "preprocessing": d.preprocessing or info.preprocessing,
         "seed": config.run.seed,
         "unknown": "mask",
+        "grayscale": d.grayscale,
+        "channels": input_channels(config),
     }
-    if task.name == "au":
+    if task.name in ("au", "au_intensity"):
         common["aus"] = list(task.aus)
     if task.name == "posed":
         common["posed_classes"] = task.num_outputs
     if task.name == "emotion":
         common["emotion_classes"] = list(task.output_names)
+        common["soft_labels"] = resolve_soft_labels(task, config, manifest)
+        if common["soft_labels"]:
+            say("emotion: soft-label cross-entropy on label/emotion_dist (hard label otherwise)")
 
     def train(batch: int) -> Any:
         return pipeline.make_dataset(
             records_dir,
-            split=d.train_split,
             batch_size=batch,
             training=True,
             augment=d.augment,
             shuffle_buffer=max(d.shuffle_buffer, 1),
             cache=d.cache,
+            **train_sel,
             **common,
         )
 
     def evaluate(batch: int) -> Any:
         return pipeline.make_dataset(
-            records_dir, split=d.eval_split, batch_size=batch, training=False, **common
+            records_dir, batch_size=batch, training=False, **eval_sel, **common
+        )
+
+    def test(batch: int) -> Any:
+        return pipeline.make_dataset(
+            records_dir, batch_size=batch, training=False, split=d.test_split, **common
         )
 
     class_counts = None
     if task.is_classification and task.class_weights == "balanced":
-        class_counts = _class_counts(records_dir, d.train_split, task)
+        # The training side's own counts: its split, or its folds over every split.
+        class_counts = _class_counts(records_dir, train_sel["split"], task, train_sel.get("folds"))
     return DataSource(
         train=train,
         eval=evaluate,
         steps_per_epoch=max(1, n_train // d.batch_size),
         class_counts=class_counts,
+        test=test if d.test_split else None,
     )
 
 
@@ -199,7 +281,9 @@ def _count_examples(records_dir: str, split: str) -> int:
     return int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1).numpy())
 
 
-def _class_counts(records_dir: str, split: str, task: Task) -> np.ndarray:
+def _class_counts(
+    records_dir: str, split: str | list[str], task: Task, folds: list[int] | None = None
+) -> np.ndarray:
     import tensorflow as tf
 
     from fer_tf import facs, records
@@ -208,19 +292,34 @@ def _class_counts(records_dir: str, split: str, task: Task) -> np.ndarray:
     spec = {
         key: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
         "label/emotion": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "meta/fold": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
     }
     counts = np.zeros(task.num_outputs, np.float64)
-    ds = tf.data.TFRecordDataset(records.list_shards(records_dir, split)).batch(1024)
+    # label/emotion indexes the manifest's emotion_names, which need not be the task's classes
+    # (6 classes without neutral, another dataset's order).
+    names = list(records.read_manifest(records_dir).get("emotion_names") or facs.EMOTIONS)
+    classes = list(task.output_names)
+    table = np.array([classes.index(n) if n in classes else -1 for n in names] + [-1], np.int64)
+    splits = [split] if isinstance(split, str) else list(split)
+    files = [f for s in splits for f in records.list_shards(records_dir, s)]
+    ds = tf.data.TFRecordDataset(files).batch(1024)
     for batch in ds.map(lambda s: tf.io.parse_example(s, spec)):
+        if folds is not None:
+            keep = np.isin(batch["meta/fold"].numpy(), folds)
+            batch = {k: v.numpy()[keep] for k, v in batch.items()}
+        else:
+            batch = {k: v.numpy() for k, v in batch.items()}
         if task.name == "posed" and task.num_outputs == 12:
-            emo = batch["label/emotion"].numpy()
-            posed = batch[key].numpy()
+            emo = batch["label/emotion"]
+            posed = batch[key]
             for p, e in zip(posed, emo):
-                name = facs.EMOTIONS[e] if 0 <= e < len(facs.EMOTIONS) else ""
+                name = names[e] if 0 <= e < len(names) else ""
                 if p in (0, 1) and name in facs.POSED_EMOTIONS:
                     counts[facs.posed_class_index(int(p), name, 12)] += 1
         else:
-            y = batch[key].numpy()
+            y = batch[key]
+            if task.name == "emotion":
+                y = table[np.where((y >= 0) & (y < len(names)), y, len(names))]
             y = y[(y >= 0) & (y < task.num_outputs)]
             counts += np.bincount(y, minlength=task.num_outputs)
     return counts
@@ -467,7 +566,7 @@ def prepare_experiment(
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
     if data is None:
-        data = records_data_source(config, task, manifest or {})
+        data = records_data_source(config, task, manifest or {}, log=say)
     spe = config.train.steps_per_epoch or data.steps_per_epoch
     class_weights = _class_weights(task, data, say)
     with strategy.scope():
@@ -504,6 +603,7 @@ def prepare_experiment(
         monitor=monitor,
         stopper=EarlyStopping(monitor, config.train.early_stopping_patience, state),
         chief=chief,
+        test_ds=data.test(batch) if data.test is not None else None,
     )
     all_actions = [*default_actions(parts, say), *actions]
     return Controller(parts, all_actions, progress=progress, log=say)

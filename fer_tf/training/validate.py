@@ -11,6 +11,7 @@ registry, hence TensorFlow; it builds nothing except, once per small CNN, the mo
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +25,155 @@ __all__ = [
     "label_coverage",
     "metric_names",
     "train_layer_modes",
+    "input_channels",
+    "resolve_soft_labels",
+    "fold_plan",
+    "FoldPlan",
 ]
 
 
 def metric_names(task: Task) -> list[str]:
     """Names a ``val/<name>`` early-stopping metric may take for ``task``."""
-    from fer_tf import metrics
+    return ["loss", *task.make_metrics().result().keys()]
 
-    if task.name == "au":
-        m: Any = metrics.AUMetrics(task.output_names)
-    elif task.name == "va":
-        m = metrics.RegressionMetrics(task.output_names)
-    else:
-        m = metrics.ClassificationMetrics(task.output_names)
-    return ["loss", *m.result().keys()]
+
+def input_channels(config: ExperimentConfig) -> int:
+    """The model's input channels: ``data.channels``, or (0 = auto) 1 for grey images on a
+    model trained from scratch and 3 otherwise (RGB, or grey replicated for pretrained RGB
+    weights, Athanasiadis 2022's "grey to RGB").
+
+    Args:
+        config: the experiment.
+
+    Returns:
+        1 or 3.
+
+    Raises:
+        ConfigError: ``data.channels`` is 1 without ``data.grayscale``.
+    """
+    d = config.data
+    if d.channels == 1 and not d.grayscale:
+        raise ConfigError(
+            "The 'data.channels' parameter is 1 (grey input) but 'data.grayscale' is false; set "
+            "data.grayscale=true (or data.channels to 0 or 3)."
+        )
+    if d.channels:
+        return int(d.channels)
+    return 1 if d.grayscale and not config.model.weights else 3
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """A k-fold selection: which splits the folds partition and which folds each side reads.
+
+    Attributes:
+        fold: the held-out fold k.
+        folds: the number of folds.
+        splits: the record splits the folds partition (all of them).
+        train_folds: the folds training reads (all but k).
+    """
+
+    fold: int
+    folds: int
+    splits: tuple[str, ...]
+    train_folds: tuple[int, ...]
+
+
+def _record_splits(manifest: dict[str, Any], records_dir: Any) -> list[str]:
+    from fer_tf import records
+
+    names = set(manifest.get("splits") or {}) | {
+        p.name.split("-", 1)[0] for p in Path(records_dir).glob("*.tfrecord")
+    }
+    return [n for n in sorted(names) if records.list_shards(records_dir, n)]
+
+
+def fold_plan(config: ExperimentConfig, manifest: dict[str, Any]) -> FoldPlan | None:
+    """The fold selection of ``data.fold``/``data.folds`` (pure Python), or None without folds.
+
+    The folds partition the whole dataset (every split of the records): training reads the
+    examples whose ``meta/fold`` is not k, evaluation those whose fold is k; examples without a
+    fold (-1) are in neither.
+
+    Args:
+        config: the experiment.
+        manifest: the records manifest (its ``folds`` is the default number of folds).
+
+    Returns:
+        The :class:`FoldPlan`, or None when ``data.fold`` is -1.
+
+    Raises:
+        ConfigError: no fold count, a fold out of range, a count that contradicts the manifest,
+            or records without shards.
+    """
+    d = config.data
+    if d.fold < 0:
+        return None
+    where = f"the records in '{d.records}'"
+    stated = _int(manifest.get("folds")) or 0
+    folds = d.folds or stated
+    if folds < 2:
+        raise ConfigError(
+            f"The 'data.fold' parameter ({d.fold}) needs a number of folds >= 2: {where} state "
+            f"'folds': {manifest.get('folds')!r} in manifest.json. Rebuild them with a fold "
+            f"protocol or set data.folds."
+        )
+    if d.folds and stated and d.folds != stated:
+        raise ConfigError(
+            f"The 'data.folds' parameter ({d.folds}) contradicts {where}, built with {stated} "
+            f"folds (manifest.json 'folds'). Set data.folds=0 or {stated}."
+        )
+    if d.fold >= folds:
+        raise ConfigError(
+            f"The 'data.fold' parameter must be a fold in 0..{folds - 1} ({folds} folds) or -1. "
+            f"Got {d.fold} instead."
+        )
+    splits = _record_splits(manifest, d.records) if d.records else []
+    if d.records and not splits:
+        raise ConfigError(f"{where.capitalize()} have no shards; there is nothing to split.")
+    return FoldPlan(
+        fold=d.fold,
+        folds=folds,
+        splits=tuple(splits),
+        train_folds=tuple(f for f in range(folds) if f != d.fold),
+    )
+
+
+def _has_emotion_dist(manifest: dict[str, Any], splits: Any) -> bool:
+    stats = manifest.get("label_stats")
+    if not isinstance(stats, dict):
+        return False
+    for split in splits:
+        entry = (
+            stats.get(split, {}).get("emotion_dist") if isinstance(stats.get(split), dict) else None
+        )
+        known = entry.get("known") if isinstance(entry, dict) else entry
+        if (_int(known) or 0) > 0:
+            return True
+    return False
+
+
+def resolve_soft_labels(task: Task, config: ExperimentConfig, manifest: dict[str, Any]) -> bool:
+    """Whether the emotion task trains on ``label/emotion_dist`` (soft-label cross-entropy).
+
+    ``task.soft_labels: auto`` reads the training split's ``label_stats`` (``emotion_dist:
+    {known: n}``, n > 0) in the manifest; true and false are taken as they are.
+
+    Args:
+        task: the resolved task.
+        config: the experiment.
+        manifest: the records manifest.
+
+    Returns:
+        True when the pipeline should provide soft targets.
+    """
+    if task.name != "emotion" or task.soft_labels is False:
+        return False
+    if task.soft_labels is True:
+        return True
+    plan = fold_plan(config, manifest)
+    splits = plan.splits if plan is not None else (config.data.train_split,)
+    return _has_emotion_dist(manifest, splits)
 
 
 def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
@@ -59,17 +195,27 @@ def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
         manifest = records.read_manifest(d)
     except records.ManifestError as exc:
         raise ConfigError(str(exc)) from exc
-    _check_not_empty(manifest, d, config.data.train_split)
-    for split in (config.data.train_split, config.data.eval_split):
+    plan = fold_plan(config, manifest)
+    if plan is None:
+        _check_not_empty(manifest, d, config.data.train_split)
+    if plan is not None and config.data.test_split:
+        raise ConfigError(
+            f"The 'data.test_split' parameter ({config.data.test_split!r}) does not combine with "
+            f"data.fold: the folds partition every split of the records, so the held-out fold is "
+            f"the test set. Set data.test_split=null."
+        )
+    checked = (config.data.train_split, config.data.eval_split, config.data.test_split)
+    for split in [s for s in checked if s] if plan is None else ():
         if not records.list_shards(d, split):
             have = sorted({p.name.split("-", 1)[0] for p in Path(d).glob("*.tfrecord")}) or [
                 "(none)"
             ]
             raise ConfigError(
                 f"The records directory '{d}' has no shards for split {split!r}. "
-                f"Splits present: {', '.join(have)}. Set data.train_split / data.eval_split."
+                f"Splits present: {', '.join(have)}. Set data.train_split / data.eval_split / "
+                f"data.test_split."
             )
-    if task.name == "au":
+    if task.name in ("au", "au_intensity"):
         au_ids = [int(a) for a in manifest.get("au_ids", [])]
         missing = [a for a in task.aus if a not in au_ids]
         if missing:
@@ -78,7 +224,21 @@ def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
                 f"{', '.join(f'AU{a}' for a in missing)} (their AUs: {au_ids}). Choose "
                 f"data.aus among them."
             )
-    _check_label_coverage(manifest, config, task)
+    if task.loss != "softmax_ce" and resolve_soft_labels(task, config, manifest):
+        raise ConfigError(
+            f"Soft labels (label/emotion_dist) need task.loss=softmax_ce. Got "
+            f"{task.loss!r}; set task.soft_labels=false or task.loss=softmax_ce."
+        )
+    splits = [config.data.train_split] if plan is None else list(plan.splits)
+    errors = []
+    for split in splits:
+        try:
+            _check_label_coverage(manifest, config, task, split)
+        except ConfigError as exc:
+            errors.append(exc)
+    if splits and len(errors) == len(splits):
+        # Refused only when no split the training reads has the labels.
+        raise errors[0]
     return manifest
 
 
@@ -127,13 +287,21 @@ def label_coverage(manifest: dict[str, Any], split: str) -> dict[str, Any] | Non
         None when the manifest has no statistics for ``split``; else a dict with ``au``
         (``{AU number: known count}``, only AUs with statistics), ``va`` (known valence plus
         arousal values, or None when not recorded), ``posed`` (known posed/spontaneous labels,
-        or None) and ``emotion`` (``{emotion name: count}``, or None).
+        or None), ``emotion`` (``{emotion name: count}``, or None) and ``au_intensity``
+        (``{AU number: known intensities}`` from ``au_intensity: {"12": {"known": n}}``, or None
+        when not recorded).
     """
     stats = manifest.get("label_stats")
     if not isinstance(stats, dict) or not isinstance(stats.get(split), dict):
         return None
     st = stats[split]
-    out: dict[str, Any] = {"au": {}, "va": None, "posed": None, "emotion": None}
+    out: dict[str, Any] = {
+        "au": {},
+        "va": None,
+        "posed": None,
+        "emotion": None,
+        "au_intensity": _intensity_counts(st.get("au_intensity")),
+    }
     au_ids = [_int(a) for a in manifest.get("au_ids", [])]
     if isinstance(st.get("au"), dict):
         for key, counts in st["au"].items():
@@ -158,6 +326,20 @@ def label_coverage(manifest: dict[str, Any], split: str) -> dict[str, Any] | Non
     return out
 
 
+def _intensity_counts(entry: Any) -> dict[int, int] | None:
+    """``{AU: known intensities}`` from ``label_stats[split]["au_intensity"]`` (``{"12": {"known":
+    n, ...}}`` or ``{"12": n}``); None when the records have no intensity statistics."""
+    if not isinstance(entry, dict):
+        return None
+    out: dict[int, int] = {}
+    for key, value in entry.items():
+        a = _int(key)
+        n = _int(value.get("known")) if isinstance(value, dict) else _int(value)
+        if a is not None:
+            out[a] = n or 0
+    return out
+
+
 def _trainable_tasks(cov: dict[str, Any]) -> list[str]:
     out = []
     known_aus = [a for a, n in cov["au"].items() if n > 0]
@@ -167,6 +349,10 @@ def _trainable_tasks(cov: dict[str, Any]) -> list[str]:
         out.append("va" if cov["va"] is not None else "va (not recorded in label_stats)")
     if cov["posed"] is None or cov["posed"] > 0:
         out.append("posed")
+    known_intensity = [a for a, n in (cov.get("au_intensity") or {}).items() if n > 0]
+    if known_intensity:
+        aus = ", ".join(str(a) for a in sorted(known_intensity))
+        out.append(f"au_intensity (AUs with intensities: {aus})")
     if cov["emotion"] is None:
         out.append("emotion")
     elif sum(cov["emotion"].values()) > 0:
@@ -175,11 +361,31 @@ def _trainable_tasks(cov: dict[str, Any]) -> list[str]:
     return out
 
 
-def _check_label_coverage(manifest: dict[str, Any], config: ExperimentConfig, task: Task) -> None:
+def _check_intensity_coverage(cov: dict[str, Any], task: Task, where: str, accepted: str) -> None:
+    known = cov["au_intensity"]
+    if known is None:
+        raise ConfigError(
+            f"The 'au_intensity' task needs AU intensity labels (label/au_intensity), but "
+            f"{where} has none (no 'au_intensity' statistics: records without intensities, such "
+            f"as schema-v1 records). Tasks these records can train: {accepted}. Use records of "
+            f"a dataset with intensities (DISFA, CK+ FACS codes) or set task.name accordingly."
+        )
+    unknown = [a for a in task.aus if known.get(a, 0) == 0]
+    if unknown:
+        have = sorted(a for a, n in known.items() if n > 0)
+        raise ConfigError(
+            f"Every training intensity of {', '.join(f'AU{a}' for a in unknown)} is unknown in "
+            f"{where}; task.name=au_intensity would train on an all-masked column. Choose "
+            f"data.aus among the AUs with known intensities: {have or 'none'}."
+        )
+
+
+def _check_label_coverage(
+    manifest: dict[str, Any], config: ExperimentConfig, task: Task, split: str
+) -> None:
     """Refuse a task whose training labels are all unknown (an all-zero mask trains nothing)."""
     from fer_tf import facs
 
-    split = config.data.train_split
     cov = label_coverage(manifest, split)
     if cov is None:
         return
@@ -188,6 +394,9 @@ def _check_label_coverage(manifest: dict[str, Any], config: ExperimentConfig, ta
     accepted = _trainable_tasks(cov)
     accepted_text = "; ".join(accepted) if accepted else "none"
     problem = None
+    if task.name == "au_intensity":
+        _check_intensity_coverage(cov, task, where, accepted_text)
+        return
     if task.name == "au":
         unknown = [a for a in task.aus if cov["au"].get(a, 1) == 0]
         if unknown:
