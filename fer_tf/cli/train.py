@@ -184,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     m = result.eval.get("metrics", {})
     key = task.primary_metric
+    split = result.eval.get("split", config.data.eval_split)  # "fold k" in fold mode
     if key in m:
         print(
-            f"done: {result.status}, {result.steps} steps; final {config.data.eval_split} {key} "
+            f"done: {result.status}, {result.steps} steps; final {split} {key} "
             f"{m[key]:.4f}; outputs in {result.run_dir}"
         )
     return 0

@@ -45,6 +45,7 @@ TASK_HEAD_KINDS: dict[str, str] = {
     "va": "regression",
     "posed": "softmax",
     "emotion": "softmax",
+    "au_intensity": "regression",
 }
 
 
