@@ -41,6 +41,7 @@ class BuildSummary:
         downloaded: originals fetched over the network in this run.
         cached: sources answered from the cache (originals or remembered failures).
         processed: images decoded/encoded in this run (the rest came from the processed cache).
+        frames_decoded: video frames decoded in this run (local video sources).
         elapsed: seconds.
         manifest: path of ``manifest.json``.
         errors: path of ``errors.jsonl``.
@@ -60,6 +61,7 @@ class BuildSummary:
     downloaded: int = 0
     cached: int = 0
     processed: int = 0
+    frames_decoded: int = 0
     elapsed: float = 0.0
     manifest: str = ""
     errors: str = ""
