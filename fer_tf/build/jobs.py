@@ -64,7 +64,8 @@ def _crop_box(image: Any, box: Sequence[int], margin: float) -> Any:
 def _process_boxed(data: bytes, box: Sequence[int], options: Mapping[str, Any]) -> tuple[str, Any]:
     """Decode, crop the dataset's box (instead of the detector), equalise, resize, encode."""
     try:
-        image = _crop_box(decode_image(data), box, float(options.get("face_margin") or 0.0))
+        margin = float(options.get("box_margin") or 0.0)
+        image = _crop_box(decode_image(data), box, margin)
     except ValueError as exc:
         return "fail", str(exc)
     if options.get("equalize"):

@@ -315,7 +315,9 @@ class BuildOptions:
             A JSON-able dict; :meth:`fingerprint` hashes it.
         """
         cropping = self.face_crop != "none"
+        local = {"box_margin": float(self.face_margin)} if self.local else {}
         return {
+            **local,  # a dataset's face box (AffectNet) is cropped with the face margin
             "version": PROCESS_VERSION,
             "image_size": self.image_size,
             "jpeg_quality": self.jpeg_quality,
