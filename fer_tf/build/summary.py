@@ -94,6 +94,12 @@ class BuildSummary:
         lines += [
             f"  {'downloaded (network)':<28}{self.downloaded:>10}",
             f"  {'from cache':<28}{self.cached:>10}",
+            f"  {'processed (decoded)':<28}{self.processed:>10}",
+            *(
+                [f"  {'video frames decoded':<28}{self.frames_decoded:>10}"]
+                if self.frames_decoded
+                else []
+            ),
             f"  {'elapsed (s)':<28}{self.elapsed:>10.1f}",
             f"  manifest: {self.manifest}",
             f"  errors:   {self.errors}",
