@@ -433,3 +433,25 @@ def test_help_groups_source_flags_without_tensorflow() -> None:
     assert "TF False" in r.stdout, r.stdout + r.stderr
     assert "--source folder:" in r.stdout and "--class-names" in r.stdout
     assert "--folds K|loso" in r.stdout and "--test-fraction" in r.stdout
+
+
+@pytest.mark.parametrize("variant", ["baseline", "progressive", "exif", "grey"])
+def test_jpeg_size_reads_the_frame_header(variant: str) -> None:
+    import io
+
+    from PIL import Image
+
+    from fer_tf.build.shards import jpeg_size
+
+    im = Image.fromarray(synth_images(1, seed=1, size=40)[0][:, :30])
+    if variant == "grey":
+        im = im.convert("L")
+    buf = io.BytesIO()
+    kwargs = {"progressive": True} if variant == "progressive" else {}
+    if variant == "exif":
+        exif = Image.Exif()
+        exif[0x010E] = "x" * 300  # an APP1 segment before the frame header
+        kwargs["exif"] = exif
+    im.save(buf, "JPEG", **kwargs)
+    assert jpeg_size(buf.getvalue()) == (30, 40)
+    assert jpeg_size(b"\x89PNG....") is None and jpeg_size(b"\xff\xd8\xff") is None

@@ -11,7 +11,7 @@ from typing import Any
 from fer_tf.build.options import DEFAULT_EXAMPLES_PER_SHARD, BuildOptions
 from fer_tf.build.progress import Progress
 
-__all__ = ["SPLITS", "ALL_SPLITS", "shard_sizes", "write_shards"]
+__all__ = ["SPLITS", "ALL_SPLITS", "shard_sizes", "write_shards", "jpeg_size"]
 
 #: The splits of a spreadsheet build (always written, possibly empty).
 SPLITS = ("train", "val")
@@ -63,15 +63,56 @@ def _plan(
     return plan
 
 
-def _encode(ex: Any) -> bytes:
-    from PIL import Image
+#: JPEG start-of-frame markers (baseline, extended, progressive, lossless, arithmetic...).
+_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
 
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's start-of-frame header, or None if none is found.
+
+    A walk over the marker segments (microseconds), instead of opening the image with Pillow
+    once more in the single writer process.
+
+    Args:
+        data: JPEG bytes (validated earlier by a full decode).
+
+    Returns:
+        The size, or None (the caller falls back to Pillow).
+    """
+    pos, n = 2, len(data)
+    if data[:2] != b"\xff\xd8":
+        return None
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker in _SOF and pos + 9 <= n:
+            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+            width = int.from_bytes(data[pos + 7 : pos + 9], "big")
+            return (width, height) if width and height else None
+        if marker == 0xDA:  # start of scan before any frame header: give up
+            return None
+        pos += 2 + length
+    return None
+
+
+def _encode(ex: Any) -> bytes:
     from fer_tf.records import ExampleRecord, encode_example
 
     jpeg = Path(ex["path"]).read_bytes()
-    if ex.get("size"):
-        width, height = ex["size"]
+    size = ex.get("size") or jpeg_size(jpeg)
+    if size:
+        width, height = size
     else:
+        from PIL import Image
+
         with Image.open(io.BytesIO(jpeg)) as im:
             width, height = im.size
     record = ExampleRecord(
