@@ -455,3 +455,31 @@ def test_jpeg_size_reads_the_frame_header(variant: str) -> None:
     im.save(buf, "JPEG", **kwargs)
     assert jpeg_size(buf.getvalue()) == (30, 40)
     assert jpeg_size(b"\x89PNG....") is None and jpeg_size(b"\xff\xd8\xff") is None
+
+
+def test_drop_unknown_and_selected_aus(subjects_root: Path, tmp_path: Path) -> None:
+    opts = dict(source="test_subjects", input=subjects_root, workers=0, progress=False, folds=0)
+    build_records(BuildOptions(None, tmp_path / "a", aus="1,2,4", **opts))
+    recs = [r for v in _records(tmp_path / "a").values() for r in v]
+    assert all(r.au == [1, 0, -1] for r in recs)  # AU4: not labelled by the source
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["au_ids"] == [1, 2, 4]
+    with pytest.raises(Exception, match="no usable image"):
+        build_records(BuildOptions(None, tmp_path / "b", aus="1,12", drop_unknown=True, **opts))
+    summary = build_records(
+        BuildOptions(None, tmp_path / "c", aus="1,2", drop_unknown=True, **opts)
+    )
+    assert summary.written == 12 and summary.skipped == 0
+
+
+def test_local_build_never_imports_tensorflow(folder_root: Path, tmp_path: Path) -> None:
+    args = ["--source", "folder", "--input", str(folder_root), "--output-dir", str(tmp_path)]
+    code = (
+        "import sys\nfrom fer_tf.cli.build_records import main\n"
+        f"rc = main({[*args, '--workers', '2', '--no-progress']!r})\n"
+        "print('RC', rc, 'TF', 'tensorflow' in sys.modules)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert "RC 0 TF False" in r.stdout, r.stdout + r.stderr

@@ -26,7 +26,7 @@ __all__ = ["LocalExample", "LocalInputs", "read_local_sources", "LOCAL_FAILURES"
 #: Failure categories of local builds, listed in the summary even when zero.
 LOCAL_FAILURES = ("corrupt_image", "unreadable_frame", "bad_label")
 #: Skip reasons of local builds, listed in the summary even when zero.
-LOCAL_SKIPS = ("duplicate", "no_face")
+LOCAL_SKIPS = ("duplicate", "no_face", "unknown_label")
 
 
 @dataclass(slots=True)
@@ -212,10 +212,13 @@ def _store_data(data: bytes, data_root: Path) -> str:
 class _Reader:
     """Turns a source's items and issues into :class:`LocalInputs` entries."""
 
-    def __init__(self, inputs: LocalInputs, data_root: Path, name: str) -> None:
+    def __init__(
+        self, inputs: LocalInputs, data_root: Path, name: str, drop_unknown: bool = False
+    ) -> None:
         self.inputs = inputs
         self.data_root = data_root
         self.name = name
+        self.drop_unknown = drop_unknown
         self.seen: set[str] = set()
 
     def report(self, issue: Issue) -> None:
@@ -237,6 +240,12 @@ class _Reader:
         except ValueError as exc:
             inputs.total_rows -= 1
             self.report(_bad_label(item, str(exc)))
+            return
+        if self.drop_unknown and -1 in au:
+            unknown = [a for a, v in zip(inputs.au_ids, au) if v == -1]
+            inputs.total_rows -= 1
+            detail = f"unknown label for AU {unknown} (drop_unknown)"
+            self.report(Issue(source, 0, "unknown_label", detail, failure=False))
             return
         if item.data is not None:
             kind, origin = "data", _store_data(item.data, self.data_root)
@@ -294,7 +303,7 @@ def read_local_sources(
         inputs.warnings.append(
             f"selected AUs {missing} are not labelled by '{source.name}': their labels are -1"
         )
-    reader = _Reader(inputs, cache_root / "data", source.name)
+    reader = _Reader(inputs, cache_root / "data", source.name, options.drop_unknown)
     for item in source.items(reader.report):
         reader.take(item)
     return inputs

@@ -71,7 +71,7 @@ class BuildOptions:
         cache_dir: download cache (default ``<output_dir>/cache``); share it between builds.
         aus: AU columns to store: a :mod:`fer_tf.facs` set name (``"emotionet11"``), a list, or
             None for every AU column found in the spreadsheets.
-        drop_unknown: skip rows where any selected AU is unknown (seed 001's filtering).
+        drop_unknown: skip rows (items) where any selected AU is unknown (seed 001's filtering).
         val_fraction: fraction of examples assigned to the ``val`` split (0..1) when the source
             has no partition of its own; None: :data:`DEFAULT_VAL_FRACTION`, or 0 when folds are
             written (all examples in ``train``, the folds are the protocol).
@@ -88,7 +88,8 @@ class BuildOptions:
         image_size: downscale so the shorter side is at most this (aspect kept); None keeps size.
         jpeg_quality: quality of the re-encoded JPEG (1..100).
         face_crop: ``"none"`` or ``"haar"`` (Viola–Jones largest face,
-            :mod:`fer_tf.preprocessing.faces`).
+            :mod:`fer_tf.preprocessing.faces`). An item with a face box from its dataset
+            (AffectNet) is always cropped to that box with ``face_margin``, never detected.
         face_margin: margin around the detected face (fraction of its size).
         face_fallback: when no face is found: ``"keep"`` the whole image or ``"drop"`` the row
             (counted as skipped, reason ``no_face``).
