@@ -278,7 +278,7 @@ def test_rebuild_is_byte_identical_and_resume_reprocesses_nothing(
 
 def test_pass_through_jpegs_are_kept_and_resumed(folder_root: Path, tmp_path: Path) -> None:
     opts = dict(source="folder", input=folder_root, workers=0, progress=False)
-    first = build_records(BuildOptions(None, tmp_path / "a", **opts))
+    first = build_records(folder_root, tmp_path / "a", source="folder", workers=0, progress=False)
     again = build_records(BuildOptions(None, tmp_path / "a", **opts))
     assert again.processed == 0 and first.written == again.written == 9
     recs = [r for v in _records(tmp_path / "a").values() for r in v]
