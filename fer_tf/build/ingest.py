@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ class LocalExample:
     shard writer and the label statistics take either.
 
     Attributes:
-        source: the item's stable source string; ``id`` is its SHA-1.
+        source: the item's stable source string; ``id`` is its SHA-1 (a property).
         kind: ``"path"`` (an image file), ``"data"`` (bytes written into the cache) or
             ``"video"``.
         origin: the image file (or cached data), or the video file.
@@ -49,7 +50,6 @@ class LocalExample:
     """
 
     source: str
-    id: str
     kind: str
     origin: str
     frame: int
@@ -69,6 +69,11 @@ class LocalExample:
     size: tuple[int, int] | None = None
     split: str = ""
     fold: int = -1
+
+    @property
+    def id(self) -> str:
+        """The record id: hex SHA-1 of ``source`` (computed when asked: not kept per example)."""
+        return image_id(self.source)
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -197,6 +202,15 @@ def _labels(
     return au, intensity, dist
 
 
+_NAN = math.nan
+
+
+def _float(value: float) -> float:
+    """``float(value)``, with every NaN the same object (one per example adds up)."""
+    v = float(value)
+    return v if v == v else _NAN
+
+
 def _store_data(data: bytes, data_root: Path) -> str:
     """Write encoded image bytes into the content-addressed cache; return the file's path."""
     sha = hashlib.sha256(data).hexdigest()
@@ -220,6 +234,11 @@ class _Reader:
         self.name = name
         self.drop_unknown = drop_unknown
         self.seen: set[str] = set()
+        # Label tuples repeat (a few hundred AU patterns over a dataset): keep one of each.
+        self.shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+    def intern(self, labels: tuple[int, ...]) -> tuple[int, ...]:
+        return self.shared.setdefault(labels, labels)
 
     def report(self, issue: Issue) -> None:
         self.inputs.total_rows += 1
@@ -253,23 +272,23 @@ class _Reader:
             kind, origin = "video", str(item.video)
         else:
             kind, origin = "path", str(item.path)
+        intern = self.intern
         inputs.examples.append(
             LocalExample(
                 source=source,
-                id=image_id(source),
                 kind=kind,
                 origin=origin,
                 frame=int(item.frame),
                 box=tuple(int(v) for v in item.box) if item.box is not None else None,  # type: ignore[arg-type]
-                au=au,
+                au=intern(au),
                 au_intensity=intensity,
                 emotion=int(item.emotion),
                 emotion_dist=dist,
-                valence=float(item.valence),
-                arousal=float(item.arousal),
+                valence=_float(item.valence),
+                arousal=_float(item.arousal),
                 posed=int(item.posed),
-                subject=str(item.subject),
-                sequence=str(item.sequence),
+                subject=sys.intern(str(item.subject)),
+                sequence=sys.intern(str(item.sequence)),
                 partition=item.partition,
                 dataset=self.name,
             )
