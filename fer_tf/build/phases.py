@@ -241,15 +241,21 @@ def build_local(options: BuildOptions) -> BuildSummary:
         FailureRateExceeded: ``max_failure_rate`` was exceeded (records were written).
     """
     from fer_tf.build.ingest import read_local_sources
-    from fer_tf.build.process import process_local
+    from fer_tf.build.process import make_pool, process_local
     from fer_tf.build.splits import split_local
 
     t0 = time.monotonic()
     source = options.make_source()
     source.check_root()  # a wrong root fails here, before any work
     _prepare_output(options)
-    inputs = read_local_sources(options, options.cache_root, source)
+    pool = make_pool(options.resolved_workers)  # forked now, while this process is small
+    try:
+        inputs = read_local_sources(options, options.cache_root, source)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     if not inputs.examples:
+        pool.shutdown()
         raise BuildError(
             f"Source '{source.name}' found no usable image under '{source.root}' "
             f"({len(inputs.failures)} failures, {len(inputs.skipped)} skipped)."
@@ -263,6 +269,7 @@ def build_local(options: BuildOptions) -> BuildSummary:
         options.process_options(),
         workers=options.resolved_workers,
         progress=options.progress,
+        pool=pool,
     )
     timings["fetch_process"] = time.monotonic() - t1
     t2 = time.monotonic()

@@ -21,7 +21,7 @@ from fer_tf.build.jobs import extract_frames, process_local_file
 from fer_tf.build.local import FetchOutcome, _InlineExecutor, _make_pool
 from fer_tf.build.progress import Progress
 
-__all__ = ["process_local"]
+__all__ = ["process_local", "make_pool"]
 
 
 class _LocalRun:
@@ -35,6 +35,7 @@ class _LocalRun:
         proc_options: dict[str, Any],
         workers: int,
         bar: Progress,
+        pool: Executor | None = None,
     ) -> None:
         self.root = root
         self.processed_root = str(processed_root)
@@ -43,7 +44,7 @@ class _LocalRun:
         self.limit = 16 * max(1, workers)
         self.bar = bar
         self.out = FetchOutcome()
-        self.pool: Executor = _InlineExecutor() if workers == 0 else _make_pool(workers)
+        self.pool: Executor = pool if pool is not None else make_pool(workers)
         self.jobs: dict[Future[Any], tuple[str, Any]] = {}
 
     def shown(self, path: str) -> str:
@@ -120,6 +121,21 @@ class _LocalRun:
         self.pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
+def make_pool(workers: int) -> Executor:
+    """The image-processing pool (``workers=0``: jobs run in this process).
+
+    The build makes it before reading the source's items: forked workers then start from a small
+    parent, instead of each inheriting a copy-on-write view of every example's label record.
+
+    Args:
+        workers: worker processes.
+
+    Returns:
+        The executor.
+    """
+    return _InlineExecutor() if workers == 0 else _make_pool(workers)
+
+
 def process_local(
     inputs: LocalInputs,
     processed_root: Path,
@@ -128,6 +144,7 @@ def process_local(
     *,
     workers: int,
     progress: bool = True,
+    pool: Executor | None = None,
 ) -> FetchOutcome:
     """Process every example's image (files, cached data, video frames) in the process pool.
 
@@ -140,6 +157,7 @@ def process_local(
         proc_options: :meth:`~fer_tf.build.options.BuildOptions.process_options`.
         workers: worker processes (0: in this process).
         progress: show progress on stderr.
+        pool: the pool to use (:func:`make_pool`; shut down on return), or None to make one.
 
     Returns:
         A :class:`~fer_tf.build.local.FetchOutcome` (``processed``: images decoded in this run;
@@ -148,7 +166,9 @@ def process_local(
     bar = Progress(
         len(inputs.examples), "process", "img", enabled=progress, counters=("failed", "ready")
     )
-    run = _LocalRun(inputs.source.root, processed_root, frames_root, proc_options, workers, bar)
+    run = _LocalRun(
+        inputs.source.root, processed_root, frames_root, proc_options, workers, bar, pool
+    )
     interrupted = False
     try:
         videos: dict[str, list[LocalExample]] = {}

@@ -113,7 +113,8 @@ def _add_io_args(p: argparse.ArgumentParser) -> None:
     io.add_argument(
         "--cache-dir",
         metavar="DIR",
-        help="download cache (default: OUTPUT_DIR/cache); share it between builds",
+        help="download and processed-image cache (default: OUTPUT_DIR/cache); share it "
+        "between builds",
     )
 
 

@@ -54,7 +54,7 @@ class FolderSource(Source):
     source_options = (
         SourceOption(
             "class_names",
-            "folder: the class folders, comma-separated, in label order (default: sorted names)",
+            "the class folders, comma-separated, in label order (default: sorted names)",
         ),
     )
 
