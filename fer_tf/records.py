@@ -1,6 +1,9 @@
-"""Record schema v1: ``tf.train.Example`` encode/parse, shard names, manifest I/O.
+"""Record schemas v1 and v2: ``tf.train.Example`` encode/parse, shard names, manifest I/O.
 
-The schema is fixed in ``DESIGN.md`` ("Record schema v1"). Writing needs no TensorFlow:
+The schema is fixed in ``DESIGN.md`` ("Record schema v1", "Record schema v2"). Version 2 adds
+``label/au_intensity``, ``label/emotion_dist``, ``meta/fold`` and ``meta/dataset``; every record
+written now is v2, and readers accept v1 records (the new keys read as empty / -1 / ``""``).
+Writing needs no TensorFlow:
 :func:`encode_example` is a hand-written protobuf encoder and :class:`TFRecordWriter` frames records
 exactly like ``tf.io.TFRecordWriter`` (CRC32C from ``google-crc32c``). Reading and parsing import
 TensorFlow lazily, inside the functions that need it.
@@ -21,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "SCHEMA_VERSION",
+    "READABLE_SCHEMA_VERSIONS",
     "MANIFEST_NAME",
     "ERRORS_NAME",
     "ExampleRecord",
@@ -31,6 +35,7 @@ __all__ = [
     "decode_example",
     "feature_spec",
     "parse_example",
+    "label_lengths",
     "shard_name",
     "list_shards",
     "read_manifest",
@@ -38,7 +43,9 @@ __all__ = [
     "ManifestError",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Manifest schema versions this fer_tf reads (v1 records lack the v2 keys; they parse as unknown).
+READABLE_SCHEMA_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 ERRORS_NAME = "errors.jsonl"
 UNKNOWN = -1
@@ -55,7 +62,7 @@ def image_id(source: str) -> str:
 
 @dataclass
 class ExampleRecord:
-    """One example in schema-v1 terms (Python side).
+    """One example in schema-v2 terms (Python side; a v1 record decodes with the v2 defaults).
 
     Attributes:
         image: encoded RGB JPEG bytes.
@@ -67,6 +74,11 @@ class ExampleRecord:
         posed: 1 posed, 0 spontaneous, -1 unknown.
         subject: subject id, empty when unknown.
         sequence, frame: video id and frame index; empty / -1 for stills.
+        au_intensity: one float per ``manifest.au_ids`` (0..5, NaN unknown), or empty when the
+            dataset has no intensities (v2).
+        emotion_dist: soft label, one float per ``manifest.emotion_names``, or empty (v2).
+        fold: subject-independent fold, -1 when none (v2).
+        dataset: the source name (``"ckplus"``, ``"spreadsheet"``), ``""`` for v1 records (v2).
     """
 
     image: bytes
@@ -82,6 +94,10 @@ class ExampleRecord:
     sequence: str = ""
     frame: int = UNKNOWN
     id: str = field(default="")
+    au_intensity: Sequence[float] = ()
+    emotion_dist: Sequence[float] = ()
+    fold: int = UNKNOWN
+    dataset: str = ""
 
     def __post_init__(self) -> None:
         self.source = self.source.strip()
@@ -98,7 +114,8 @@ def encode_example(record: ExampleRecord) -> bytes:
     """Serialise a record to ``tf.train.Example`` bytes, without TensorFlow.
 
     The bytes equal ``tf.train.Example(...).SerializeToString(deterministic=True)`` (map keys
-    sorted): a hand-written protobuf encoder for the schema-v1 messages.
+    sorted): a hand-written protobuf encoder for the schema-v2 messages (every v2 key is written,
+    the float lists possibly empty).
 
     Args:
         record: the example.
@@ -119,6 +136,8 @@ def encode_example(record: ExampleRecord) -> bytes:
             "image/id": b(record.id),
             "image/source": b(record.source),
             "label/au": _int64_feature(list(record.au)),
+            "label/au_intensity": _float_feature(list(record.au_intensity)),
+            "label/emotion_dist": _float_feature(list(record.emotion_dist)),
             "label/valence": _float_feature([record.valence]),
             "label/arousal": _float_feature([record.arousal]),
             "label/emotion": _int64_feature([record.emotion]),
@@ -126,12 +145,22 @@ def encode_example(record: ExampleRecord) -> bytes:
             "meta/subject": b(record.subject),
             "meta/sequence": b(record.sequence),
             "meta/frame": _int64_feature([record.frame]),
+            "meta/fold": _int64_feature([record.fold]),
+            "meta/dataset": b(record.dataset),
         }
     )
 
 
 def decode_example(serialized: bytes) -> ExampleRecord:
-    """Parse ``tf.train.Example`` bytes back into an :class:`ExampleRecord` (Python side)."""
+    """Parse ``tf.train.Example`` bytes (schema v1 or v2) into an :class:`ExampleRecord`.
+
+    Args:
+        serialized: the proto bytes.
+
+    Returns:
+        The record; keys a v1 record lacks take their v2 defaults (empty lists, fold -1,
+        dataset ``""``).
+    """
     import tensorflow as tf
 
     ex = tf.train.Example.FromString(serialized)
@@ -142,6 +171,9 @@ def decode_example(serialized: bytes) -> ExampleRecord:
 
     def i(k: str) -> list[int]:
         return list(feat[k].int64_list.value)
+
+    def f(k: str) -> list[float]:
+        return list(feat[k].float_list.value) if k in feat else []
 
     return ExampleRecord(
         image=b("image/encoded"),
@@ -157,14 +189,52 @@ def decode_example(serialized: bytes) -> ExampleRecord:
         sequence=b("meta/sequence").decode("utf-8"),
         frame=i("meta/frame")[0],
         id=b("image/id").decode("utf-8"),
+        au_intensity=f("label/au_intensity"),
+        emotion_dist=f("label/emotion_dist"),
+        fold=i("meta/fold")[0] if "meta/fold" in feat else UNKNOWN,
+        dataset=b("meta/dataset").decode("utf-8") if "meta/dataset" in feat else "",
     )
 
 
-def feature_spec(num_aus: int) -> dict[str, Any]:
-    """``tf.io.parse_example`` spec for schema v1 with ``num_aus`` AU labels."""
+def label_lengths(manifest: Mapping[str, Any]) -> dict[str, int]:
+    """The list lengths of a records directory's labels, from its manifest.
+
+    Args:
+        manifest: a manifest (:func:`read_manifest`), v1 or v2.
+
+    Returns:
+        ``{"au": K, "au_intensity": K or 0, "emotion_dist": E or 0}``: a length 0 means the
+        records hold no such label (v1 records, or a dataset without intensities / soft labels);
+        otherwise every record holds exactly that many values (NaN where unknown).
+    """
+    lengths = dict(manifest.get("label_lengths") or {})
+    return {
+        "au": int(lengths.get("au", len(manifest.get("au_ids", [])))),
+        "au_intensity": int(lengths.get("au_intensity", 0)),
+        "emotion_dist": int(lengths.get("emotion_dist", 0)),
+    }
+
+
+def feature_spec(num_aus: int, au_intensity: int = 0, emotion_dist: int = 0) -> dict[str, Any]:
+    """``tf.io.parse_example`` spec for schema v2 (reads v1 records too).
+
+    Args:
+        num_aus: AU labels per record (``len(manifest.au_ids)``).
+        au_intensity: intensities per record (:func:`label_lengths`); 0 leaves the key out of
+            the spec (records holding intensities still parse: extra keys are ignored).
+        emotion_dist: soft-label length per record (:func:`label_lengths`); 0 leaves it out.
+
+    Returns:
+        The spec. Keys a v1 record lacks parse to their defaults: ``label/au_intensity`` and
+        ``label/emotion_dist`` NaN-filled (length as asked), ``meta/fold`` -1, ``meta/dataset``
+        ``b""``.
+    """
     import tensorflow as tf
 
-    return {
+    def floats(n: int) -> Any:
+        return tf.io.FixedLenFeature([n], tf.float32, default_value=[math.nan] * n)
+
+    spec = {
         "image/encoded": tf.io.FixedLenFeature([], tf.string),
         "image/format": tf.io.FixedLenFeature([], tf.string, default_value="jpeg"),
         "image/height": tf.io.FixedLenFeature([], tf.int64),
@@ -179,14 +249,33 @@ def feature_spec(num_aus: int) -> dict[str, Any]:
         "meta/subject": tf.io.FixedLenFeature([], tf.string, default_value=""),
         "meta/sequence": tf.io.FixedLenFeature([], tf.string, default_value=""),
         "meta/frame": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "meta/fold": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "meta/dataset": tf.io.FixedLenFeature([], tf.string, default_value=""),
     }
+    if au_intensity:
+        spec["label/au_intensity"] = floats(au_intensity)
+    if emotion_dist:
+        spec["label/emotion_dist"] = floats(emotion_dist)
+    return spec
 
 
-def parse_example(serialized: Any, num_aus: int) -> dict[str, Any]:
-    """Parse one serialized example (scalar string tensor) or a batch (vector) into tensors."""
+def parse_example(
+    serialized: Any, num_aus: int, au_intensity: int = 0, emotion_dist: int = 0
+) -> dict[str, Any]:
+    """Parse one serialized example (scalar string tensor) or a batch (vector) into tensors.
+
+    Args:
+        serialized: a scalar or vector string tensor of v1 or v2 records.
+        num_aus: AU labels per record.
+        au_intensity: intensities per record (0: not parsed).
+        emotion_dist: soft-label length (0: not parsed).
+
+    Returns:
+        The parsed tensors, keyed as :func:`feature_spec`.
+    """
     import tensorflow as tf
 
-    spec = feature_spec(num_aus)
+    spec = feature_spec(num_aus, au_intensity, emotion_dist)
     if serialized.shape.rank == 0:
         return tf.io.parse_single_example(serialized, spec)
     return tf.io.parse_example(serialized, spec)
@@ -242,10 +331,26 @@ def _float_feature(values: Sequence[float]) -> bytes:
     return _field(2, _field(1, packed) if values else b"")
 
 
+def _map_key_order(a: bytes, b: bytes) -> int:
+    """upb's deterministic map order: bytewise, but a key sorts AFTER the keys it prefixes.
+
+    Python protobuf (upb, what ``SerializeToString(deterministic=True)`` runs) compares the common
+    prefix with ``memcmp`` and, when equal, puts the longer key first (``label/au_intensity``
+    before ``label/au``); schema v2 is the first schema with one key prefixing another.
+    """
+    common = min(len(a), len(b))
+    if a[:common] != b[:common]:
+        return -1 if a[:common] < b[:common] else 1
+    return len(b) - len(a)
+
+
 def _example(features: Mapping[str, bytes]) -> bytes:
-    """``Example`` bytes from serialized ``Feature`` messages (map entries sorted by key)."""
+    """``Example`` bytes from serialized ``Feature`` messages (map entries in upb's order)."""
+    import functools
+
     entries = []
-    for key in sorted(features, key=lambda k: k.encode("utf-8")):
+    order = functools.cmp_to_key(_map_key_order)
+    for key in sorted(features, key=lambda k: order(k.encode("utf-8"))):
         entries.append(_field(1, _field(1, key.encode("utf-8")) + _field(2, features[key])))
     return _field(1, b"".join(entries))
 
@@ -329,7 +434,8 @@ def read_manifest(directory_or_file: str | os.PathLike[str]) -> dict[str, Any]:
         The manifest dict; ``manifest["_dir"]`` is set to the records directory.
 
     Raises:
-        ManifestError: missing file, invalid JSON, or another schema version.
+        ManifestError: missing file, invalid JSON, or a schema version not in
+            :data:`READABLE_SCHEMA_VERSIONS`.
     """
     p = Path(directory_or_file)
     path = p / MANIFEST_NAME if p.is_dir() else p
@@ -343,10 +449,11 @@ def read_manifest(directory_or_file: str | os.PathLike[str]) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ManifestError(f"The manifest '{path}' is not valid JSON: {exc}.") from exc
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise ManifestError(
             f"The manifest '{path}' has schema_version {version!r}; this fer_tf reads schema "
-            f"version {SCHEMA_VERSION}. Rebuild the records with this version of fer_tf."
+            f"versions {list(READABLE_SCHEMA_VERSIONS)}. Rebuild the records with this version "
+            f"of fer_tf."
         )
     manifest["_dir"] = str(path.parent)
     return manifest

@@ -46,6 +46,13 @@ def test_decode_build_and_sources_modules_do_not_import_tensorflow() -> None:
         "fer_tf.preprocessing.decode",
         "fer_tf.build.phases",
         "fer_tf.build.local",
+        "fer_tf.build.ingest",
+        "fer_tf.build.jobs",
+        "fer_tf.build.process",
+        "fer_tf.build.splits",
+        "fer_tf.sources.base",
+        "fer_tf.sources.folder",
+        "fer_tf.preprocessing.video",
         "fer_tf.sources.spreadsheet",
         "fer_tf.sources.download",
     ]

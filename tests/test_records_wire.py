@@ -36,6 +36,14 @@ RECORDS = {
     "floats": dict(valence=float("inf"), arousal=-0.0),
     "empty_image": dict(image=b"", source="relative/path.png"),
     "large_image": dict(image=bytes(range(256)) * 1000),  # multi-byte length varints
+    "v2_labels": dict(
+        au=[1, 0, -1],
+        au_intensity=[3.0, math.nan, 0.5],
+        emotion_dist=[0.1, 0.0, 0.9],
+        fold=4,
+        dataset="ckplus",
+    ),
+    "v2_negative_fold": dict(au_intensity=[], emotion_dist=[0.25] * 8, fold=-1, dataset="fer2013"),
 }
 
 
@@ -45,7 +53,7 @@ def _record(name):
     return R.ExampleRecord(**base)
 
 
-def _tf_example(rec):
+def _tf_example(rec, v1=False):
     import tensorflow as tf
 
     def b(v):
@@ -57,6 +65,9 @@ def _tf_example(rec):
 
     def f(v):
         return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v)]))
+
+    def fs(vs):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in vs]))
 
     feats = {
         "image/encoded": b(rec.image),
@@ -74,6 +85,11 @@ def _tf_example(rec):
         "meta/sequence": b(rec.sequence),
         "meta/frame": i([rec.frame]),
     }
+    if not v1:
+        feats["label/au_intensity"] = fs(rec.au_intensity)
+        feats["label/emotion_dist"] = fs(rec.emotion_dist)
+        feats["meta/fold"] = i([rec.fold])
+        feats["meta/dataset"] = b(rec.dataset)
     ex = tf.train.Example(features=tf.train.Features(feature=feats))
     return ex.SerializeToString(deterministic=True)
 
@@ -130,3 +146,35 @@ def test_writing_does_not_import_tensorflow(tmp_path):
         "w.close(); assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_v1_records_still_parse_with_v2_defaults():
+    import tensorflow as tf
+
+    rec = _record("labels")
+    v1 = _tf_example(rec, v1=True)  # what fer_tf wrote before schema v2
+    back = R.decode_example(v1)
+    assert back.au_intensity == [] and back.emotion_dist == []
+    assert back.fold == -1 and back.dataset == "" and back.frame == 123456
+    plain = R.parse_example(tf.constant(v1), 60)
+    assert int(plain["meta/fold"]) == -1 and plain["meta/dataset"].numpy() == b""
+    assert "label/au_intensity" not in plain
+    full = R.parse_example(tf.constant([v1, v1]), 60, au_intensity=60, emotion_dist=8)
+    assert full["label/au_intensity"].shape == (2, 60)
+    assert np.isnan(full["label/emotion_dist"].numpy()).all()
+
+
+def test_v2_records_parse_and_decode():
+    import tensorflow as tf
+
+    ser = R.encode_example(_record("v2_labels"))
+    back = R.decode_example(ser)
+    assert back.au_intensity[0] == 3.0 and math.isnan(back.au_intensity[1])
+    assert back.emotion_dist == pytest.approx([0.1, 0.0, 0.9])
+    assert (back.fold, back.dataset) == (4, "ckplus")
+    el = R.parse_example(tf.constant(ser), 3, au_intensity=3, emotion_dist=3)
+    assert el["label/au_intensity"].numpy()[0] == 3.0 and int(el["meta/fold"]) == 4
+    assert el["meta/dataset"].numpy() == b"ckplus"
+    assert R.parse_example(tf.constant(ser), 3)["label/au"].numpy().tolist() == [1, 0, -1]
+    lengths = R.label_lengths({"au_ids": [1, 2, 4]})
+    assert lengths == {"au": 3, "au_intensity": 0, "emotion_dist": 0}

@@ -1,4 +1,4 @@
-"""Record building: spreadsheets of image URLs -> validated, sharded schema-v1 TFRecords.
+"""Record building: spreadsheets of image URLs or local datasets -> sharded schema-v2 TFRecords.
 
 :func:`build_records` runs the phases of :mod:`fer_tf.build.phases` with the settings of
 :class:`~fer_tf.build.options.BuildOptions` (the one home of every default, read by

@@ -188,6 +188,7 @@ class FetchOutcome:
         downloaded: originals fetched over the network.
         cached: sources answered from the cache.
         processed: originals validated or processed in this run.
+        frames_decoded: video frames decoded in this run (local video sources).
     """
 
     ready: dict[str, str] = field(default_factory=dict)
@@ -197,6 +198,7 @@ class FetchOutcome:
     downloaded: int = 0
     cached: int = 0
     processed: int = 0
+    frames_decoded: int = 0
 
 
 class _Run:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from fer_tf import facs
-from fer_tf.checks import check_choice, check_number, check_writable_dir
+from fer_tf.checks import check_choice, check_number, check_writable_dir, invalid
 from fer_tf.preprocessing.decode import DEFAULT_JPEG_QUALITY
 from fer_tf.sources.download import DownloadOptions
 
@@ -29,6 +29,8 @@ __all__ = [
     "SPLIT_BY",
     "MAX_DEFAULT_WORKERS",
     "PROCESS_VERSION",
+    "SPREADSHEET",
+    "DEFAULT_VAL_FRACTION",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -37,6 +39,10 @@ DEFAULT_EXAMPLES_PER_SHARD = 1024
 FACE_CROPS = ("none", "haar")
 FACE_FALLBACKS = ("keep", "drop")
 SPLIT_BY = ("id", "subject")
+#: The default source: EmotioNet-style spreadsheets of image URLs (``spreadsheets``).
+SPREADSHEET = "spreadsheet"
+#: ``val_fraction=None`` means this, or 0 when folds are written (the folds are the protocol).
+DEFAULT_VAL_FRACTION = 0.1
 #: ``workers=None`` uses the CPU count, at most this many processes.
 MAX_DEFAULT_WORKERS = 8
 #: Bump when image processing changes the output bytes (it keys the processed-image cache).
@@ -50,15 +56,30 @@ class BuildOptions:
     """Settings of :func:`fer_tf.build.build_records`.
 
     Attributes:
-        spreadsheets: one or more ``.xlsx``/``.csv``/``.tsv``/``.txt`` files.
+        spreadsheets: one or more ``.xlsx``/``.csv``/``.tsv``/``.txt`` files (the
+            ``"spreadsheet"`` source only; empty for local sources).
         output_dir: records directory (created).
+        source: ``"spreadsheet"`` (image URLs, the default) or a registered local dataset source
+            (:func:`fer_tf.sources.base.list_sources`: ``"folder"``, ``"ckplus"``...).
+        input: the dataset's root folder (local sources).
+        source_options: options passed to the source class (its ``source_options``; checked by
+            it), e.g. ``{"class_names": "a,b"}``.
+        folds: subject-independent folds stored in ``meta/fold``: an int >= 2 (k-fold: subjects
+            sorted, shuffled with ``seed``, dealt round-robin), ``"loso"`` (one fold per subject),
+            0 for none, or None for the source's ``default_folds``. The build is not repeated per
+            fold: training selects folds.
         cache_dir: download cache (default ``<output_dir>/cache``); share it between builds.
         aus: AU columns to store: a :mod:`fer_tf.facs` set name (``"emotionet11"``), a list, or
             None for every AU column found in the spreadsheets.
-        drop_unknown: skip rows where any selected AU is unknown (seed 001's filtering).
-        val_fraction: fraction of examples assigned to the ``val`` split (0..1).
+        drop_unknown: skip rows (items) where any selected AU is unknown (seed 001's filtering).
+        val_fraction: fraction of examples assigned to the ``val`` split (0..1) when the source
+            has no partition of its own; None: :data:`DEFAULT_VAL_FRACTION`, or 0 when folds are
+            written (all examples in ``train``, the folds are the protocol).
+        test_fraction: fraction assigned to a ``test`` split (0..1) when the source has no
+            partition of its own (default 0: no test split).
         split_by: ``"id"`` (per image) or ``"subject"`` (subject-independent; rows without a
-            subject fall back to their id).
+            subject fall back to their id); None: ``"id"`` for the spreadsheet source,
+            ``"subject"`` for local sources.
         seed: split seed.
         num_shards: shards per split (capped at the split's size); exclusive with
             ``examples_per_shard``.
@@ -67,7 +88,8 @@ class BuildOptions:
         image_size: downscale so the shorter side is at most this (aspect kept); None keeps size.
         jpeg_quality: quality of the re-encoded JPEG (1..100).
         face_crop: ``"none"`` or ``"haar"`` (Viola–Jones largest face,
-            :mod:`fer_tf.preprocessing.faces`).
+            :mod:`fer_tf.preprocessing.faces`). An item with a face box from its dataset
+            (AffectNet) is always cropped to that box with ``face_margin``, never detected.
         face_margin: margin around the detected face (fraction of its size).
         face_fallback: when no face is found: ``"keep"`` the whole image or ``"drop"`` the row
             (counted as skipped, reason ``no_face``).
@@ -97,13 +119,18 @@ class BuildOptions:
         ValueError: a bad number or choice (the message names it and says what is accepted).
     """
 
-    spreadsheets: PathLike | Sequence[PathLike]
+    spreadsheets: PathLike | Sequence[PathLike] | None
     output_dir: PathLike
     cache_dir: PathLike | None = None
+    source: str = SPREADSHEET
+    input: PathLike | None = None
+    source_options: dict[str, Any] = field(default_factory=dict)
+    folds: int | str | None = None
     aus: str | Sequence[int | str] | None = None
     drop_unknown: bool = False
-    val_fraction: float = 0.1
-    split_by: str = "id"
+    val_fraction: float | None = None
+    test_fraction: float = 0.0
+    split_by: str | None = None
     seed: int = 0
     num_shards: int | None = None
     examples_per_shard: int | None = None
@@ -131,9 +158,17 @@ class BuildOptions:
     def __post_init__(self) -> None:
         if isinstance(self.spreadsheets, (str, os.PathLike)):
             self.spreadsheets = [self.spreadsheets]
-        self.spreadsheets = list(self.spreadsheets)
-        check_number("val_fraction", self.val_fraction, min=0.0, max=1.0)
-        check_choice("split_by", self.split_by, SPLIT_BY)
+        self.spreadsheets = list(self.spreadsheets or [])
+        self._check_source()
+        check_number("val_fraction", self.val_fraction, min=0.0, max=1.0, allow_none=True)
+        check_number("test_fraction", self.test_fraction, min=0.0, max=1.0)
+        if self.resolved_val_fraction + self.test_fraction >= 1.0 and self.test_fraction > 0:
+            raise ValueError(
+                "The 'val_fraction' and 'test_fraction' parameters must add up to less than 1 "
+                f"(something must be left for train). Got {self.resolved_val_fraction} + "
+                f"{self.test_fraction} instead."
+            )
+        check_choice("split_by", self.split_by, (*SPLIT_BY, None))
         check_number("seed", self.seed, min=0, integer=True)
         if self.num_shards is not None and self.examples_per_shard is not None:
             raise ValueError(
@@ -154,7 +189,83 @@ class BuildOptions:
         self.au_ids = facs.parse_aus(self.aus) if self.aus is not None else None
         self.download_options().validate()
 
+    def _check_source(self) -> None:
+        """Check ``source``, ``input``, ``spreadsheets``, ``source_options`` and ``folds``."""
+        if self.source == SPREADSHEET:
+            if not self.spreadsheets:
+                raise ValueError(
+                    "The 'spreadsheets' parameter must name at least one .xlsx/.csv/.tsv/.txt "
+                    "file for the 'spreadsheet' source. Got none instead."
+                )
+            if self.input is not None or self.source_options:
+                raise ValueError(
+                    "The 'input' and 'source_options' parameters are for local dataset sources "
+                    "(source='folder', 'ckplus', ...); the 'spreadsheet' source reads "
+                    "'spreadsheets'."
+                )
+        else:
+            from fer_tf.sources.base import get_source
+
+            get_source(self.source)  # SourceError (a ValueError) naming the registered sources
+            if self.spreadsheets:
+                raise ValueError(
+                    f"The 'spreadsheets' parameter is for the 'spreadsheet' source; source "
+                    f"'{self.source}' reads its dataset root from 'input'."
+                )
+            if self.input is None:
+                raise invalid("input", f"the root folder of the '{self.source}' dataset", None)
+            self.make_source()  # the source checks its options (names, choices) now
+        folds = self.folds
+        if isinstance(folds, str):
+            if folds != "loso":
+                raise invalid("folds", "an integer >= 2, 'loso', 0 or None", folds)
+        elif folds not in (None, 0):
+            check_number("folds", folds, min=2, integer=True)
+
+    def make_source(self) -> Any:
+        """The :class:`~fer_tf.sources.base.Source` these options read (local sources only).
+
+        Returns:
+            The source instance (its root not yet checked).
+
+        Raises:
+            fer_tf.sources.base.SourceError: an unknown source or a bad source option.
+        """
+        from fer_tf.sources.base import get_source
+
+        return get_source(self.source)(self.input, **dict(self.source_options))
+
     # -- derived settings --
+
+    @property
+    def local(self) -> bool:
+        """Whether the source is a local dataset (not the spreadsheet of URLs)."""
+        return self.source != SPREADSHEET
+
+    @property
+    def resolved_folds(self) -> int | str:
+        """``folds``, with None replaced by the source's ``default_folds`` (0: none)."""
+        if self.folds is not None:
+            return self.folds
+        if not self.local:
+            return 0
+        from fer_tf.sources.base import get_source
+
+        return int(get_source(self.source).default_folds)
+
+    @property
+    def resolved_val_fraction(self) -> float:
+        """``val_fraction``; None is :data:`DEFAULT_VAL_FRACTION`, or 0 when folds are written."""
+        if self.val_fraction is not None:
+            return float(self.val_fraction)
+        return 0.0 if self.resolved_folds else DEFAULT_VAL_FRACTION
+
+    @property
+    def resolved_split_by(self) -> str:
+        """``split_by``; None is ``"id"`` for spreadsheets, ``"subject"`` for local sources."""
+        if self.split_by is not None:
+            return self.split_by
+        return "subject" if self.local else "id"
 
     @property
     def paths(self) -> list[Path]:
@@ -205,7 +316,9 @@ class BuildOptions:
             A JSON-able dict; :meth:`fingerprint` hashes it.
         """
         cropping = self.face_crop != "none"
+        local = {"box_margin": float(self.face_margin)} if self.local else {}
         return {
+            **local,  # a dataset's face box (AffectNet) is cropped with the face margin
             "version": PROCESS_VERSION,
             "image_size": self.image_size,
             "jpeg_quality": self.jpeg_quality,
@@ -246,8 +359,13 @@ class BuildOptions:
             "cache_dir": str(self.cache_root),
             "aus": list(self.au_ids) if self.au_ids is not None else None,
             "drop_unknown": self.drop_unknown,
-            "val_fraction": self.val_fraction,
-            "split_by": self.split_by,
+            "val_fraction": self.resolved_val_fraction,
+            "test_fraction": self.test_fraction,
+            "split_by": self.resolved_split_by,
+            "source": self.source,
+            "input": str(self.input) if self.input is not None else None,
+            "source_options": {k: _plain(v) for k, v in sorted(self.source_options.items())},
+            "folds": self.resolved_folds,
             "seed": self.seed,
             "num_shards": self.num_shards,
             "examples_per_shard": self.examples_per_shard,
@@ -267,6 +385,15 @@ class BuildOptions:
             "retry_failed": self.retry_failed,
             "max_failure_rate": self.max_failure_rate,
         }
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able form of a source option value (paths as strings)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def default(name: str) -> Any:

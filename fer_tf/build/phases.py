@@ -1,12 +1,16 @@
 """The phases of a record build, in order, and :func:`build_records` that runs them.
 
 1. **read sources** (:func:`read_sources`): spreadsheets -> rows with their selected AU labels;
-   bad rows, duplicates and (``drop_unknown``) rows with unknown labels are set aside;
+   bad rows, duplicates and (``drop_unknown``) rows with unknown labels are set aside. For a local
+   dataset source (``source="folder"``, ``"ckplus"``...), :func:`fer_tf.build.ingest.
+   read_local_sources` checks the root first, then reads the source's items and issues;
 2. **fetch and process** (:func:`fer_tf.build.local.fetch_and_process`): download threads and a
-   process pool, both resumable through the cache;
-3. **split and shard** (:func:`split_examples`, :func:`fer_tf.build.shards.write_shards`): each
-   example goes to ``train``/``val`` by a hash of its id (or subject), sorted by id, cut into
-   shards written under temporary names and renamed;
+   process pool, both resumable through the cache; local files, data and video frames go to the
+   same pool (:func:`fer_tf.build.process.process_local`);
+3. **split and shard** (:func:`split_examples`, :func:`fer_tf.build.splits.split_local`,
+   :func:`fer_tf.build.shards.write_shards`): each example keeps its dataset's partition or goes
+   to ``train``/``val``/``test`` by a hash of its id (or subject), gets its subject-independent
+   fold, and is sorted by id, cut into shards written under temporary names and renamed;
 4. **report** (:func:`fer_tf.build.report.write_reports`): ``errors.jsonl``, ``skipped.jsonl``,
    ``manifest.json`` and the :class:`~fer_tf.build.summary.BuildSummary`.
 
@@ -27,16 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fer_tf import facs
 from fer_tf.build.local import FetchOutcome, fetch_and_process
 from fer_tf.build.options import BuildOptions
 from fer_tf.build.report import write_reports
 from fer_tf.build.shards import SPLITS, write_shards
+from fer_tf.build.splits import split_of
 from fer_tf.build.summary import BuildError, BuildSummary
-from fer_tf.sources.download import DownloadCache
-from fer_tf.sources.spreadsheet import SheetRow, SpreadsheetData, SpreadsheetError
+from fer_tf.sources.download import FAILURE_CATEGORIES, DownloadCache
+from fer_tf.sources.spreadsheet import SKIP_REASONS, SheetRow, SpreadsheetData, SpreadsheetError
 from fer_tf.sources.spreadsheet import read_spreadsheets as _read_spreadsheets
 
-__all__ = ["Inputs", "read_sources", "split_examples", "build_records"]
+__all__ = ["Inputs", "read_sources", "split_examples", "build_local", "build_records"]
 
 
 @dataclass
@@ -60,6 +66,28 @@ class Inputs:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     sheet_errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    failure_categories: tuple[str, ...] = FAILURE_CATEGORIES
+    skip_reasons: tuple[str, ...] = SKIP_REASONS
+    emotion_names: tuple[str, ...] = facs.EMOTIONS
+
+    @property
+    def total_rows(self) -> int:
+        """Spreadsheet data rows (``written + failed + skipped`` at the end)."""
+        return self.data.total_rows
+
+    def add_to_manifest(self, manifest: dict[str, Any], examples: dict[str, Any]) -> None:
+        """Add the spreadsheet fields (inputs, sheet errors, blank rows, source, protocol)."""
+        manifest.update(
+            inputs=self.data.files,
+            sheet_errors=self.sheet_errors,
+            source="spreadsheet",
+            label_mapping={},
+            protocol="",
+            folds=0,
+            label_lengths={"au": len(self.au_ids), "au_intensity": 0, "emotion_dist": 0},
+        )
+        manifest["counts"]["blank_rows"] = self.data.blank_rows
 
 
 def _unknown_label_entry(row: SheetRow, unknown: list[int]) -> dict[str, Any]:
@@ -128,14 +156,6 @@ def _no_usable_rows(paths: Sequence[Path], data: SpreadsheetData, skipped: list[
     )
 
 
-def _split_of(key: str, seed: int, val_fraction: float) -> str:
-    if val_fraction <= 0:
-        return "train"
-    h = hashlib.sha1(f"{seed}:{key}".encode()).digest()
-    u = int.from_bytes(h[:8], "big") / 2.0**64
-    return "val" if u < val_fraction else "train"
-
-
 def split_examples(
     inputs: Inputs, fetched: FetchOutcome, options: BuildOptions
 ) -> tuple[dict[str, list[dict[str, Any]]], int]:
@@ -144,24 +164,26 @@ def split_examples(
     Args:
         inputs: phase 1's result.
         fetched: phase 2's result.
-        options: the build options (``split_by``, ``seed``, ``val_fraction``).
+        options: the build options (``split_by``, ``seed``, ``val_fraction``, ``test_fraction``).
 
     Returns:
         ``(examples per split, rows whose missing subject fell back to their id)``.
     """
     by_url = {row.source: row for row in inputs.rows}
-    examples: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    splits = SPLITS + (("test",) if options.test_fraction > 0 else ())
+    examples: dict[str, list[dict[str, Any]]] = {s: [] for s in splits}
+    val, test = options.resolved_val_fraction, options.test_fraction
     fallback = 0
     for url, path in fetched.ready.items():
         row = by_url[url]
         ex_id = hashlib.sha1(url.encode("utf-8")).hexdigest()
         key = ex_id
-        if options.split_by == "subject":
+        if options.resolved_split_by == "subject":
             if row.subject:
                 key = "subject:" + row.subject
             else:
                 fallback += 1
-        examples[_split_of(key, options.seed, options.val_fraction)].append(
+        examples[split_of(key, options.seed, val, test)].append(
             {
                 "id": ex_id,
                 "source": url,
@@ -173,6 +195,7 @@ def split_examples(
                 "emotion": row.emotion,
                 "posed": row.posed,
                 "subject": row.subject,
+                "dataset": "spreadsheet",
             }
         )
     return examples, fallback
@@ -193,12 +216,82 @@ def _open_cache(options: BuildOptions) -> DownloadCache:
         ) from None
 
 
+def _prepare_output(options: BuildOptions) -> None:
+    options.check_paths(error=BuildError)
+    for d in (options.out, options.cache_root):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BuildError(f"Cannot create the directory '{d}': {exc}.") from None
+
+
+def build_local(options: BuildOptions) -> BuildSummary:
+    """A build from a local dataset source (``options.source`` other than ``"spreadsheet"``).
+
+    Args:
+        options: the build options.
+
+    Returns:
+        The :class:`~fer_tf.build.summary.BuildSummary`.
+
+    Raises:
+        fer_tf.sources.base.RootError: the root does not hold the dataset (before any work).
+        fer_tf.sources.base.SourceError: the dataset cannot be read at all.
+        BuildError: output not writable; folds that cannot be made; nothing usable.
+        FailureRateExceeded: ``max_failure_rate`` was exceeded (records were written).
+    """
+    from fer_tf.build.ingest import read_local_sources
+    from fer_tf.build.process import make_pool, process_local
+    from fer_tf.build.splits import split_local
+
+    t0 = time.monotonic()
+    source = options.make_source()
+    source.check_root()  # a wrong root fails here, before any work
+    _prepare_output(options)
+    pool = make_pool(options.resolved_workers)  # forked now, while this process is small
+    try:
+        inputs = read_local_sources(options, options.cache_root, source)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    if not inputs.examples:
+        pool.shutdown()
+        raise BuildError(
+            f"Source '{source.name}' found no usable image under '{source.root}' "
+            f"({len(inputs.failures)} failures, {len(inputs.skipped)} skipped)."
+        )
+    timings = {"read": time.monotonic() - t0}
+    t1 = time.monotonic()
+    fetched = process_local(
+        inputs,
+        options.cache_root / "processed" / options.fingerprint(),
+        options.cache_root / "frames",
+        options.process_options(),
+        workers=options.resolved_workers,
+        progress=options.progress,
+        pool=pool,
+    )
+    timings["fetch_process"] = time.monotonic() - t1
+    t2 = time.monotonic()
+    inputs.finish_labels()
+    examples, plan = split_local(inputs.examples, options)
+    inputs.plan = plan
+    shards = write_shards(options, examples)
+    timings["write"] = time.monotonic() - t2
+    fallback = plan.subject_fallback
+    return write_reports(options, inputs, fetched, examples, shards, fallback, timings, t0)
+
+
 def build_records(
     options: BuildOptions | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str] | None = None,
     **overrides: Any,
 ) -> BuildSummary:
-    """Read spreadsheets of image URLs, download, validate and write sharded schema-v1 TFRecords.
+    """Read a dataset (spreadsheets of image URLs, or a local dataset source) into TFRecords.
+
+    Writes validated, sharded schema-v2 records. The spreadsheet path downloads every URL; a local
+    source (``source="folder"``, ``"ckplus"``, ...; ``input`` its unpacked root) reads files,
+    encoded data and video frames from disk.
 
     Output files in ``output_dir``: ``<split>-NNNNN-of-MMMMM.tfrecord``, ``manifest.json``,
     ``errors.jsonl`` (one line per failed source) and ``skipped.jsonl`` (one line per skipped row);
@@ -207,8 +300,10 @@ def build_records(
 
     Args:
         options: a :class:`~fer_tf.build.options.BuildOptions`; or, as a shorthand, the
-            spreadsheets, with ``output_dir`` and any other field as keywords
-            (``build_records("urls.xlsx", "records", aus="emotionet11")``).
+            spreadsheets (or, with ``source=`` a local source, the dataset root), with
+            ``output_dir`` and any other field as keywords
+            (``build_records("urls.xlsx", "records", aus="emotionet11")``,
+            ``build_records("FER/", "records", source="folder")``).
         output_dir: the records directory (shorthand form only).
         **overrides: other :class:`BuildOptions` fields (shorthand form only).
 
@@ -220,6 +315,8 @@ def build_records(
         TypeError: ``output_dir`` or keywords given together with a :class:`BuildOptions`.
         fer_tf.sources.spreadsheet.SpreadsheetError: a spreadsheet is missing, unreadable, empty,
             has no URL column, or no row can be used.
+        fer_tf.sources.base.SourceError: a local dataset root that does not hold the dataset
+            (:class:`~fer_tf.sources.base.RootError`) or cannot be read.
         BuildError: the output or cache directory is not writable.
         FailureRateExceeded: ``max_failure_rate`` was exceeded (records were written).
     """
@@ -229,7 +326,11 @@ def build_records(
     else:
         if output_dir is None:
             raise TypeError("build_records() needs an output_dir (or a BuildOptions).")
+        if overrides.get("source", "spreadsheet") != "spreadsheet" and "input" not in overrides:
+            overrides["input"], options = options, None  # the shorthand's first argument
         options = BuildOptions(options, output_dir, **overrides)
+    if options.local:
+        return build_local(options)
     t0 = time.monotonic()
     inputs = read_sources(options)
     cache = _open_cache(options)

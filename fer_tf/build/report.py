@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from fer_tf import facs
 from fer_tf.build.options import BuildOptions
-from fer_tf.build.shards import SPLITS
 from fer_tf.build.summary import BuildError, BuildSummary, FailureRateExceeded
-from fer_tf.sources.download import FAILURE_CATEGORIES
-from fer_tf.sources.spreadsheet import SKIP_REASONS
 
 if TYPE_CHECKING:
+    from fer_tf.build.ingest import LocalInputs
     from fer_tf.build.local import FetchOutcome
     from fer_tf.build.phases import Inputs
 
@@ -36,13 +34,16 @@ def _write_jsonl(path: Path, entries: Iterable[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def label_stats(examples: Sequence[dict[str, Any]], au_ids: Sequence[int]) -> dict[str, Any]:
+def label_stats(
+    examples: Sequence[Any], au_ids: Sequence[int], emotion_names: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Label counts and distributions of one split (manifest ``label_stats``).
 
     Args:
         examples: the split's examples (``au``, ``valence``, ``arousal``, ``emotion``, ``posed``,
             ``subject``).
         au_ids: the AU ids of the ``au`` labels.
+        emotion_names: the class names ``emotion`` indexes (default :data:`fer_tf.facs.EMOTIONS`).
 
     Returns:
         A JSON-able dict (NaN-free: unknown values are counted, not averaged).
@@ -60,6 +61,7 @@ def label_stats(examples: Sequence[dict[str, Any]], au_ids: Sequence[int]) -> di
         std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
         return {"known": len(vals), "mean": round(mean, 6), "std": round(std, 6)}
 
+    names = facs.EMOTIONS if emotion_names is None else emotion_names
     emotion = Counter(ex["emotion"] for ex in examples)
     posed = Counter(ex["posed"] for ex in examples)
     return {
@@ -68,7 +70,7 @@ def label_stats(examples: Sequence[dict[str, Any]], au_ids: Sequence[int]) -> di
         "valence": dist("valence"),
         "arousal": dist("arousal"),
         "emotion": {
-            **{name: emotion.get(i, 0) for i, name in enumerate(facs.EMOTIONS)},
+            **{name: emotion.get(i, 0) for i, name in enumerate(names)},
             "unknown": emotion.get(-1, 0),
         },
         "posed": {
@@ -82,23 +84,23 @@ def label_stats(examples: Sequence[dict[str, Any]], au_ids: Sequence[int]) -> di
 
 def _manifest(
     options: BuildOptions,
-    inputs: Inputs,
+    inputs: Any,
     summary: BuildSummary,
-    examples: dict[str, list[dict[str, Any]]],
+    examples: dict[str, list[Any]],
     shards: dict[str, Any],
     fallback: int,
 ) -> dict[str, Any]:
     from fer_tf import __version__
+    from fer_tf.records import SCHEMA_VERSION
 
-    return {
-        "schema_version": 1,
+    names = list(inputs.emotion_names)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
         "fer_tf_version": __version__,
         "created_by": "fer_tf.build.build_records",
         "arguments": options.manifest_arguments(),
-        "inputs": inputs.data.files,
-        "sheet_errors": inputs.sheet_errors,
         "au_ids": list(inputs.au_ids),
-        "emotion_names": list(facs.EMOTIONS),
+        "emotion_names": names,
         "image": {
             "format": "jpeg",
             "image_size": options.image_size,
@@ -108,8 +110,9 @@ def _manifest(
             "reencode_jpeg": bool(options.reencode_jpeg),
         },
         "split": {
-            "by": options.split_by,
-            "val_fraction": options.val_fraction,
+            "by": options.resolved_split_by,
+            "val_fraction": options.resolved_val_fraction,
+            "test_fraction": options.test_fraction,
             "seed": options.seed,
             "subject_fallback_to_id": fallback,
         },
@@ -119,32 +122,40 @@ def _manifest(
                 "shards": [Path(p).name for p in shards[s]],
                 "shard_counts": shards[f"{s}/counts"],
             }
-            for s in SPLITS
+            for s in examples
         },
-        "label_stats": {s: label_stats(examples[s], inputs.au_ids) for s in SPLITS},
+        "label_stats": {s: label_stats(examples[s], inputs.au_ids, names) for s in examples},
         "counts": {
             "rows": summary.rows,
             "written": summary.written,
             "failed": summary.failed,
             "skipped": summary.skipped,
-            "blank_rows": inputs.data.blank_rows,
         },
         "failures": summary.failures,
         "skipped": summary.skipped_by_reason,
         "errors_file": ERRORS_NAME,
         "skipped_file": SKIPPED_NAME,
     }
+    inputs.add_to_manifest(manifest, examples)
+    return manifest
 
 
 def _order(e: dict[str, Any]) -> tuple[Any, ...]:
-    return (str(e.get("file", "")), str(e.get("sheet", "")), int(e.get("row", 0)))
+    # The tie-breakers make the order independent of when pool jobs finished.
+    return (
+        str(e.get("file", "")),
+        str(e.get("sheet", "")),
+        int(e.get("row", 0)),
+        str(e.get("source", "")),
+        str(e.get("detail", "")),
+    )
 
 
 def write_reports(
     options: BuildOptions,
-    inputs: Inputs,
+    inputs: Inputs | LocalInputs,
     fetched: FetchOutcome,
-    examples: dict[str, list[dict[str, Any]]],
+    examples: dict[str, list[Any]],
     shards: dict[str, Any],
     fallback: int,
     timings: dict[str, float],
@@ -154,9 +165,12 @@ def write_reports(
 
     Args:
         options: the build options.
-        inputs: phase 1's result.
+        inputs: phase 1's result (spreadsheet :class:`~fer_tf.build.phases.Inputs` or local
+            :class:`~fer_tf.build.ingest.LocalInputs`: both give ``total_rows``, ``failures``,
+            ``skipped``, ``warnings``, ``au_ids``, ``emotion_names``, ``failure_categories``,
+            ``skip_reasons`` and ``add_to_manifest``).
         fetched: phase 2's result.
-        examples: examples per split.
+        examples: examples per split, in split order.
         shards: :func:`fer_tf.build.shards.write_shards`' result.
         fallback: rows whose missing subject fell back to their id.
         timings: seconds per phase so far.
@@ -170,22 +184,23 @@ def write_reports(
         FailureRateExceeded: ``max_failure_rate`` was exceeded (everything was written).
     """
     out = options.out
-    failures = sorted(fetched.failures, key=_order)
+    failures = sorted(inputs.failures + fetched.failures, key=_order)
     skipped = sorted(inputs.skipped + fetched.skipped, key=_order)
     _write_jsonl(out / ERRORS_NAME, failures)
     _write_jsonl(out / SKIPPED_NAME, skipped)
     summary = BuildSummary(output_dir=str(out), warnings=inputs.warnings)
     summary.downloaded, summary.cached = fetched.downloaded, fetched.cached
     summary.processed, summary.timings = fetched.processed, timings
-    summary.failures = {c: 0 for c in FAILURE_CATEGORIES}
+    summary.frames_decoded = fetched.frames_decoded
+    summary.failures = {c: 0 for c in inputs.failure_categories}
     summary.failures.update(Counter(f["category"] for f in failures))
-    summary.skipped_by_reason = {r: 0 for r in SKIP_REASONS}
+    summary.skipped_by_reason = {r: 0 for r in inputs.skip_reasons}
     summary.skipped_by_reason.update(Counter(s["reason"] for s in skipped))
-    summary.rows = inputs.data.total_rows
+    summary.rows = inputs.total_rows
     summary.written = sum(len(v) for v in examples.values())
     summary.failed, summary.skipped = len(failures), len(skipped)
     summary.splits = {s: len(v) for s, v in examples.items()}
-    summary.shards = {s: [Path(p).name for p in shards[s]] for s in SPLITS}
+    summary.shards = {s: [Path(p).name for p in shards[s]] for s in examples}
     if summary.rows != summary.written + summary.failed + summary.skipped:
         raise BuildError(  # a bug, never expected: refuse to write an inconsistent manifest
             f"Internal accounting error: rows={summary.rows} != written={summary.written} + "

@@ -41,6 +41,7 @@ class BuildSummary:
         downloaded: originals fetched over the network in this run.
         cached: sources answered from the cache (originals or remembered failures).
         processed: images decoded/encoded in this run (the rest came from the processed cache).
+        frames_decoded: video frames decoded in this run (local video sources).
         elapsed: seconds.
         manifest: path of ``manifest.json``.
         errors: path of ``errors.jsonl``.
@@ -60,6 +61,7 @@ class BuildSummary:
     downloaded: int = 0
     cached: int = 0
     processed: int = 0
+    frames_decoded: int = 0
     elapsed: float = 0.0
     manifest: str = ""
     errors: str = ""
@@ -92,6 +94,12 @@ class BuildSummary:
         lines += [
             f"  {'downloaded (network)':<28}{self.downloaded:>10}",
             f"  {'from cache':<28}{self.cached:>10}",
+            f"  {'processed (decoded)':<28}{self.processed:>10}",
+            *(
+                [f"  {'video frames decoded':<28}{self.frames_decoded:>10}"]
+                if self.frames_decoded
+                else []
+            ),
             f"  {'elapsed (s)':<28}{self.elapsed:>10.1f}",
             f"  manifest: {self.manifest}",
             f"  errors:   {self.errors}",

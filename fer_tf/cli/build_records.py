@@ -1,12 +1,16 @@
-"""``fer-tf-build-records``: EmotioNet-style spreadsheets of image URLs -> sharded TFRecords.
+"""``fer-tf-build-records``: spreadsheets of image URLs or local datasets -> sharded TFRecords.
 
 Thin: parse the command line (defaults from :class:`fer_tf.build.options.BuildOptions`), call
 :func:`fer_tf.build.build_records`, print the summary. Parsing (and ``--help``) imports nothing
 heavy; the whole run never imports TensorFlow.
 
-Exit status: 0 when the run completed (failed URLs are data, listed in ``errors.jsonl``); 1 for a
-fatal error (unreadable spreadsheet or one without data rows, output not writable); 2 for a bad
-command line; 3 when more sources failed than ``--max-failure-rate`` allows (default 0.9; the
+``--source NAME --input ROOT`` reads a local dataset (``--source list`` names them); every option a
+source declares (:class:`~fer_tf.sources.base.SourceOption`) is a flag here, grouped per source in
+``--help``, and only the chosen source's flags may be given.
+
+Exit status: 0 when the run completed (failed URLs and unreadable images are data, listed in
+``errors.jsonl``); 1 for a fatal error (unreadable spreadsheet or one without data rows, a dataset
+root that does not hold the dataset, output not writable); 2 for a bad command line; 3 when more sources failed than ``--max-failure-rate`` allows (default 0.9; the
 records are still written, and the failure table is printed); 130 when interrupted (run the same
 command again to resume).
 """
@@ -23,10 +27,12 @@ from typing import Any
 
 from fer_tf.build.options import (
     DEFAULT_EXAMPLES_PER_SHARD,
+    DEFAULT_VAL_FRACTION,
     FACE_CROPS,
     FACE_FALLBACKS,
     MAX_DEFAULT_WORKERS,
     SPLIT_BY,
+    SPREADSHEET,
     BuildOptions,
     default,
 )
@@ -88,14 +94,40 @@ def _aus(text: str) -> str:
 def _add_io_args(p: argparse.ArgumentParser) -> None:
     io = p.add_argument_group("input and output")
     io.add_argument(
-        "--spreadsheet", nargs="+", required=True, metavar="FILE", help="xlsx/csv/tsv/txt files"
+        "--source",
+        default=default("source"),
+        metavar="NAME",
+        help="where the images come from: 'spreadsheet' (image URLs, the default) or a local "
+        "dataset source; '--source list' prints them",
     )
-    io.add_argument("--output-dir", required=True, metavar="DIR", help="records directory")
+    io.add_argument(
+        "--spreadsheet",
+        nargs="+",
+        metavar="FILE",
+        help="xlsx/csv/tsv/txt files (the spreadsheet source)",
+    )
+    io.add_argument(
+        "--input", metavar="PATH", help="the dataset's unpacked root folder (local sources)"
+    )
+    io.add_argument("--output-dir", metavar="DIR", help="records directory (required)")
     io.add_argument(
         "--cache-dir",
         metavar="DIR",
-        help="download cache (default: OUTPUT_DIR/cache); share it between builds",
+        help="download and processed-image cache (default: OUTPUT_DIR/cache); share it "
+        "between builds",
     )
+
+
+def _folds(text: str) -> int | str:
+    if text.strip().lower() == "loso":
+        return "loso"
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value == 0 or value >= 2:
+        return value
+    raise invalid("--folds", "an integer >= 2, 'loso' or 0", text, error=argparse.ArgumentTypeError)
 
 
 def _add_label_args(p: argparse.ArgumentParser) -> None:
@@ -117,13 +149,30 @@ def _add_label_args(p: argparse.ArgumentParser) -> None:
         type=_number(float, "--val-fraction", min=0, max=1),
         default=default("val_fraction"),
         metavar="F",
-        help="validation fraction (default %(default)s)",
+        help=f"validation fraction when the source has no partition of its own (default "
+        f"{DEFAULT_VAL_FRACTION}, or 0 when folds are written)",
+    )
+    lab.add_argument(
+        "--test-fraction",
+        type=_number(float, "--test-fraction", min=0, max=1),
+        default=default("test_fraction"),
+        metavar="F",
+        help="test fraction when the source has no partition of its own (default %(default)s)",
     )
     lab.add_argument(
         "--split-by",
         choices=SPLIT_BY,
         default=default("split_by"),
-        help="assign splits by image id or by subject (default %(default)s)",
+        help="assign splits by image id or by subject (default: id for spreadsheets, subject "
+        "for local sources; examples without a subject fall back to their id)",
+    )
+    lab.add_argument(
+        "--folds",
+        type=_folds,
+        default=default("folds"),
+        metavar="K|loso",
+        help="subject-independent folds stored in meta/fold: K >= 2, 'loso' (one per subject) "
+        "or 0 for none (default: the source's standard protocol)",
     )
     lab.add_argument(
         "--seed",
@@ -281,6 +330,61 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: Prefix of the argparse ``dest`` of source-option flags (``src_class_names``).
+_SRC = "src_"
+
+
+def _source_flags(taken: set[str]) -> dict[str, dict[str, Any]]:
+    """Every registered source's options as flags: flag -> option, group, sources taking it.
+
+    A name that clashes with a build flag becomes ``--<source>-<name>``; a name declared by several
+    sources is one flag (its first declaration's type), listed under the first source's group.
+    """
+    from fer_tf.sources.base import get_source, list_sources
+
+    flags: dict[str, dict[str, Any]] = {}
+    for name in list_sources():
+        for opt in get_source(name).source_options:
+            flag = "--" + opt.name.replace("_", "-")
+            if flag in taken:
+                flag = f"--{name}-{opt.name.replace('_', '-')}"
+            entry = flags.setdefault(flag, {"option": opt, "group": name, "sources": []})
+            entry["sources"].append(name)
+    return flags
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    taken = {s for a in p._actions for s in a.option_strings}
+    flags = _source_flags(taken)
+    groups: dict[str, Any] = {}
+    for flag, entry in flags.items():
+        opt, src = entry["option"], entry["group"]
+        if src not in groups:
+            groups[src] = p.add_argument_group(f"--source {src}")
+        also = [s for s in entry["sources"] if s != src]
+        help_ = opt.help + (f" (also: {', '.join(also)})" if also else "")
+        if opt.default is not None and opt.type is not bool:
+            help_ += f" (default {opt.default})"
+        kwargs: dict[str, Any] = {"dest": _SRC + flag[2:].replace("-", "_"), "default": None}
+        if opt.type is bool:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["type"] = opt.type if opt.type in (int, float, str) else _as(opt.type)
+            kwargs["metavar"] = opt.name.upper()
+            if opt.choices is not None:
+                kwargs["choices"] = opt.choices
+        groups[src].add_argument(flag, help=help_, **kwargs)
+        entry["dest"] = kwargs["dest"]
+    p.set_defaults(_source_flags=flags)
+
+
+def _as(kind: Any) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        return kind(text)
+
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (imports nothing heavy); defaults come from ``BuildOptions``.
 
@@ -290,15 +394,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            "Read EmotioNet-style spreadsheets (xlsx/csv/tsv) of image URLs and labels, download "
-            "the images concurrently into a cache (resumable: run the same command again after "
-            "an interruption), and write validated, sharded schema-v1 TFRecords with "
+            "Read EmotioNet-style spreadsheets (xlsx/csv/tsv) of image URLs and labels, or a "
+            "local dataset (--source NAME --input ROOT; --source list), process the images "
+            "concurrently through a cache (resumable: run the same command again after an "
+            "interruption), and write validated, sharded schema-v2 TFRecords with "
             "manifest.json, errors.jsonl and skipped.jsonl."
         ),
         epilog=(
             "Exit status: 0 completed (failed URLs are listed in errors.jsonl), 1 fatal error, "
             "2 bad command line, 3 --max-failure-rate exceeded, 130 interrupted. "
-            "See docs/cli.md and docs/records.md."
+            "See docs/cli.md, docs/records.md and docs/datasets.md."
         ),
     )
     _add_io_args(p)
@@ -306,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_args(p)
     _add_download_args(p)
     _add_report_args(p)
+    _add_source_args(p)
     return p
 
 
@@ -318,32 +424,95 @@ def _check_paths(args: argparse.Namespace) -> None:
     from fer_tf.build import BuildError
     from fer_tf.sources.spreadsheet import SpreadsheetError
 
-    for path in args.spreadsheet:
+    for path in args.spreadsheet or []:
         check_path("--spreadsheet", path, kind="file", error=SpreadsheetError)
     check_writable_dir("--output-dir", args.output_dir, error=BuildError)
     if args.cache_dir is not None:
         check_writable_dir("--cache-dir", args.cache_dir, error=BuildError)
 
 
+def _source_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The chosen source's flags as its options; a flag of another source is a usage error."""
+    chosen: dict[str, Any] = {}
+    for flag, entry in args._source_flags.items():
+        value = getattr(args, entry["dest"])
+        if value is None:
+            continue
+        if args.source not in entry["sources"]:
+            takers = ", ".join(f"'{s}'" for s in entry["sources"])
+            raise ValueError(
+                f"The '{flag}' flag is an option of source {takers}, not of '{args.source}'. "
+                f"Drop it, or pass --source {entry['sources'][0]}."
+            )
+        chosen[entry["option"].name] = value
+    return chosen
+
+
+def _check_command(args: argparse.Namespace) -> None:
+    """Required flags of the chosen source (argparse cannot express 'one of, per source')."""
+    if args.output_dir is None:
+        raise ValueError("The '--output-dir' parameter is required.")
+    if args.source == SPREADSHEET:
+        if not args.spreadsheet:
+            raise ValueError(
+                "The '--spreadsheet' parameter is required for the spreadsheet source (or pass "
+                "--source NAME --input ROOT for a local dataset; --source list names them)."
+            )
+        if args.input is not None:
+            raise ValueError(
+                "The '--input' parameter is for local dataset sources; the spreadsheet source "
+                "reads '--spreadsheet'. Pass --source NAME with --input (--source list)."
+            )
+        return
+    if args.spreadsheet:
+        raise ValueError(
+            f"The '--spreadsheet' parameter is for the spreadsheet source, not '{args.source}' "
+            "(which reads its dataset root from '--input')."
+        )
+    if args.input is None:
+        raise ValueError(
+            f"The '--input' parameter is required for source '{args.source}': the dataset's "
+            "unpacked root folder."
+        )
+
+
 def _options(args: argparse.Namespace) -> BuildOptions:
+    _check_command(args)
     given = {f.name: getattr(args, f.name) for f in fields(BuildOptions) if hasattr(args, f.name)}
+    given["source_options"] = _source_options(args)
     return BuildOptions(spreadsheets=args.spreadsheet, **given)
+
+
+def _list_sources() -> int:
+    from fer_tf.sources.base import list_sources
+
+    rows = {SPREADSHEET: "EmotioNet-style spreadsheets of image URLs (--spreadsheet; default)"}
+    rows.update(list_sources())
+    width = max(len(n) for n in rows)
+    for name, text in rows.items():
+        print(f"{name:<{width}}  {text}")
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> tuple[int, Any]:
     """Build; map every expected failure to an exit status and one error line."""
     from fer_tf.build import BuildError, FailureRateExceeded, build_records
+    from fer_tf.sources.base import SourceError
     from fer_tf.sources.spreadsheet import SpreadsheetError
 
     try:
         options = _options(args)
+    except ValueError as exc:  # SourceError too: an unknown source or a bad source option
+        _error(str(exc))
+        return EXIT_USAGE, None
+    try:
         _check_paths(args)
         return EXIT_OK, build_records(options)
     except FailureRateExceeded as exc:
         print(exc.summary.table())
         _error(str(exc))
         return EXIT_FAILURE_RATE, exc.summary
-    except (SpreadsheetError, BuildError) as exc:
+    except (SpreadsheetError, SourceError, BuildError) as exc:
         _error(str(exc))
         return EXIT_FATAL, None
     except ValueError as exc:
@@ -367,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
         The exit status (see the module docstring).
     """
     args = build_parser().parse_args(argv)
+    if args.source == "list":
+        return _list_sources()
     code, summary = _run(args)
     if summary is None:
         return code

@@ -202,6 +202,10 @@ class Source:
         default_folds: subject-independent folds written by default (0: none).
         sequences: True for sequence/video sources (they take a frame selection).
         source_options: the options this source reads from ``self.options``.
+
+    The build reads ``emotion_names``, ``au_ids``, ``label_mapping`` and ``protocol`` from the
+    instance after :meth:`check_root`, so a source whose classes or AU columns depend on the data
+    (``folder``: its class folders; ``csv``: its columns) sets them there, per instance.
     """
 
     name: ClassVar[str] = ""
