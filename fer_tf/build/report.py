@@ -64,7 +64,7 @@ def label_stats(
     names = facs.EMOTIONS if emotion_names is None else emotion_names
     emotion = Counter(ex["emotion"] for ex in examples)
     posed = Counter(ex["posed"] for ex in examples)
-    return {
+    stats = {
         "count": len(examples),
         "au": au,
         "valence": dist("valence"),
@@ -80,6 +80,27 @@ def label_stats(
         },
         "subjects": len({ex["subject"] for ex in examples if ex["subject"]}),
     }
+    stats.update(_v2_label_stats(examples, au_ids))
+    return stats
+
+
+def _v2_label_stats(examples: Sequence[Any], au_ids: Sequence[int]) -> dict[str, Any]:
+    # Known intensities per AU and examples with a soft label: what fer-tf-train's label checks
+    # and soft_labels=auto read. Only for builds whose examples carry those lists (local sources),
+    # so spreadsheet manifests keep their v1 shape.
+    out: dict[str, Any] = {}
+    intensities = [getattr(ex, "au_intensity", None) for ex in examples]
+    if any(v for v in intensities):
+        known = [0] * len(au_ids)
+        for values in intensities:
+            for i, v in enumerate(values or ()):
+                known[i] += not math.isnan(v)
+        out["au_intensity"] = {str(a): {"known": n} for a, n in zip(au_ids, known)}
+    dists = [getattr(ex, "emotion_dist", None) for ex in examples]
+    if any(v for v in dists):
+        n = sum(1 for d in dists if d and any(not math.isnan(x) for x in d))
+        out["emotion_dist"] = {"known": n}
+    return out
 
 
 def _manifest(
