@@ -113,9 +113,18 @@ class AffectNetSource(Source):
         return nested if nested.is_dir() else self.root / _DEFAULT_IMAGES
 
     def check_root(self) -> None:
-        """Raise :class:`RootError` without ``training.csv`` or the images folder."""
+        """Check for ``training.csv`` (and its columns) and the images folder.
+
+        Raises:
+            RootError: no ``training.csv`` or no images folder.
+            SourceError: a list lacks one of the expected columns.
+        """
         super().check_root()
-        self._lists()
+        lists = self._lists()
+        for name, _ in _FILES:
+            if (lists / name).is_file():
+                header = next(read_csv_rows(lists / name), (0, []))[1]
+                header_index(header, _COLUMNS, lists / name)
         images = self._images()
         if not images.is_dir():
             shown = images.relative_to(self.root) if images.is_relative_to(self.root) else images

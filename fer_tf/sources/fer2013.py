@@ -27,6 +27,7 @@ from fer_tf.sources._common import count_rows, header_index, read_csv_rows, to_i
 from fer_tf.sources.base import (
     Issue,
     Report,
+    RootError,
     Source,
     SourceError,
     SourceItem,
@@ -63,6 +64,7 @@ _FERPLUS_COLUMNS = (
     "unknown",
     "NF",
 )
+_COLUMNS = ("emotion", "pixels", "Usage")
 _USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 _SIDE = 48
 
@@ -132,11 +134,18 @@ class Fer2013Source(Source):
 
         Raises:
             RootError: no ``fer2013.csv``.
-            SourceError: the FER+ file is missing, lacks a column or has another row count.
+            SourceError: ``fer2013.csv`` lacks a column; the FER+ file is missing, lacks a column or has another row count.
         """
         if not self.root.is_file():
             super().check_root()
             self.expect("fer2013.csv", "file")
+        elif self.root.suffix.lower() != ".csv":
+            raise RootError(
+                f"The '--input' of source 'fer2013' must be the folder holding fer2013.csv or "
+                f"that file. Got '{self.root}' (unpack the Kaggle archive first)."
+            )
+        header = next(read_csv_rows(self.csv_path), (0, []))[1]
+        header_index(header, _COLUMNS, self.csv_path)
         ferplus = self.options["ferplus"]
         if ferplus:
             fp = Path(ferplus)
@@ -160,7 +169,7 @@ class Fer2013Source(Source):
         header = next(rows, None)
         if header is None:
             raise SourceError(f"'{self.csv_path}' is empty; expected 'emotion,pixels,Usage'.")
-        cols = header_index(header[1], ("emotion", "pixels", "Usage"), self.csv_path)
+        cols = header_index(header[1], _COLUMNS, self.csv_path)
         plus = self._ferplus_rows()
         for index, (line, cells) in enumerate(rows):
             votes = next(plus) if plus is not None else None

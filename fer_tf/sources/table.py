@@ -157,14 +157,13 @@ class TableSource(Source):
         if self._ready:
             return
         if self.template is not None:
-            found = {
-                f["emotion"].strip().lower()
+            matches = [
+                f
                 for rel in walk_files(self.root, self.template.depth)
-                if (f := self.template.match(rel)) and f.get("emotion", "").strip()
-            }
-            if not found and not any(
-                self.template.match(rel) for rel in walk_files(self.root, self.template.depth)
-            ):
+                if is_image(rel) and (f := self.template.match(rel)) is not None
+            ]
+            found = {f["emotion"].strip().lower() for f in matches if f.get("emotion", "").strip()}
+            if not matches:
                 raise root_error(
                     self.name, f"file matching the path template {self.template.text!r}", self.root
                 )
@@ -249,6 +248,7 @@ class TableSource(Source):
 
     def _emotion(self, text: str) -> int | str | None:
         """Index, a skip reason (a name outside --class-names) or None (bad)."""
+        text = text.strip()
         if not text or text in ("-1", "999"):
             return -1
         names = self.emotion_names
