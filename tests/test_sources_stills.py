@@ -142,7 +142,7 @@ def test_fer2013_errors(tmp_path: Path) -> None:
     csv.write_text("\n".join(lines[:3]) + "\n")
     _, issues = run(get_source("fer2013")(tmp_path))
     assert [(i.line, i.reason) for i in issues] == [(2, "bad_pixels"), (3, "bad_label")]
-    assert "not an integer" in issues[0].detail
+    assert "is not a non-negative integer" in issues[0].detail
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,3 +352,19 @@ def test_csv_input_must_be_a_table_without_template(tmp_path: Path) -> None:
         get_source("csv")(tmp_path / "t.csv").check_root()
     with pytest.raises(SourceError, match="'class_names' option must be distinct"):
         get_source("csv")(tmp_path / "t.csv", class_names="a,a")
+
+
+def test_fer2013_checks_the_header_and_the_input_file(tmp_path: Path) -> None:
+    (tmp_path / "fer2013.csv").write_text("label,pixels,Usage\n0,1 2,Training\n")
+    with pytest.raises(SourceError, match=r"no 'emotion' column.*found \['label', 'pixels'"):
+        get_source("fer2013")(tmp_path).check_root()
+    (tmp_path / "fer2013.tar.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(RootError, match="folder holding fer2013.csv or that file"):
+        get_source("fer2013")(tmp_path / "fer2013.tar.gz").check_root()
+
+
+def test_affectnet_checks_list_columns(tmp_path: Path) -> None:
+    mini.write_affectnet(tmp_path)
+    (tmp_path / "Manually_Annotated_file_lists" / "validation.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(SourceError, match="validation.csv' has no 'subDirectory_filePath' column"):
+        get_source("affectnet")(tmp_path).check_root()

@@ -17,6 +17,7 @@ Items carry the image as PNG bytes (lossless) and ``source`` ``fer2013.csv#row=N
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,14 +85,21 @@ def encode_png(gray: np.ndarray) -> bytes:
 
 
 def _pixels(text: str) -> tuple[np.ndarray | None, str]:
-    parts = text.split()
-    if len(parts) != _SIDE * _SIDE:
+    """The 48x48 image of a pixels field, or None and what is wrong with it."""
+    with warnings.catch_warnings():
+        # NumPy's text parser is ~4x faster than split + int; it warns (or raises) at a bad token,
+        # and the slow path below then names it.
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text, dtype=np.int64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            values = None
+    if values is None or values.size != _SIDE * _SIDE:
+        parts = text.split()
+        bad = next((p for p in parts if not p.isdigit()), None)
+        if bad is not None:
+            return None, f"pixel value {bad!r} is not a non-negative integer"
         return None, f"{len(parts)} pixel values; expected {_SIDE * _SIDE} (48x48)"
-    try:
-        values = np.array([int(p) for p in parts], dtype=np.int64)
-    except ValueError:
-        bad = next(p for p in parts if not p.lstrip("-").isdigit())
-        return None, f"pixel value {bad!r} is not an integer"
     if values.min() < 0 or values.max() > 255:
         return None, "pixel values outside 0..255"
     return values.astype(np.uint8).reshape(_SIDE, _SIDE), ""
