@@ -368,3 +368,13 @@ def test_affectnet_checks_list_columns(tmp_path: Path) -> None:
     (tmp_path / "Manually_Annotated_file_lists" / "validation.csv").write_text("a,b\n1,2\n")
     with pytest.raises(SourceError, match="validation.csv' has no 'subDirectory_filePath' column"):
         get_source("affectnet")(tmp_path).check_root()
+
+
+def test_csv_table_broken_part_way_keeps_the_rows_before(tmp_path: Path) -> None:
+    mini._write(tmp_path / "a.jpg", mini.face("neutral", 0).image)
+    good = b"a.jpg,neutral\n" * 1000  # past the first 8 KB the reader decodes at once
+    (tmp_path / "t.csv").write_bytes(b"path,emotion\n" + good + b"b.jpg,\xff\xfe\n" * 3000)
+    items, issues = run(get_source("csv")(tmp_path / "t.csv"))
+    assert 0 < len(items) <= 1000 and {it.source for it in items} == {"a.jpg"}
+    assert [(i.path, i.reason) for i in issues] == [("t.csv", "bad_label_file")]
+    assert "not UTF-8" in issues[0].detail

@@ -75,6 +75,17 @@ def _cell(v: Any) -> str:
     return str(v).strip()
 
 
+def _safely(
+    rows: Iterator[tuple[int, list[Any]]], where: str, report: Report
+) -> Iterator[tuple[int, list[Any]]]:
+    """The rows of a sheet until one cannot be read; that is reported, not raised (the rows
+    before it are kept)."""
+    try:
+        yield from rows
+    except ss._SheetError as exc:
+        report(Issue(where, 0, "bad_label_file", f"the table could not be read to the end: {exc}"))
+
+
 class _Columns:
     """Column positions of one sheet's header."""
 
@@ -207,7 +218,7 @@ class TableSource(Source):
             any_path = True
             au.update(a for _, a in cols.au)
             j = cols.opt.get("emotion")
-            for _, cells in rows:
+            for _, cells in _safely(rows, "", lambda _: None):  # items() reports it
                 v = _cell(cells[j]) if j is not None and j < len(cells) else ""
                 if v and to_int(v) is None:
                     found.add(v.lower())
@@ -235,7 +246,7 @@ class TableSource(Source):
             if cols.path < 0:
                 report(Issue(where, 0, "bad_sheet", "no path column; the sheet is not read"))
                 continue
-            for line, cells in rows:
+            for line, cells in _safely(rows, where, report):
                 if not any(_cell(c) for c in cells):
                     continue
                 item, problem = self._row_item(cols, list(cells))
