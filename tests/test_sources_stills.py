@@ -378,3 +378,23 @@ def test_csv_table_broken_part_way_keeps_the_rows_before(tmp_path: Path) -> None
     assert 0 < len(items) <= 1000 and {it.source for it in items} == {"a.jpg"}
     assert [(i.path, i.reason) for i in issues] == [("t.csv", "bad_label_file")]
     assert "not UTF-8" in issues[0].detail
+
+
+def test_still_sources_and_miniatures_do_not_import_tensorflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from fer_tf.sources.base import get_source, list_sources\n"
+        "from fer_tf.testing.miniatures_stills import write_fer2013\n"
+        "list_sources()\n"
+        f"m = write_fer2013(Path({str(tmp_path)!r}))\n"
+        "items = list(get_source('fer2013')(m.input, **m.options).items(lambda i: None))\n"
+        "print('N', len(items), 'TF', 'tensorflow' in sys.modules)\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert "N 4 TF False" in r.stdout, r.stdout + r.stderr
