@@ -130,7 +130,7 @@ def test_fer2013_errors(tmp_path: Path) -> None:
     plus.write_text("".join(plus.read_text().splitlines(keepends=True)[:-1]))
     with pytest.raises(SourceError, match=r"has 6 data rows but .* has 7; the two files"):
         get_source("fer2013")(tmp_path, **m.options).check_root()
-    with pytest.raises(SourceError, match="'ferplus' option .* does not exist"):
+    with pytest.raises(SourceError, match="'ferplus' option .* which is nothing"):
         get_source("fer2013")(tmp_path, ferplus=tmp_path / "nope.csv").check_root()
     plus.write_text("Usage,Image name,neutral\n")
     with pytest.raises(SourceError, match="no 'happiness' column"):

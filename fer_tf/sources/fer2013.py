@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from fer_tf.checks import describe_path
 from fer_tf.sources._common import count_rows, header_index, read_csv_rows, to_int
 from fer_tf.sources.base import (
     Issue,
@@ -142,7 +143,8 @@ class Fer2013Source(Source):
 
         Raises:
             RootError: no ``fer2013.csv``.
-            SourceError: ``fer2013.csv`` lacks a column; the FER+ file is missing, lacks a column or has another row count.
+            SourceError: ``fer2013.csv`` lacks a column; the FER+ file is missing, lacks a
+                column or has another row count.
         """
         if not self.root.is_file():
             super().check_root()
@@ -160,7 +162,7 @@ class Fer2013Source(Source):
             if not fp.is_file():
                 raise SourceError(
                     f"The 'ferplus' option of source 'fer2013' must be FER+'s fer2013new.csv. "
-                    f"Got '{fp}', which does not exist."
+                    f"Got '{fp}', which is {describe_path(fp)}."
                 )
             rows = list(read_csv_rows(fp))
             header_index(rows[0][1] if rows else [], _FERPLUS_COLUMNS, fp)
