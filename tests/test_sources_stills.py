@@ -154,6 +154,7 @@ def test_jaffe_subjects_and_flat_root(tmp_path: Path) -> None:
     _, items = check(m, "jaffe")
     assert [it.subject for it in items] == ["KA", "KA", "KA", "KM", "KM", "NA", "NA"]
     assert all(it.partition is None and it.posed == 1 for it in items)
+    assert get_source("jaffe").default_folds == 10  # 10 subjects: leave-one-subject-out
     # Pointing at jaffedbase/ itself gives sources relative to it.
     source = get_source("jaffe")(tmp_path / "jaffedbase")
     items2, issues = run(source)

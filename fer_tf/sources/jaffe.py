@@ -4,8 +4,9 @@
 ``AN`` (AN DI FE HA NE SA SU) with repeat index ``1``, image number ``39``. The distribution puts
 them in one folder (``jaffe/`` or, in the 2019+ Zenodo release, ``jaffedbase/``) next to a README
 and the semantic-ratings file; ``--input`` is that folder (or its parent holding ``jaffedbase/`` or
-``jaffe/``). Files not named like that are skipped and reported. JAFFE has no partition: split by
-subject (``--split-by subject``) or use folds.
+``jaffe/``). Files not named like that are skipped and reported. JAFFE has no partition: the source
+asks for 10 folds by subject (leave-one-subject-out), and ``--split-by subject`` keeps subjects
+apart in train/val.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class JaffeSource(Source):
     description = "JAFFE: 213 grey TIFFs KA.AN1.39.tiff of 10 subjects, 7 emotions"
     emotion_names = tuple(JAFFE_CODES.values())
     label_mapping = dict(JAFFE_CODES)
-    protocol = "no partition: subject-independent split (--split-by subject) or folds"
+    protocol = "no partition: 10 subject folds (leave-one-subject-out); --split-by subject"
+    # Ten subjects: ten folds by subject is leave-one-subject-out, the usual JAFFE protocol.
+    default_folds = 10
 
     def _folder(self) -> Path:
         if self._has_images(self.root):
