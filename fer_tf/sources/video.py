@@ -166,10 +166,15 @@ class VideoTable(Source):
             if emotion.lower() in EMOTIONS:
                 out["emotion"] = EMOTIONS.index(emotion.lower())
             else:
-                out["emotion"] = _int(emotion, -1, "emotion")
-                if not -1 <= out["emotion"] < len(EMOTIONS):
-                    raise _RowError(f"'emotion' must be 0..{len(EMOTIONS) - 1} or one of "
-                                    f"{list(EMOTIONS)}; got {emotion!r}")  # fmt: skip
+                try:
+                    out["emotion"] = _int(emotion, -1, "emotion")
+                    if not -1 <= out["emotion"] < len(EMOTIONS):
+                        raise _RowError
+                except _RowError:
+                    raise _RowError(
+                        f"'emotion' must be an index 0..{len(EMOTIONS) - 1} (-1 unknown) or one "
+                        f"of {list(EMOTIONS)}; got {emotion!r}"
+                    ) from None
         for key in ("valence", "arousal"):
             value = _float(row.get(key, ""), key)
             if not (math.isnan(value) or -1 <= value <= 1):
