@@ -419,3 +419,39 @@ def test_video_table_wrong_input(tmp_path: Path) -> None:
     assert [(i.line, i.reason) for i in issues] == [(2, "bad_row"), (3, "bad_row")]
     assert "'start_frame' must be an integer" in issues[0].detail
     assert "not a video file name" in issues[1].detail
+
+
+def test_unreadable_label_files_are_reported_never_abort(tmp_path: Path) -> None:
+    ck = mini.write_ckplus(tmp_path / "ck", frames=2)
+    facs = ck / "FACS/S005/001/S005_001_00000002_facs.txt"
+    facs.write_bytes(b"\xff\xfe\x00garbage")
+    emotion = ck / "Emotion/S005/002/S005_002_00000002_emotion.txt"
+    emotion.write_text("   9.0000000e+00\n")
+    items, issues = _run("ckplus", ck, frames="last:1")
+    assert [i.sequence for i in items] == ["S005/001", "S010/002"]
+    assert not items[0].au  # FACS unreadable: AUs unknown
+    assert _reasons(issues)[:2] == [
+        ("FACS/S005/001/S005_001_00000002_facs.txt", 0, "bad_label_file", True),
+        ("Emotion/S005/002/S005_002_00000002_emotion.txt", 1, "bad_label_line", True),
+    ]
+    assert "not an emotion code 0..7" in issues[1].detail
+
+    bp = mini.write_bp4d(tmp_path / "bp")
+    (bp / "AUCoding/AU_OCC/F001_T1.csv").write_text("")
+    (bp / "AUCoding/AU_OCC/F001_T2.csv").write_text("frame,AU1,AU2\n1,0,1\n")
+    (bp / "AUCoding/AU_OCC/notes.csv").write_text("0,1\n1,0\n")
+    items, issues = _run("bp4d", bp)
+    assert {i.sequence for i in items} == {"M001/T1"}
+    assert _reasons(issues)[:2] == [
+        ("AUCoding/AU_OCC/F001_T1.csv", 0, "bad_label_file", True),
+        ("AUCoding/AU_OCC/F001_T2.csv", 1, "bad_label_file", True),
+    ]
+    assert _reasons(issues)[-1] == ("AUCoding/AU_OCC/notes.csv", 0, "bad_file_name", True)
+
+    disfa = mini.write_disfa(tmp_path / "d", frames=3, right=False)
+    (disfa / "ActionUnit_Labels/SN002/SN002_au9.txt").unlink()
+    items, issues = _run("disfa", disfa)
+    assert all(i.au[9] == -1 for i in items if i.subject == "SN002")
+    assert ("ActionUnit_Labels/SN002/SN002_au9.txt", 0, "missing_label_file", True) in (
+        _reasons(issues)
+    )
