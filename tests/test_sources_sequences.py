@@ -362,10 +362,11 @@ def test_bp4d_images_option_and_folder_guess(tmp_path: Path) -> None:
         "BP4D-training/M001/T1/4.jpg",
     ]
     elsewhere = mini.write_bp4d(tmp_path / "c", images="frames")
-    items, _ = _run("bp4d", elsewhere, images=elsewhere / "frames", frames="last:1")
+    items, _ = _run("bp4d", elsewhere, image_dir="frames", frames="last:1")
     assert items[0].source == "frames/F001/T1/14.jpg"
-    with pytest.raises(RootError, match="The 'images' option of source 'bp4d'"):
-        get_source("bp4d")(root, images=tmp_path / "none").check_root()
+    assert _run("bp4d", elsewhere, image_dir=elsewhere / "frames")[0][0].path.is_file()
+    with pytest.raises(RootError, match="The 'image_dir' option of source 'bp4d'"):
+        get_source("bp4d")(root, image_dir=tmp_path / "none").check_root()
 
 
 # --------------------------------------------------------------------------- video table

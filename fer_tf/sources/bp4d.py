@@ -6,9 +6,9 @@ Layout::
     <images>/F001/T1/2440.jpg        one folder per subject and task; names with or without
                                      zero padding (2440.jpg, 02440.jpg, 0001.jpg)
 
-``<images>`` is the ``--images`` option; by default the first of ``Sequences/``,
-``BP4D-training/``, ``BP4D-Spontaneous/`` and ``images/`` under the root that exists, else the root
-itself (the FERA 2015 training archive unpacks to ``BP4D-training/<subject>/<task>/``).
+``<images>`` is the ``--image-dir`` option (relative to the root or absolute); by default the
+first of ``Sequences/``, ``BP4D-training/``, ``BP4D-Spontaneous/`` and ``images/`` under the root
+that exists, else the root itself (the FERA 2015 training archive unpacks to ``BP4D-training/<subject>/<task>/``).
 Values: 1 present, 0 absent, 9 not coded (-> unknown, -1); other values are bad lines, reported with
 path and line. ``label/au`` holds the 12 AUs of the FERA/AU literature (:attr:`BP4D.au_ids`,
 ``facs.AU_SETS["bp4d12"]``); other columns are not kept. A labelled frame without an image is
@@ -40,7 +40,7 @@ from fer_tf.sources.frames import FRAMES_OPTION, select_frames
 __all__ = ["BP4D", "BP4D_FOLDS", "IMAGE_FOLDERS"]
 
 LABELS = "AUCoding/AU_OCC"
-#: Where the frame images are looked for under the root, in order, when ``--images`` is not given.
+#: Where the frame images are looked for under the root, in order, when ``--image-dir`` is not given.
 IMAGE_FOLDERS = ("Sequences", "BP4D-training", "BP4D-Spontaneous", "images")
 _FOLD_SUBJECTS = (
     # The 3-fold subject split of the AU detection literature (JAA-Net, ME-GraphAU, ...).
@@ -75,9 +75,10 @@ class BP4D(Source):
     source_options = (
         FRAMES_OPTION,
         SourceOption(
-            "images",
-            "BP4D frame images root (<images>/<subject>/<task>/<frame>.jpg); default: Sequences/, "
-            "BP4D-training/, BP4D-Spontaneous/ or images/ under the root",
+            "image_dir",
+            "BP4D frame images folder (<image_dir>/<subject>/<task>/<frame>.jpg), relative to "
+            "--input or absolute (default: Sequences/, BP4D-training/, BP4D-Spontaneous/ or "
+            "images/ under --input) (bp4d)",
             Path,
             None,
         ),
@@ -89,9 +90,9 @@ class BP4D(Source):
 
     @property
     def images_root(self) -> Path:
-        """The frame images root: ``--images`` or the first of :data:`IMAGE_FOLDERS` found."""
-        if self.options["images"] is not None:
-            return Path(self.options["images"])
+        """The frame images root: ``--image-dir`` or the first of :data:`IMAGE_FOLDERS` found."""
+        if self.options["image_dir"]:
+            return self.root / Path(self.options["image_dir"])
         for name in IMAGE_FOLDERS:
             if (self.root / name).is_dir():
                 return self.root / name
@@ -103,7 +104,7 @@ class BP4D(Source):
         self.expect(LABELS)
         if not self.images_root.is_dir():
             raise RootError(
-                f"The 'images' option of source 'bp4d' must be a folder of "
+                f"The 'image_dir' option of source 'bp4d' must be a folder of "
                 f"<subject>/<task>/<frame>.jpg. Got '{self.images_root}', which is not a folder."
             )
 

@@ -81,7 +81,7 @@ class CKPlus(Source):
         SourceOption(
             "unlabelled",
             "what to do with CK+ sequences without an emotion file (skip: the "
-            "emotion protocol; keep: emotion unknown, for AU work)",
+            "emotion protocol; keep: emotion unknown, for AU work) (ckplus)",
             str,
             "skip",
             ("skip", "keep"),

@@ -72,10 +72,12 @@ class DISFA(Source):
     sequences = True
     source_options = (
         FRAMES_OPTION,
-        SourceOption("camera", "DISFA camera: left or right", str, "left", ("left", "right")),
+        SourceOption(
+            "camera", "DISFA camera: left or right (disfa)", str, "left", ("left", "right")
+        ),
         SourceOption(
             "presence_threshold",
-            "DISFA intensity at which an AU counts as present (default 2)",
+            "intensity at which an AU counts as present (default 2) (disfa)",
             float,
             2.0,
         ),
