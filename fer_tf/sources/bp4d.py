@@ -8,7 +8,8 @@ Layout::
 
 ``<images>`` is the ``--image-dir`` option (relative to the root or absolute); by default the
 first of ``Sequences/``, ``BP4D-training/``, ``BP4D-Spontaneous/`` and ``images/`` under the root
-that exists, else the root itself (the FERA 2015 training archive unpacks to ``BP4D-training/<subject>/<task>/``).
+that exists, else the root itself (the FERA 2015 training archive unpacks to
+``BP4D-training/<subject>/<task>/``).
 Values: 1 present, 0 absent, 9 not coded (-> unknown, -1); other values are bad lines, reported with
 path and line. ``label/au`` holds the 12 AUs of the FERA/AU literature (:attr:`BP4D.au_ids`,
 ``facs.AU_SETS["bp4d12"]``); other columns are not kept. A labelled frame without an image is
