@@ -188,15 +188,19 @@ def test_bad_options_are_errors_before_any_work(tmp_path: Path) -> None:
 def test_ckplus_default_last_three_of_labelled_sequences(roots: dict[str, Path]) -> None:
     items, issues = _run("ckplus", roots["ckplus"])
     assert [(i.sequence, i.frame, i.emotion) for i in items] == [
-        (seq, f, code) for seq, code in (("S005/001", 5), ("S005/002", 7), ("S010/002", 1))
+        (seq, f, code)
+        for seq, code in (("S005/001", 5), ("S005/002", 7), ("S010/002", 1))
         for f in (3, 4, 5)
-    ]  # fmt: skip
+    ]
     first = items[0]
     assert first.source == "cohn-kanade-images/S005/001/S005_001_00000003.png"
     assert first.path == roots["ckplus"] / first.source and first.path.is_file()
     assert (first.subject, first.posed, dict(first.au), dict(first.au_intensity)) == (
-        "S005", 1, {}, {}
-    )  # fmt: skip  # onset frame: AUs unknown
+        "S005",
+        1,
+        {},
+        {},
+    )  # onset frame: AUs unknown
     apex = items[2]
     assert apex.au[6] == 1 and apex.au[12] == 1 and apex.au[1] == 0
     assert set(apex.au) == set(get_source("ckplus").au_ids)

@@ -64,8 +64,19 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def test_ckplus_last_three_frames(tmp_path: Path) -> None:
     root = mini.write_ckplus(tmp_path / "ck")
     out = tmp_path / "out"
-    code = _main(["--source", "ckplus", "--input", str(root), "--output-dir", str(out),
-                 "--frames", "last:3", *FLAGS])  # fmt: skip
+    code = _main(
+        [
+            "--source",
+            "ckplus",
+            "--input",
+            str(root),
+            "--output-dir",
+            str(out),
+            "--frames",
+            "last:3",
+            *FLAGS,
+        ]
+    )
     assert code == 0
     manifest = read_manifest(out)
     assert manifest["schema_version"] == 2 and manifest["source"] == "ckplus"
@@ -122,7 +133,8 @@ def test_disfa_video_frames(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["ckplus", "disfa"])
 def test_wrong_root_cli_message(tmp_path: Path, name: str, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "readme.txt").write_text("x")
-    code = _main(["--source", name, "--input", str(tmp_path), "--output-dir",
-                 str(tmp_path / "out"), *FLAGS])  # fmt: skip
+    code = _main(
+        ["--source", name, "--input", str(tmp_path), "--output-dir", str(tmp_path / "out"), *FLAGS]
+    )
     assert code != 0
     assert "found: readme.txt" in capsys.readouterr().err

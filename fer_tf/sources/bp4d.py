@@ -41,17 +41,58 @@ from fer_tf.sources.frames import FRAMES_OPTION, select_frames
 __all__ = ["BP4D", "BP4D_FOLDS", "IMAGE_FOLDERS"]
 
 LABELS = "AUCoding/AU_OCC"
-#: Where the frame images are looked for under the root, in order, when ``--image-dir`` is not given.
+#: Where the frame images are looked for under the root, in order, without ``--image-dir``.
 IMAGE_FOLDERS = ("Sequences", "BP4D-training", "BP4D-Spontaneous", "images")
 _FOLD_SUBJECTS = (
     # The 3-fold subject split of the AU detection literature (JAA-Net, ME-GraphAU, ...).
-    ("F001", "M007", "F018", "F008", "F002", "M004", "F010", "F009", "M012", "M001", "F016",
-     "M014", "F023", "M008"),
-    ("M011", "F003", "M010", "M002", "F005", "F022", "M018", "M017", "F013", "M016", "F020",
-     "F011", "M013", "M005"),
-    ("F007", "F015", "F006", "F019", "M006", "M009", "F012", "M003", "F004", "F021", "F017",
-     "M015", "F014"),
-)  # fmt: skip
+    (
+        "F001",
+        "M007",
+        "F018",
+        "F008",
+        "F002",
+        "M004",
+        "F010",
+        "F009",
+        "M012",
+        "M001",
+        "F016",
+        "M014",
+        "F023",
+        "M008",
+    ),
+    (
+        "M011",
+        "F003",
+        "M010",
+        "M002",
+        "F005",
+        "F022",
+        "M018",
+        "M017",
+        "F013",
+        "M016",
+        "F020",
+        "F011",
+        "M013",
+        "M005",
+    ),
+    (
+        "F007",
+        "F015",
+        "F006",
+        "F019",
+        "M006",
+        "M009",
+        "F012",
+        "M003",
+        "F004",
+        "F021",
+        "F017",
+        "M015",
+        "F014",
+    ),
+)
 #: Subject -> fold (0-based) of the standard BP4D 3-fold protocol.
 BP4D_FOLDS: dict[str, int] = {s: k for k, part in enumerate(_FOLD_SUBJECTS) for s in part}
 _VALUES = {1: 1, 0: 0, 9: -1}
@@ -114,8 +155,14 @@ class BP4D(Source):
         for path in files(self.root / LABELS, (".csv",)):
             subject, _, task = path.stem.partition("_")
             if not subject or not task:
-                report(Issue(rel(self.root, path), 0, "bad_file_name",
-                             "expected '<subject>_<task>.csv' such as 'F001_T1.csv'"))  # fmt: skip
+                report(
+                    Issue(
+                        rel(self.root, path),
+                        0,
+                        "bad_file_name",
+                        "expected '<subject>_<task>.csv' such as 'F001_T1.csv'",
+                    )
+                )
                 continue
             yield from self._task(path, subject, task, report)
 
@@ -135,17 +182,28 @@ class BP4D(Source):
             if number in images:
                 usable.append((number, au))
             else:
-                report(Issue(where, line, "missing_image", f"frame {number} has no image in "
-                             f"'{rel(self.root, folder)}'"))  # fmt: skip
+                report(
+                    Issue(
+                        where,
+                        line,
+                        "missing_image",
+                        f"frame {number} has no image in '{rel(self.root, folder)}'",
+                    )
+                )
         for pos, _ in select_frames(self.frame_spec, len(usable)):
             number, au = usable[pos]
             image = images[number]
             yield SourceItem(
-                source=rel(self.root, image) if image.is_relative_to(self.root) else
-                f"{subject}/{task}/{image.name}",
-                path=image, au=au, posed=0, subject=subject,
-                sequence=f"{subject}/{task}", frame=number,
-            )  # fmt: skip
+                source=rel(self.root, image)
+                if image.is_relative_to(self.root)
+                else f"{subject}/{task}/{image.name}",
+                path=image,
+                au=au,
+                posed=0,
+                subject=subject,
+                sequence=f"{subject}/{task}",
+                frame=number,
+            )
 
     def _rows(self, path: Path, report: Report) -> list[tuple[int, int, dict[int, int]]] | None:
         # (line, frame, AU labels) per usable row, sorted by frame.
@@ -162,14 +220,28 @@ class BP4D(Source):
         try:
             header = [int(float(c)) for c in table[0][1:]]
         except ValueError:
-            report(Issue(where, 1, "bad_label_file", "the header row must hold AU numbers after "
-                         f"the frame column; got {table[0][:6]!r}"))  # fmt: skip
+            report(
+                Issue(
+                    where,
+                    1,
+                    "bad_label_file",
+                    "the header row must hold AU numbers after "
+                    f"the frame column; got {table[0][:6]!r}",
+                )
+            )
             return None
         columns = {au: i + 1 for i, au in enumerate(header) if au in self.au_ids}
         lacking = [au for au in self.au_ids if au not in columns]
         if lacking:
-            report(Issue(where, 1, "missing_au_columns", f"no columns for AUs {lacking}: unknown",
-                         failure=False))  # fmt: skip
+            report(
+                Issue(
+                    where,
+                    1,
+                    "missing_au_columns",
+                    f"no columns for AUs {lacking}: unknown",
+                    failure=False,
+                )
+            )
         rows = []
         for line, cells in enumerate(table[1:], 2):
             if not any(c.strip() for c in cells):
@@ -178,8 +250,15 @@ class BP4D(Source):
                 number = int(float(cells[0]))
                 au = {a: _value(cells[i]) for a, i in columns.items()}
             except (ValueError, KeyError, IndexError):
-                report(Issue(where, line, "bad_label_line", "expected a frame number and AU "
-                             f"values 0, 1 or 9; got {','.join(cells[:6])!r}..."))  # fmt: skip
+                report(
+                    Issue(
+                        where,
+                        line,
+                        "bad_label_line",
+                        "expected a frame number and AU "
+                        f"values 0, 1 or 9; got {','.join(cells[:6])!r}...",
+                    )
+                )
                 continue
             rows.append((line, number, au))
         rows.sort(key=lambda r: r[1])

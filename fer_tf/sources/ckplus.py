@@ -50,8 +50,38 @@ CKPLUS_EMOTIONS = (
     "surprise",
 )
 #: The 30 AUs CK+ codes (Lucey et al. 2010, Table 1).
-CKPLUS_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21, 23, 24, 25, 26, 27,
-              28, 29, 31, 34, 38, 39, 43)  # fmt: skip
+CKPLUS_AUS = (
+    1,
+    2,
+    4,
+    5,
+    6,
+    7,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    20,
+    21,
+    23,
+    24,
+    25,
+    26,
+    27,
+    28,
+    29,
+    31,
+    34,
+    38,
+    39,
+    43,
+)
 
 IMAGES = "cohn-kanade-images"
 
@@ -105,9 +135,14 @@ class CKPlus(Source):
         for folder in ("Emotion", "FACS"):
             if not (self.root / folder).is_dir():
                 report(
-                    Issue(folder, 0, "missing_labels_folder", f"no '{folder}/' under the root; "
-                          "its labels are unknown for every sequence", failure=False)
-                )  # fmt: skip
+                    Issue(
+                        folder,
+                        0,
+                        "missing_labels_folder",
+                        f"no '{folder}/' under the root; its labels are unknown for every sequence",
+                        failure=False,
+                    )
+                )
         for subject in subdirs(self.root / IMAGES):
             for seq in subdirs(subject):
                 yield from self._sequence(subject.name, seq, report)
@@ -129,25 +164,41 @@ class CKPlus(Source):
         aus, facs_frame, complete = self._facs(sequence, report)
         if emotion < 0 and self.options["unlabelled"] == "skip":
             report(
-                Issue(rel(self.root, seq), 0, "no_emotion_label", f"sequence {sequence} has no "
-                      "emotion file (--unlabelled keep takes it with emotion unknown)",
-                      failure=False)
-            )  # fmt: skip
+                Issue(
+                    rel(self.root, seq),
+                    0,
+                    "no_emotion_label",
+                    f"sequence {sequence} has no "
+                    "emotion file (--unlabelled keep takes it with emotion unknown)",
+                    failure=False,
+                )
+            )
             return
         apex = facs_frame if facs_frame is not None else emotion_frame
         numbers = [n for n, _ in frames]
         if apex is not None and apex not in numbers:
-            report(Issue(f"FACS/{sequence}", 0, "label_frame_missing",
-                         f"the labels name frame {apex}, which has no image"))  # fmt: skip
+            report(
+                Issue(
+                    f"FACS/{sequence}",
+                    0,
+                    "label_frame_missing",
+                    f"the labels name frame {apex}, which has no image",
+                )
+            )
         picks = select_frames(
             self.frame_spec, len(frames), neutral_first=bool(self.options["neutral_first"])
         )
         for pos, neutral in picks:
             number, path = frames[pos]
             item = SourceItem(
-                source=rel(self.root, path), path=path, emotion=emotion, posed=1,
-                subject=subject, sequence=sequence, frame=number,
-            )  # fmt: skip
+                source=rel(self.root, path),
+                path=path,
+                emotion=emotion,
+                posed=1,
+                subject=subject,
+                sequence=sequence,
+                frame=number,
+            )
             if neutral:
                 item.emotion = 0
                 item.au = {a: 0 for a in self.au_ids}
@@ -207,12 +258,25 @@ class CKPlus(Source):
                     raise ValueError
             except ValueError:
                 complete = False
-                report(Issue(where, i, "bad_label_line",
-                             f"expected 'AU intensity' (AU >= 1, intensity 0..5); got {text!r}"))  # fmt: skip
+                report(
+                    Issue(
+                        where,
+                        i,
+                        "bad_label_line",
+                        f"expected 'AU intensity' (AU >= 1, intensity 0..5); got {text!r}",
+                    )
+                )
                 continue
             if int(au) not in self.au_ids:
-                report(Issue(where, i, "au_not_labelled", f"AU {int(au)} is not among the "
-                             "CK+ AUs kept in the records", failure=False))  # fmt: skip
+                report(
+                    Issue(
+                        where,
+                        i,
+                        "au_not_labelled",
+                        f"AU {int(au)} is not among the CK+ AUs kept in the records",
+                        failure=False,
+                    )
+                )
                 continue
             aus[int(au)] = float(level) if level > 0 else math.nan
         return aus, _label_frame(path.name, "_facs.txt"), complete

@@ -111,8 +111,14 @@ class DISFA(Source):
         cam = self.options["camera"].capitalize()
         video = self.root / self.video_folder / f"{cam}Video{subject}_comp.avi"
         if not video.is_file():
-            report(Issue(rel(self.root, video), 0, "missing_video",
-                         f"no video for subject {subject}; its labels are not used"))  # fmt: skip
+            report(
+                Issue(
+                    rel(self.root, video),
+                    0,
+                    "missing_video",
+                    f"no video for subject {subject}; its labels are not used",
+                )
+            )
             return
         try:
             info = video_info(video, exact=False)
@@ -125,8 +131,15 @@ class DISFA(Source):
         self._report_gaps(folder, labels, frames, report)
         past = [f for f in frames if f > length]
         if past:
-            report(Issue(rel(self.root, video), 0, "past_video_end", f"{len(past)} labelled "
-                         f"frames ({past[0]}..{past[-1]}) are past the video's {length} frames"))  # fmt: skip
+            report(
+                Issue(
+                    rel(self.root, video),
+                    0,
+                    "past_video_end",
+                    f"{len(past)} labelled "
+                    f"frames ({past[0]}..{past[-1]}) are past the video's {length} frames",
+                )
+            )
             frames = [f for f in frames if f <= length]
         threshold = float(self.options["presence_threshold"])
         source_video = rel(self.root, video)
@@ -150,8 +163,14 @@ class DISFA(Source):
         for au in self.au_ids:
             path = folder / f"{folder.name}_au{au}.txt"
             if not path.is_file():
-                report(Issue(rel(self.root, path), 0, "missing_label_file",
-                             f"no AU{au} labels for {folder.name}: AU{au} unknown"))  # fmt: skip
+                report(
+                    Issue(
+                        rel(self.root, path),
+                        0,
+                        "missing_label_file",
+                        f"no AU{au} labels for {folder.name}: AU{au} unknown",
+                    )
+                )
                 continue
             lines = read_lines(path, self.root, report)
             if lines is None:
@@ -166,8 +185,15 @@ class DISFA(Source):
                     if number < 1 or not 0 <= level <= 5:
                         raise ValueError
                 except ValueError:
-                    report(Issue(rel(self.root, path), i, "bad_label_line",
-                                 f"expected 'frame,intensity' (frame >= 1, intensity 0..5); got {text!r}"))  # fmt: skip
+                    report(
+                        Issue(
+                            rel(self.root, path),
+                            i,
+                            "bad_label_line",
+                            "expected 'frame,intensity' (frame >= 1, intensity 0..5); "
+                            f"got {text!r}",
+                        )
+                    )
                     continue
                 values[number] = level
             out[au] = values
@@ -180,5 +206,12 @@ class DISFA(Source):
             missing = [f for f in frames if f not in values]
             if missing:
                 path = rel(self.root, folder / f"{folder.name}_au{au}.txt")
-                report(Issue(path, 0, "missing_labels", f"{len(missing)} frames ({missing[0]}.."
-                             f"{missing[-1]}) have no AU{au} label: AU{au} unknown there"))  # fmt: skip
+                report(
+                    Issue(
+                        path,
+                        0,
+                        "missing_labels",
+                        f"{len(missing)} frames ({missing[0]}.."
+                        f"{missing[-1]}) have no AU{au} label: AU{au} unknown there",
+                    )
+                )

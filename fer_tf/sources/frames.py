@@ -1,4 +1,4 @@
-"""Frame selection shared by the sequence and video sources (``--frames SPEC``, ``--neutral-first``).
+"""Frame selection of the sequence and video sources (``--frames SPEC``, ``--neutral-first``).
 
 A sequence (CK+, MUG, BP4D task, DISFA video, a range of a video file) has ``n`` frames at
 positions ``0 .. n-1``. A :class:`FrameSpec` picks positions from it:

@@ -68,10 +68,14 @@ class MUG(Source):
                 emotion = MUG_FOLDERS.get(folder.name.lower())
                 if emotion is None:
                     report(
-                        Issue(rel(self.root, folder), 0, "unknown_emotion_folder",
-                              f"'{folder.name}' is not one of {sorted(MUG_FOLDERS)}",
-                              failure=False)
-                    )  # fmt: skip
+                        Issue(
+                            rel(self.root, folder),
+                            0,
+                            "unknown_emotion_folder",
+                            f"'{folder.name}' is not one of {sorted(MUG_FOLDERS)}",
+                            failure=False,
+                        )
+                    )
                     continue
                 for take in subdirs(folder):
                     yield from self._take(subject.name, folder.name, emotion, take, report)

@@ -45,8 +45,17 @@ __all__ = ["VideoTable"]
 
 _AU = re.compile(r"^au[\s_\-]*0*(\d+)$", re.IGNORECASE)
 _AU_INT = re.compile(r"^au[\s_\-]*0*(\d+)[\s_\-]*(?:intensity|int)$", re.IGNORECASE)
-_KNOWN = ("path", "start_frame", "end_frame", "emotion", "valence", "arousal", "posed", "subject",
-          "sequence")  # fmt: skip
+_KNOWN = (
+    "path",
+    "start_frame",
+    "end_frame",
+    "emotion",
+    "valence",
+    "arousal",
+    "posed",
+    "subject",
+    "sequence",
+)
 _POSED = {"1": 1, "0": 0, "posed": 1, "spontaneous": 0, "-1": -1}
 
 
@@ -153,8 +162,15 @@ class VideoTable(Source):
             frame = start + pos
             source = f"{written}#frame={frame}"
             if source in seen:
-                report(Issue(self.root.name, line, "duplicate", f"frame {frame} of '{written}' "
-                             "is labelled by an earlier row; taken once", failure=False))  # fmt: skip
+                report(
+                    Issue(
+                        self.root.name,
+                        line,
+                        "duplicate",
+                        f"frame {frame} of '{written}' is labelled by an earlier row; taken once",
+                        failure=False,
+                    )
+                )
                 continue
             seen.add(source)
             yield SourceItem(source=source, video=video, frame=frame, sequence=sequence, **labels)

@@ -39,7 +39,7 @@ def _levels(n: int, shape: str) -> list[float]:
 def render_sequence(
     apex: dict[int, float], n: int, *, seed: int, size: int = 64, shape: str = "onset"
 ) -> list[np.ndarray]:
-    """``n`` frames of one person whose AUs rise from 0 to ``apex`` (and back for ``"onset-offset"``).
+    """``n`` frames of one person whose AUs rise from 0 to ``apex`` (and back, ``"onset-offset"``).
 
     Args:
         apex: AU number -> apex intensity in [0, 1].
@@ -94,7 +94,8 @@ def write_ckplus(root: Path, *, frames: int = 5, size: int = 64) -> Path:
     """CK+: ``cohn-kanade-images/``, ``Emotion/``, ``FACS/`` for :data:`CKPLUS_MINI`.
 
     Quirks: ``S010/001`` has an empty ``Emotion`` folder; ``S010/002``'s FACS file has a bad line
-    (``garbage``) and an AU outside CK+'s 30 (AU 62); a ``.DS_Store`` file sits in a sequence folder;
+    (``garbage``) and an AU outside CK+'s 30 (AU 62); a ``.DS_Store`` file sits in a sequence
+    folder;
     frame numbers are 8-digit, 1-based.
     """
     for k, (sequence, (emotion, facs)) in enumerate(CKPLUS_MINI.items()):
@@ -181,7 +182,7 @@ def _bp4d_value(subject: str, task: str, au: int, frame: int) -> int:
 
 
 def write_bp4d(root: Path, *, size: int = 64, images: str = "Sequences") -> Path:
-    """BP4D (FERA 2015): ``AUCoding/AU_OCC/<subject>_<task>.csv`` and ``<images>/<subject>/<task>/``.
+    """BP4D (FERA 2015): ``AUCoding/AU_OCC/<subject>_<task>.csv``, ``<images>/<subject>/<task>/``.
 
     F001/T1: frames 10..14 named unpadded (``10.jpg``); F001/T2: frames 1..4 zero-padded
     (``0001.jpg``); M001/T1: frames 1..4, AU 7 coded 9 (unknown) in frame 2, a bad row
@@ -226,10 +227,12 @@ def write_video_table(root: Path, *, size: int = 64) -> Path:
     Returns:
         The table's path (``--input``).
     """
-    write_video(root / "videos" / "clip1.mp4",
-                render_sequence({12: 1.0}, 20, seed=500, size=size), fps=10.0)  # fmt: skip
-    write_video(root / "videos" / "clip2.avi",
-                render_sequence({1: 1.0}, 12, seed=501, size=size), fps=10.0)  # fmt: skip
+    write_video(
+        root / "videos" / "clip1.mp4", render_sequence({12: 1.0}, 20, seed=500, size=size), fps=10.0
+    )
+    write_video(
+        root / "videos" / "clip2.avi", render_sequence({1: 1.0}, 12, seed=501, size=size), fps=10.0
+    )
     rows = [
         "path,start_frame,end_frame,emotion,valence,arousal,subject,AU1,AU1_intensity,AU12",
         "videos/clip1.mp4,0,9,happiness,0.7,0.4,s1,,,1",
