@@ -64,23 +64,13 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def test_ckplus_last_three_frames(tmp_path: Path) -> None:
     root = mini.write_ckplus(tmp_path / "ck")
     out = tmp_path / "out"
-    code = _main(
-        [
-            "--source",
-            "ckplus",
-            "--input",
-            str(root),
-            "--output-dir",
-            str(out),
-            "--frames",
-            "last:3",
-            *FLAGS,
-        ]
-    )
+    # Two subjects in the miniature: two folds (CK+'s default 10 needs ten subjects).
+    args = ["--source", "ckplus", "--input", str(root), "--output-dir", str(out)]
+    code = _main([*args, "--frames", "last:3", "--folds", "2", *FLAGS])
     assert code == 0
     manifest = read_manifest(out)
     assert manifest["schema_version"] == 2 and manifest["source"] == "ckplus"
-    assert manifest["folds"] == 10
+    assert manifest["folds"] == 2
     assert tuple(manifest["emotion_names"]) == CKPLUS_EMOTIONS
     assert tuple(manifest["au_ids"]) == CKPLUS_AUS
     records = _records(out)
@@ -96,7 +86,7 @@ def test_ckplus_last_three_frames(tmp_path: Path) -> None:
     assert set(onset["au"]) == {-1} and all(math.isnan(v) for v in onset["au_intensity"])
     folds = {r["subject"]: r["fold"] for r in records.values()}
     assert all(r["fold"] == folds[r["subject"]] for r in records.values())
-    assert all(0 <= f < 10 for f in folds.values())
+    assert sorted(folds.values()) == [0, 1]
     skipped = _jsonl(out / "skipped.jsonl")
     assert any(s["reason"] == "no_emotion_label" for s in skipped)
     errors = _jsonl(out / "errors.jsonl")
@@ -108,10 +98,10 @@ def test_disfa_video_frames(tmp_path: Path) -> None:
 
     root = mini.write_disfa(tmp_path / "disfa")
     out = tmp_path / "out"
-    code = _main(["--source", "disfa", "--input", str(root), "--output-dir", str(out), *FLAGS])
-    assert code == 0
+    args = ["--source", "disfa", "--input", str(root), "--output-dir", str(out)]
+    assert _main([*args, "--folds", "2", *FLAGS]) == 0
     manifest = read_manifest(out)
-    assert manifest["source"] == "disfa" and manifest["folds"] == 3
+    assert manifest["source"] == "disfa" and manifest["folds"] == 2
     assert tuple(manifest["au_ids"]) == mini.DISFA_MINI_AUS
     records = _records(out)
     assert sorted((r["subject"], r["frame"]) for r in records.values()) == [
@@ -119,15 +109,26 @@ def test_disfa_video_frames(tmp_path: Path) -> None:
     ]
     for source, r in records.items():
         assert source.endswith(f"#frame={r['frame']}") and r["sequence"] == r["subject"]
-        assert r["fold"] == DISFA_FOLDS[r["subject"]]
+        assert r["dataset"] == "disfa"
         s = int(r["subject"][2:])
         j = mini.DISFA_MINI_AUS.index(12)
         assert r["au_intensity"][j] == mini._disfa_levels(s, 12, r["frame"] + 1)
         assert r["au"][j] == int(r["au_intensity"][j] >= 2)
         image = decode_image(r["image"])
         assert np.asarray(image).shape[:2] == (64, 64)
+    assert {r["fold"] for r in records.values()} == {0, 1}
     errors = _jsonl(out / "errors.jsonl")
     assert {"bad_label_line", "past_video_end"} <= {e["reason"] for e in errors}
+
+
+def test_disfa_standard_folds_by_default(tmp_path: Path) -> None:
+    # Needs the build to use Source.subject_folds when it writes the source's default folds.
+    root = mini.write_disfa(tmp_path / "disfa", frames=3)
+    out = tmp_path / "out"
+    assert _main(["--source", "disfa", "--input", str(root), "--output-dir", str(out), *FLAGS]) == 0
+    assert read_manifest(out)["folds"] == 3
+    records = _records(out)
+    assert records and all(r["fold"] == DISFA_FOLDS[r["subject"]] for r in records.values())
 
 
 @pytest.mark.parametrize("name", ["ckplus", "disfa"])

@@ -120,7 +120,7 @@ class BP4D(Source):
             "image_dir",
             "BP4D frame images folder (<image_dir>/<subject>/<task>/<frame>.jpg), relative to "
             "--input or absolute (default: Sequences/, BP4D-training/, BP4D-Spontaneous/ or "
-            "images/ under --input) (bp4d)",
+            "images/ under --input)",
             Path,
             None,
         ),

@@ -83,7 +83,7 @@ class CKPlus(Source):
         SourceOption(
             "unlabelled",
             "what to do with CK+ sequences without an emotion file (skip: the "
-            "emotion protocol; keep: emotion unknown, for AU work) (ckplus)",
+            "emotion protocol; keep: emotion unknown, for AU work)",
             str,
             "skip",
             ("skip", "keep"),

@@ -72,12 +72,10 @@ class DISFA(Source):
     sequences = True
     source_options = (
         FRAMES_OPTION,
-        SourceOption(
-            "camera", "DISFA camera: left or right (disfa)", str, "left", ("left", "right")
-        ),
+        SourceOption("camera", "DISFA camera: left or right", str, "left", ("left", "right")),
         SourceOption(
             "presence_threshold",
-            "intensity at which an AU counts as present (default 2) (disfa)",
+            "intensity at which an AU counts as present",
             float,
             2.0,
         ),

@@ -58,15 +58,14 @@ _SPEC = re.compile(r"^\s*([a-z\-]+)\s*(?::\s*([^\s]+)\s*)?$")
 FRAMES_OPTION = SourceOption(
     "frames",
     "frames taken from each sequence: all, every:N, last:K, later-half, middle-third, fps:F "
-    "(video); default per source (ckplus, mug, disfa, bp4d, video)",
+    "(video); default per source",
     str,
     None,
 )
 #: The ``neutral_first`` flag of CK+ and MUG.
 NEUTRAL_FIRST_OPTION = SourceOption(
     "neutral_first",
-    "also take each sequence's first frame, labelled neutral (emotion neutral, AUs absent) "
-    "(ckplus, mug)",
+    "also take each sequence's first frame, labelled neutral (emotion neutral, AUs absent)",
     bool,
     False,
 )
