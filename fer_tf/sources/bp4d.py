@@ -7,9 +7,9 @@ Layout::
                                      zero padding (2440.jpg, 02440.jpg, 0001.jpg)
 
 ``<images>`` is the ``--image-dir`` option (relative to the root or absolute); by default the
-first of ``Sequences/``, ``BP4D-training/``, ``BP4D-Spontaneous/`` and ``images/`` under the root
-that exists, else the root itself (the FERA 2015 training archive unpacks to
-``BP4D-training/<subject>/<task>/``).
+first of :data:`IMAGE_FOLDERS` under the root that exists, else the root itself (the FERA 2015
+archive unpacks to ``BP4D/BP4D-training/<subject>/<task>/`` next to ``BP4D/AUCoding/``; the
+Binghamton release has ``Sequences(2D+3D)/``).
 Values: 1 present, 0 absent, 9 not coded (-> unknown, -1); other values are bad lines, reported with
 path and line. ``label/au`` holds the 12 AUs of the FERA/AU literature (:attr:`BP4D.au_ids`,
 ``facs.AU_SETS["bp4d12"]``); other columns are not kept. A labelled frame without an image is
@@ -42,7 +42,7 @@ __all__ = ["BP4D", "BP4D_FOLDS", "IMAGE_FOLDERS"]
 
 LABELS = "AUCoding/AU_OCC"
 #: Where the frame images are looked for under the root, in order, without ``--image-dir``.
-IMAGE_FOLDERS = ("Sequences", "BP4D-training", "BP4D-Spontaneous", "images")
+IMAGE_FOLDERS = ("BP4D-training", "Sequences", "Sequences(2D+3D)", "BP4D-Spontaneous", "images")
 _FOLD_SUBJECTS = (
     # The 3-fold subject split of the AU detection literature (JAA-Net, ME-GraphAU, ...).
     (
@@ -119,8 +119,8 @@ class BP4D(Source):
         SourceOption(
             "image_dir",
             "BP4D frame images folder (<image_dir>/<subject>/<task>/<frame>.jpg), relative to "
-            "--input or absolute (default: Sequences/, BP4D-training/, BP4D-Spontaneous/ or "
-            "images/ under --input)",
+            "--input or absolute (default: BP4D-training/, Sequences/, Sequences(2D+3D)/, "
+            "BP4D-Spontaneous/ or images/ under --input)",
             Path,
             None,
         ),
