@@ -200,6 +200,12 @@ class Source:
         label_mapping: the dataset's own numbering -> our names, for the manifest and docs.
         protocol: the standard protocol in words (manifest ``protocol``).
         default_folds: subject-independent folds written by default (0: none).
+        subject_folds: the dataset's standard subject -> fold (0-based) assignment for
+            ``default_folds`` folds (e.g. the 3-fold BP4D and DISFA splits of the AU literature);
+            empty when the build assigns folds itself. Subjects not listed get the build's own
+            assignment.
+        default_frames: the frame selection (:mod:`fer_tf.sources.frames`) a sequence source
+            uses when its ``frames`` option is None.
         sequences: True for sequence/video sources (they take a frame selection).
         source_options: the options this source reads from ``self.options``.
 
@@ -215,6 +221,8 @@ class Source:
     label_mapping: ClassVar[Mapping[str, str]] = {}
     protocol: ClassVar[str] = ""
     default_folds: ClassVar[int] = 0
+    subject_folds: ClassVar[Mapping[str, int]] = {}
+    default_frames: ClassVar[str] = ""
     sequences: ClassVar[bool] = False
     source_options: ClassVar[tuple[SourceOption, ...]] = ()
 
