@@ -71,7 +71,7 @@ class FoldPlan:
     Attributes:
         splits: the split names written, in order.
         folds: the number of folds (0: none).
-        protocol: ``""``, ``"kfold"`` or ``"loso"``.
+        protocol: ``""``, ``"kfold"``, ``"loso"`` or ``"standard"`` (the dataset's own subject folds).
         subject_fallback: examples without a subject (split or folded by their id).
         fold_subjects: subjects per fold.
         partition_used: examples that kept the dataset's own partition.
@@ -108,6 +108,8 @@ def _fold_all(examples: Sequence[LocalExample], options: BuildOptions, plan: Fol
             "folds='loso' (leave one subject out) needs subjects, and no example of source "
             f"'{options.source}' has one. Use folds=K for image-level folds, or folds=0."
         )
+    if _standard_folds(examples, options, plan):
+        return
     if folds != "loso" and len(set(units)) < int(folds):
         raise BuildError(
             f"folds={folds} needs at least {folds} subjects; the examples have "
@@ -120,6 +122,32 @@ def _fold_all(examples: Sequence[LocalExample], options: BuildOptions, plan: Fol
     plan.protocol = "loso" if folds == "loso" else "kfold"
     per_fold = Counter(table.values())
     plan.fold_subjects = [per_fold.get(i, 0) for i in range(plan.folds)]
+
+
+def _standard_folds(
+    examples: Sequence[LocalExample], options: BuildOptions, plan: FoldPlan
+) -> bool:
+    # The dataset's own subject split (BP4D and DISFA 3-fold of the AU literature), used when the
+    # build writes the source's default number of folds; subjects it does not list (a partial or
+    # extended copy) are dealt round-robin after it, so every example still gets a fold.
+    from fer_tf.sources.base import get_source
+
+    source = get_source(options.source)
+    standard = getattr(source, "subject_folds", {}) or {}
+    folds = options.resolved_folds
+    if not standard or folds != source.default_folds:
+        return False
+    k = int(folds)
+    others = sorted({_unit(ex) for ex in examples if ex.subject not in standard})
+    extra = assign_folds(others, k, options.seed) if len(others) >= k else {}
+    extra.update({u: i % k for i, u in enumerate(u for u in others if u not in extra)})
+    for ex in examples:
+        ex.fold = standard[ex.subject] if ex.subject in standard else extra[_unit(ex)]
+    plan.folds = k
+    plan.protocol = "standard"
+    per_fold = Counter(fold for _, fold in {(_unit(ex), ex.fold) for ex in examples})
+    plan.fold_subjects = [per_fold.get(i, 0) for i in range(k)]
+    return True
 
 
 def split_local(
