@@ -18,7 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelMetadata", "METADATA_NAME", "MODEL_NAME", "THRESHOLDS_NAME", "FORMAT_VERSION", "MetadataError"]
+__all__ = [
+    "ModelMetadata",
+    "METADATA_NAME",
+    "MODEL_NAME",
+    "THRESHOLDS_NAME",
+    "FORMAT_VERSION",
+    "MetadataError",
+]
 
 #: File name of the metadata next to (or inside) an export.
 METADATA_NAME = "fer_tf_model.json"
@@ -179,7 +186,7 @@ def _read_thresholds(run: Path, au_ids: list[int]) -> list[float]:
         by_au = dict(zip((int(a) for a in data["au_ids"]), (float(t) for t in data["thresholds"])))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise MetadataError(
-            f"Cannot read '{p}': {exc}. Expected {{\"au_ids\": [...], \"thresholds\": [...]}} "
+            f'Cannot read \'{p}\': {exc}. Expected {{"au_ids": [...], "thresholds": [...]}} '
             "as fer-tf-evaluate --calibrate-thresholds writes it."
         ) from None
     missing = [a for a in au_ids if a not in by_au]
@@ -241,7 +248,9 @@ def _from_run(cls: type[ModelMetadata], run_dir: str | os.PathLike[str]) -> Mode
         task = task_from_config(config)
         spec = get_spec(config.model.name)
     except (ConfigError, ValueError, KeyError) as exc:
-        raise MetadataError(f"Cannot read the run's config '{run / 'config.yaml'}': {exc}") from None
+        raise MetadataError(
+            f"Cannot read the run's config '{run / 'config.yaml'}': {exc}"
+        ) from None
     size = int(config.data.image_size or 0)
     input_size = (size, size) if size else spec.input_size
     au_ids = [int(a) for a in task.aus] if task.name == "au" else []
@@ -261,4 +270,3 @@ def _from_run(cls: type[ModelMetadata], run_dir: str | os.PathLike[str]) -> Mode
         equalize=equalize,
         fer_tf_version=__version__,
     )
-

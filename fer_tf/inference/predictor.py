@@ -212,9 +212,16 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> Predictor:
-        """:meth:`from_run` for a run directory (``config.yaml`` inside), else :meth:`from_export`."""
+        """:meth:`from_run` for a run directory, else :meth:`from_export`.
+
+        A directory without export metadata (``fer_tf_model.json``) or a SavedModel is read as a
+        run directory, so a wrong path gets the run directory's error line.
+        """
+        from fer_tf.inference.metadata import METADATA_NAME
+
         p = Path(path)
-        if p.is_dir() and (p / "config.yaml").is_file():
+        is_export = (p / METADATA_NAME).is_file() or (p / "saved_model.pb").is_file()
+        if p.is_dir() and ((p / "config.yaml").is_file() or not is_export):
             return cls.from_run(p, **kwargs)
         return cls.from_export(p, **kwargs)
 
@@ -248,7 +255,10 @@ class Predictor:
         return self._table(self._rows(items))
 
     def predict_video(
-        self, path: str | os.PathLike[str], every_n_frames: int | None = None, fps: float | None = None
+        self,
+        path: str | os.PathLike[str],
+        every_n_frames: int | None = None,
+        fps: float | None = None,
     ) -> Any:
         """Predict on the sampled frames of one video.
 
