@@ -109,3 +109,15 @@ def test_without_landmarks_a_square_crop_with_margin(astronaut):
     assert crop.shape == (160, 120, 3)  # 80 + 2 * 40 rows, 60 + 2 * 30 columns
     edge = crop_box(astronaut, Face(0, 0, 40, 40), 0.5)
     assert edge.shape == (60, 60, 3)  # clipped at the border, as the record builder's crop
+
+
+def test_compiled_networks_give_the_eager_package_boxes(astronaut, lfw_faces):
+    from mtcnn import MTCNN
+
+    eager = MTCNN()
+    for im in [astronaut, *(faces.gray_to_rgb(f) for f in lfw_faces[:3])]:
+        ours = detect_faces([im], "mtcnn", min_score=0.0)[0]
+        theirs = sorted(eager.detect_faces(im), key=lambda f: -f["box"][2] * f["box"][3])
+        assert [f.box for f in ours] == [tuple(f["box"]) for f in theirs]
+        for f, g in zip(ours, theirs):
+            assert f.score == pytest.approx(g["confidence"], abs=1e-5)

@@ -96,7 +96,10 @@ class KerasRunner:
         )
         family = metadata.normalization
 
-        @tf.function(reduce_retracing=True)
+        h, w = metadata.input_size
+        spec = tf.TensorSpec([None, h, w, metadata.channels], tf.float32)
+
+        @tf.function(input_signature=[spec])  # one trace for every batch size
         def call(x: Any) -> Any:
             out = self.model(normalize(x, family), training=False)
             return out["logits"] if isinstance(out, dict) else out

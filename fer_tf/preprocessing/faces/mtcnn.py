@@ -5,6 +5,12 @@ faster per image than one call per image on CPU (measured: 10 LFW faces, 0.08 s 
 0.93 s looped). Images of different shapes are padded to the largest, so :func:`detect_mtcnn`
 batches images of the same shape together (video frames always are). The detector is created once
 per thread on first use; importing this module does not import TensorFlow.
+
+The package runs its three networks eagerly, layer by layer (about 0.16 s per call of Python
+overhead on a 128-pixel image). :func:`_compile` wraps each network in one ``tf.function`` with a
+shape-relaxed signature (P-Net is fully convolutional; R-Net and O-Net take 24 and 48 pixel
+patches), traced once: the same boxes, 4.9x the images/s at batch 1 and 2.9x at batch 32 on
+128-pixel SynthFACS faces (2 CPU cores).
 """
 
 from __future__ import annotations
@@ -34,7 +40,31 @@ def _detector() -> Any:
                 "detector='mtcnn' needs the 'mtcnn' package (pip install mtcnn); or use "
                 "detector='haar'."
             ) from exc
-        det = _local.mtcnn = MTCNN()
+        det = _local.mtcnn = _compile(MTCNN())
+    return det
+
+
+#: Input signatures of the three networks, by stage class name.
+_SIGNATURES = {
+    "StagePNet": [None, None, None, 3],
+    "StageRNet": [None, 24, 24, 3],
+    "StageONet": [None, 48, 48, 3],
+}
+
+
+def _compile(det: Any) -> Any:
+    """Wrap each stage's network in a ``tf.function`` (left eager if the package differs)."""
+    import tensorflow as tf
+
+    stages = list(getattr(det, "stages", []) or [])
+    if not stages or any(
+        type(s).__name__ not in _SIGNATURES or not hasattr(s, "_model") for s in stages
+    ):
+        return det
+    for s in stages:
+        spec = tf.TensorSpec(_SIGNATURES[type(s).__name__], tf.float32)
+        model = s._model
+        s._model = tf.function(lambda x, m=model: m(x), input_signature=[spec])
     return det
 
 
