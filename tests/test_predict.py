@@ -267,3 +267,82 @@ def test_help_does_not_import_tensorflow():
     )
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert probe.returncode == 0, probe.stdout + probe.stderr[-2000:]
+
+
+def _formats(d: Path) -> list[Path]:
+    """The astronaut in every accepted image format and mode, one EXIF-rotated."""
+    rgb = Image.fromarray(skdata.astronaut()).resize((256, 256))
+    out = []
+    for name, im, kw in [
+        ("grey.png", rgb.convert("L"), {}),
+        ("rgba.png", rgb.convert("RGBA"), {}),
+        ("palette.gif", rgb.convert("P"), {}),
+        ("cmyk.jpg", rgb.convert("CMYK"), {}),
+        ("plain.bmp", rgb, {}),
+        ("plain.tiff", rgb, {}),
+        ("plain.webp", rgb, {"quality": 90}),
+    ]:
+        im.save(d / name, **kw)
+        out.append(d / name)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: the viewer turns it 90 degrees clockwise
+    rgb.transpose(Image.Transpose.ROTATE_90).save(d / "exif.jpg", exif=exif)
+    return [*out, d / "exif.jpg"]
+
+
+def test_every_image_format_and_mode(tmp_path: Path):
+    md = ModelMetadata("posed", ["a", "b", "c"], (16, 16), "unit")
+    p = Predictor(_FakeRunner(), md, detector="mtcnn", batch_size=8)
+    paths = _formats(tmp_path)
+    df = p.predict([tmp_path])
+    assert sorted(df["input"].unique()) == sorted(str(x) for x in paths)
+    assert (df["error"] == "").all()
+    by = df[df["face"] == 0].set_index("input")
+    assert set(by.index) == {str(x) for x in paths}  # the face is found in every one
+    ref = by.loc[str(tmp_path / "plain.bmp"), ["x", "y", "w", "h"]].to_numpy(float)
+    exif = by.loc[str(tmp_path / "exif.jpg"), ["x", "y", "w", "h"]].to_numpy(float)
+    np.testing.assert_allclose(exif, ref, atol=6)  # upright after the EXIF rotation
+
+
+def test_aligned_crops_when_the_records_were_aligned(tmp_path: Path):
+    from fer_tf.preprocessing.faces import align_face, detect_faces
+
+    md = ModelMetadata("posed", ["a", "b", "c"], (48, 48), "unit", central_fraction=None)
+    md.face = {"detector": "mtcnn", "align": True, "margin": 0.1}
+    seen: list[np.ndarray] = []
+
+    def runner(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch)
+        return np.tile([[0.1, 0.2, 0.7]], (len(batch), 1))
+
+    p = Predictor(runner, md)
+    assert (p.detector, p.align, p.margin) == ("mtcnn", True, 0.1)
+    astro = skdata.astronaut()
+    df = p.predict([astro])
+    assert df["posed_label"].tolist() == ["c"]
+    face = detect_faces([astro])[0][0]
+    np.testing.assert_array_equal(seen[0][0], align_face(astro, face, 48, 0.1))
+
+
+def test_prefetch_hands_reader_errors_to_the_consumer():
+    from fer_tf.inference.video import prefetch
+
+    def items():
+        yield 1
+        raise RuntimeError("disk gone")
+
+    got = []
+    with pytest.raises(RuntimeError, match="disk gone"):
+        for x in prefetch(items()):
+            got.append(x)
+    assert got == [1]
+    assert list(prefetch(range(200), size=4)) == list(range(200))
+
+
+def test_bad_arguments_are_clear(predictor: Predictor, media: dict[str, Path]):
+    with pytest.raises(ValueError, match="at most one"):
+        predictor.predict_video(media["video"], every_n_frames=2, fps=3.0)
+    with pytest.raises(ValueError, match="detector"):
+        Predictor(_FakeRunner(), predictor.metadata, detector="dlib")
+    with pytest.raises(ValueError, match="batch_size"):
+        Predictor(_FakeRunner(), predictor.metadata, batch_size=0)
