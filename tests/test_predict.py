@@ -235,6 +235,17 @@ def test_parity_with_the_training_pipeline(tiny_run: Path, media: dict[str, Path
     got = row[[f"AU{a}" for a in aus]].to_numpy(float)
     np.testing.assert_allclose(got, p, atol=2e-3)
     assert [bool(row[f"AU{a}_present"]) for a in aus] == [bool(v >= t) for v, t in zip(got, thr)]
+    # A face crop: the Viola-Jones box with the builder's margin, then the same by hand.
+    from fer_tf.preprocessing.faces import crop_face
+
+    photo = media["dir"] / "astronaut.jpg"
+    row = Predictor.from_run(run, detector="haar", margin=0.2).predict([photo]).iloc[0]
+    crop, info = crop_face(np.asarray(Image.open(photo)), margin=0.2)
+    assert (row["x"], row["y"], row["w"], row["h"]) == info["box"]
+    png = tf.io.encode_png(crop).numpy()  # lossless, so only the resize can differ
+    x = img.preprocess_for_eval(tf.constant(png), 32, central_fraction=0.875)
+    p = tf.sigmoid(model(img.normalize(x[None], "inception"), training=False)).numpy()[0]
+    np.testing.assert_allclose(row[[f"AU{a}" for a in aus]].to_numpy(float), p, atol=2e-3)
 
 
 def test_cli_end_to_end(tiny_run: Path, media: dict[str, Path], tmp_path: Path, capsys):

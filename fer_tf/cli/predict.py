@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--every-n-frames", type=int, help="video: keep frames 0, N, 2N, ...")
     g.add_argument("--fps", type=float, help="video: keep about F frames per second")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (none either when not a terminal)"
+    )
     p.add_argument("--verbose", action="store_true", help="keep TensorFlow's start-up logging")
     return p
 
@@ -98,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         pred = Predictor.load(args.model, detector=args.detector, batch_size=args.batch_size)
-        df = pred.predict(args.inputs, every_n_frames=args.every_n_frames, fps=args.fps)
+        df = pred.predict(
+            args.inputs,
+            every_n_frames=args.every_n_frames,
+            fps=args.fps,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
     except (MetadataError, ValueError, ImportError) as exc:
         print(f"fer-tf-predict: {exc}", file=err)
         return 2

@@ -101,6 +101,7 @@ class KerasRunner:
 
         @tf.function(input_signature=[spec])  # one trace for every batch size
         def call(x: Any) -> Any:
+            """Normalise, run the model, take the main logits."""
             out = self.model(normalize(x, family), training=False)
             return out["logits"] if isinstance(out, dict) else out
 
@@ -236,12 +237,15 @@ class Predictor:
         *,
         every_n_frames: int | None = None,
         fps: float | None = None,
+        progress: bool = False,
     ) -> Any:
         """Predict on images, image arrays, folders (recursive) and videos.
 
         Args:
-            inputs: a path, a uint8 RGB array, or a sequence of them.
+            inputs: a path, a uint8 RGB array (or an ``(N, H, W, 3)`` batch), or a sequence of
+                paths and arrays.
             every_n_frames, fps: video frame sampling (see :func:`predict_video`).
+            progress: draw a progress bar (images and frames) on stderr.
 
         Returns:
             A ``pandas.DataFrame`` with :attr:`columns`: one row per face per image or sampled
@@ -250,11 +254,17 @@ class Predictor:
         """
         from fer_tf.inference import video as vid
 
-        if isinstance(inputs, (str, os.PathLike, np.ndarray)):
+        if isinstance(inputs, np.ndarray) and inputs.ndim == 4:
+            inputs = list(inputs)  # a batch of images
+        elif isinstance(inputs, (str, os.PathLike, np.ndarray)):
             inputs = [inputs]
         check_number("every_n_frames", every_n_frames, min=1, integer=True, allow_none=True)
         check_number("fps", fps, gt=0.0, allow_none=True)
         items = vid.prefetch(_expand(inputs, every_n_frames, fps))
+        if progress:
+            from tqdm import tqdm
+
+            items = tqdm(items, unit="img", desc="fer-tf-predict", leave=False)
         return self._table(self._rows(items))
 
     def predict_video(
@@ -329,7 +339,8 @@ class Predictor:
             found = []
             for it in good:
                 try:
-                    found.append(detect_faces([it.image], self.detector, min_score=0.0)[0])
+                    one = detect_faces([it.image], self.detector, min_score=self.min_face_score)
+                    found.append(one[0])
                 except Exception as exc:  # noqa: BLE001
                     it.error = f"face detection failed: {exc}"
                     found.append([])

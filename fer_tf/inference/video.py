@@ -93,6 +93,7 @@ def prefetch(items: Iterable[Any], size: int = 64) -> Iterator[Any]:
     stop = threading.Event()
 
     def run() -> None:
+        """Fill the queue; end with a sentinel, or hand over the exception."""
         try:
             for item in items:
                 while not stop.is_set():
