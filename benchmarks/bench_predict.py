@@ -27,7 +27,7 @@ def _setup(tmp: Path, n: int, run: str | None) -> tuple[Path, Path, Path]:
 
     folder = tmp / "images"
     folder.mkdir()
-    faces = sample(n, seed=7, size=128)
+    faces = list(sample(n, seed=7, size=128))
     for i, f in enumerate(faces):
         Image.fromarray(f.image).save(folder / f"{i:04d}.png")
     video = tmp / "clip.avi"
@@ -71,6 +71,7 @@ def main() -> None:
                 t = time.perf_counter()
                 dv = p.predict([video])
                 dtv = time.perf_counter() - t
+                assert (dv["error"] == "").all() and len(dv) >= args.n, "the video was not read"
                 print(
                     f"detector={det:5s} batch={bs:3d}: {args.n / dt:7.1f} images/s "
                     f"({faces}/{args.n} with a face) | video {len(dv) / dtv:7.1f} frames/s"
