@@ -301,6 +301,18 @@ def _formats(d: Path) -> list[Path]:
     return [*out, d / "exif.jpg"]
 
 
+def test_runner_outputs_by_name():
+    md = ModelMetadata("va", ["valence", "arousal"], (8, 8), "unit")
+
+    def runner(batch: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(batch)
+        return {"arousal": np.full(n, -0.5), "valence": np.full(n, 0.25)}
+
+    df = Predictor(runner, md, detector="none").predict([np.zeros((9, 9, 3), np.uint8)])
+    assert list(df.columns)[9:] == ["valence", "arousal", "error"]
+    assert (df["valence"].iloc[0], df["arousal"].iloc[0]) == (0.25, -0.5)
+
+
 def test_every_image_format_and_mode(tmp_path: Path):
     md = ModelMetadata("posed", ["a", "b", "c"], (16, 16), "unit")
     p = Predictor(_FakeRunner(), md, detector="mtcnn", batch_size=8)

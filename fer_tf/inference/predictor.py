@@ -114,17 +114,25 @@ class KerasRunner:
         return {"scores": _activate(logits, self._activation).astype(np.float32)}
 
 
-def _scores(out: Any) -> np.ndarray:
-    """The ``(N, K)`` scores from a runner's answer (an array, or a dict of one / ``scores``)."""
+def _scores(out: Any, names: Sequence[str]) -> np.ndarray:
+    """The ``(N, K)`` scores from a runner's answer.
+
+    Accepted: an array; a dict with ``scores`` or ``probabilities``; a dict with one ``(N,)``
+    array per output name (``AU1``, ``happiness``, ``valence``, ...); a dict of one array.
+    """
     if isinstance(out, dict):
-        if "scores" in out:
-            out = out["scores"]
-        elif len(out) == 1:
-            out = next(iter(out.values()))
-        else:
-            raise ValueError(
-                f"The runner returned outputs {sorted(out)}; expected one array or a 'scores' key."
-            )
+        for key in ("scores", "probabilities"):
+            if key in out:
+                return np.asarray(out[key], dtype=np.float32)
+        if names and all(n in out for n in names):
+            cols = [np.asarray(out[n], dtype=np.float32).reshape(-1) for n in names]
+            return np.stack(cols, axis=1)
+        if len(out) == 1:
+            return np.asarray(next(iter(out.values())), dtype=np.float32)
+        raise ValueError(
+            f"The runner returned outputs {sorted(out)}; expected one array, a 'scores' key, or "
+            f"one output per name {list(names)}."
+        )
     return np.asarray(out, dtype=np.float32)
 
 
@@ -134,8 +142,8 @@ class Predictor:
     Args:
         runner: a callable taking a ``(N, H, W, C)`` batch at the model's input size (uint8, or
             float32 0..255 when the runner has ``input_dtype = "float32"``) and returning the
-            ``(N, K)`` scores (after the activation), or a dict holding them (one entry or
-            ``"scores"``).
+            ``(N, K)`` scores (after the activation), or a dict holding them (``"scores"``,
+            ``"probabilities"``, one entry, or one ``(N,)`` array per output name).
         metadata: the model's :class:`~fer_tf.inference.metadata.ModelMetadata`.
         detector: ``"mtcnn"``, ``"haar"`` or ``"none"``; default: the detector the training
             records were cropped with, MTCNN when they were not cropped (real media are not face
@@ -409,7 +417,9 @@ class Predictor:
             batch = np.clip(np.rint(batch), 0, 255).astype(np.uint8)
         out = []
         for s in range(0, len(batch), self.batch_size):
-            out.append(_scores(self.runner(batch[s : s + self.batch_size])))
+            out.append(
+                _scores(self.runner(batch[s : s + self.batch_size]), self.metadata.output_names)
+            )
         return np.concatenate(out, axis=0)
 
     def _row(self, it: _Item, k: int, face: Any, scores: np.ndarray | None) -> dict[str, Any]:
