@@ -13,7 +13,8 @@ Public entry points:
 - :mod:`fer_tf.build` — record building (``build_records``, ``BuildOptions``);
 - :mod:`fer_tf.data` — the tf.data input pipeline;
 - :mod:`fer_tf.models` — model registry (``create_model``, ``list_models``);
-- :mod:`fer_tf.training` — the ``tf.distribute`` training loop.
+- :mod:`fer_tf.training` — the ``tf.distribute`` training loop;
+- :class:`fer_tf.Predictor` — a trained model applied to photos, folders and videos.
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ _LAZY = {
     "metrics",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+#: Public classes loaded on first use: name -> module.
+_LAZY_NAMES = {"Predictor": "fer_tf.inference.predictor"}
+
+__all__ = ["__version__", *sorted(_LAZY), *sorted(_LAZY_NAMES)]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy submodules keep `import fer_tf` (and every CLI's --help) free of TensorFlow.
     if name in _LAZY:
         return importlib.import_module(f"fer_tf.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'fer_tf' has no attribute {name!r}")
