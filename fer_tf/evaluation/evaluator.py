@@ -449,9 +449,7 @@ def _finish(
         metrics_at_default=dict(pred.metrics),
         thresholds=thresholds,
         thresholds_source=source or ("0.5" if task.name == "au" else ""),
-        confusion_matrix=(
-            pred.metric_set.confusion_matrix() if task.is_classification else None
-        ),
+        confusion_matrix=(pred.metric_set.confusion_matrix() if task.is_classification else None),
         videos=videos,
         notes=notes,
         training_eval=_training_eval(run, records, split),
@@ -493,4 +491,3 @@ def describe(result: EvaluationResult) -> str:
     if result.output_dir is not None:
         line += f"; report {result.output_dir / 'report.md'}"
     return line
-

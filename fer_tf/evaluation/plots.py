@@ -238,7 +238,9 @@ def reliability(
     )
     centres = (edges[:-1] + edges[1:]) / 2
     used = count > 0
-    ax.bar(centres[used], freq[used], width=1 / bins, edgecolor="black", alpha=0.7, label="observed")
+    ax.bar(
+        centres[used], freq[used], width=1 / bins, edgecolor="black", alpha=0.7, label="observed"
+    )
     ax.plot([0, 1], [0, 1], ls="--", c="grey", label="perfect calibration")
     ax.plot(mean_c[used], freq[used], "o-", c="red", ms=3, label="mean predicted")
     ax.set_ylabel("observed frequency")
@@ -314,8 +316,9 @@ def overlaid_learning_curves(
         rows = read_history(csv_path)
         ep = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
         for ax, key in zip(axes, ("loss", metric)):
-            ax.plot(ep, [r.get(f"{split}/{key}", float("nan")) for r in rows], "o-", ms=2.5,
-                    label=label)
+            ax.plot(
+                ep, [r.get(f"{split}/{key}", float("nan")) for r in rows], "o-", ms=2.5, label=label
+            )
     for ax, key in zip(axes, ("loss", metric)):
         ax.set_xlabel("epoch")
         ax.set_title(f"{split}/{key}")

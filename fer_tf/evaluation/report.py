@@ -205,13 +205,13 @@ def _video_section(result: EvaluationResult) -> list[str]:
     ]
     for k in keys:
         spec = ".0f" if k == "videos" else ".4f"
-        lines.append(f"| {k} | " + " | ".join(fmt(v.methods[m].get(k), spec) for m in methods) + " |")
+        lines.append(
+            f"| {k} | " + " | ".join(fmt(v.methods[m].get(k), spec) for m in methods) + " |"
+        )
     return [*lines, ""]
 
 
-def write_report(
-    result: EvaluationResult, run: RunInfo, images: Sequence[str], path: Path
-) -> Path:
+def write_report(result: EvaluationResult, run: RunInfo, images: Sequence[str], path: Path) -> Path:
     """Write ``report.md``: what was evaluated, the metrics, per output, per video, the figures.
 
     Args:

@@ -106,7 +106,9 @@ def load_run(path: str | os.PathLike[str], *, need_model: bool = True) -> RunInf
         config = load_config(str(run_dir / "config.yaml"))
         task = task_from_config(config)
     except (ConfigError, ValueError) as exc:
-        raise EvaluationError(f"The run directory '{path}' has an unusable config.yaml: {exc}")
+        raise EvaluationError(
+            f"The run directory '{path}' has an unusable config.yaml: {exc}"
+        ) from None
     model_path = run_dir / MODEL_FILE
     if need_model and not model_path.is_file():
         raise EvaluationError(
