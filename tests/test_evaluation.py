@@ -53,7 +53,15 @@ def au_run(rec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def emo_run(rec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("emo") / "run_emo"
-    return _train(rec, run, "demo_posed", "task.name=emotion", "task.num_classes=7")
+    # Balanced class weights weigh the loss: the evaluation must weigh it as training did.
+    sets = ("task.name=emotion", "task.num_classes=7", "task.class_weights=balanced")
+    return _train(rec, run, "demo_posed", *sets)
+
+
+@pytest.fixture(scope="module")
+def va_run(rec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("va") / "run_va"
+    return _train(rec, run, "demo_posed", "task.name=va", "task.loss=ccc", "task.num_classes=0")
 
 
 def _copy_run(run: Path, dest: Path) -> Path:
@@ -127,6 +135,15 @@ def test_emotion_evaluation_equals_training_eval_json(emo_run, rec, tmp_path):
     _assert_close(res.metrics, ev["metrics"])
     assert res.confusion_matrix.tolist() == ev["confusion_matrix"]
     assert res.output_names == list(facs.EMOTIONS)
+
+
+def test_va_evaluation_equals_training_eval_json(va_run, rec, tmp_path):
+    from fer_tf.evaluation import evaluate
+
+    res = evaluate(va_run, rec, split="val", output_dir=tmp_path / "out")
+    _assert_close(res.metrics, _training_metrics(va_run)["metrics"])  # the batch-level CCC loss too
+    _png_ok(tmp_path / "out" / "va_scatter.png")
+    assert "## Per dimension" in (tmp_path / "out" / "report.md").read_text()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,11 +147,11 @@ def compare_runs(
     out.mkdir(parents=True, exist_ok=True)
     result = CompareResult(rows=rows, metric=metric, errors=errors)
     _write_csv(rows, out / "comparison.csv")
-    _write_md(result, out / "comparison.md")
     result.files = ["comparison.csv", "comparison.md"]
     if histories:
         plots.overlaid_learning_curves(histories, out / "learning_curves.png", metric)
         result.files.append("learning_curves.png")
+    _write_md(result, out / "comparison.md")
     return result
 
 
@@ -191,5 +191,7 @@ def _write_md(result: CompareResult, path: Path) -> None:
         lines.append("| " + " | ".join(cells) + " |")
     if result.errors:
         lines += ["", "Left out:", ""] + [f"- {e}" for e in result.errors]
-    lines += ["", "![learning curves](learning_curves.png)", ""]
+    if "learning_curves.png" in result.files:
+        lines += ["", "![learning curves](learning_curves.png)"]
+    lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -327,17 +327,21 @@ def _au_thresholds(
     return t, f"thresholds.json (calibrated on split '{data.get('split', '?')}')"
 
 
+def _same_records(run: RunInfo, records: Path) -> bool:
+    """Whether ``records`` is the directory the run was trained on."""
+    d = run.config.data
+    try:
+        return bool(d.records) and Path(d.records).resolve() == records.resolve()
+    except OSError:
+        return False
+
+
 def _training_eval(run: RunInfo, records: Path, split: str) -> dict[str, Any] | None:
     """``eval.json``'s metrics when this evaluation is training's own (records and split)."""
-    d = run.config.data
     ev = run.eval_json()
-    if ev is None or not d.records or split != ev.get("split", d.eval_split):
+    if ev is None or split != ev.get("split", run.config.data.eval_split):
         return None
-    try:
-        same = Path(d.records).resolve() == records.resolve()
-    except OSError:
-        return None
-    return ev.get("metrics") if same else None
+    return ev.get("metrics") if _same_records(run, records) else None
 
 
 def evaluate(
@@ -397,6 +401,8 @@ def evaluate(
         records = run.config.data.records
     records = Path(records)
     _, notes = check_records(records, split, run.task)
+    if _same_records(run, records):
+        notes = []  # the mapping training used: nothing to report
     from fer_tf.cli._quiet import import_tensorflow
 
     import_tensorflow(verbose=True)  # a no-op once imported; the CLI imported it quietly

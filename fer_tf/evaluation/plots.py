@@ -36,6 +36,12 @@ def _pyplot() -> Any:
     return plt
 
 
+def _integer_epochs(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig: Any, path: Path) -> Path:
     plt = _pyplot()
     fig.tight_layout()
@@ -291,6 +297,7 @@ def learning_curves(history_csv: Path, path: Path, metric: str) -> Path:
         if key == "loss" and rows and math.isfinite(rows[0].get("chance_loss", math.nan)):
             ax.axhline(rows[0]["chance_loss"], ls="--", c="grey", label="chance")
         ax.set_xlabel("epoch")
+        _integer_epochs(ax)
         ax.set_title(key)
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -321,6 +328,7 @@ def overlaid_learning_curves(
             )
     for ax, key in zip(axes, ("loss", metric)):
         ax.set_xlabel("epoch")
+        _integer_epochs(ax)
         ax.set_title(f"{split}/{key}")
     axes[1].legend(fontsize=7, loc="best", ncol=1 + len(histories) // 12)
     return _save(fig, path)
