@@ -324,7 +324,10 @@ def _au_thresholds(
     if stored is None:
         return None, "0.5"
     t, data = stored
-    return t, f"thresholds.json (calibrated on split '{data.get('split', '?')}')"
+    source = f"thresholds.json (calibrated on split '{data.get('split', '?')}')"
+    if data.get("split") == split:
+        source += ": this split, so F1 here is in-sample (optimistic)"
+    return t, source
 
 
 def _same_records(run: RunInfo, records: Path) -> bool:
