@@ -450,3 +450,14 @@ def test_cli_argument_errors(capsys):
     assert "--output-dir" in capsys.readouterr().err
     assert cli.main(["--output-dir", "o"]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_a_split_without_known_labels_is_an_error(emo_run, rec, tmp_path):
+    from fer_tf.evaluation import evaluate
+
+    def change(i, ex, manifest):
+        ex.emotion = -1
+
+    unlabelled = _rewrite(rec, tmp_path / "unlabelled", "val", change)
+    with pytest.raises(EvaluationError, match="no example with a known 'emotion' label"):
+        evaluate(emo_run, unlabelled, split="val")

@@ -416,12 +416,18 @@ def evaluate(
     pred = predict_split(
         run, keras_model, records, split, batch, class_weights=weights, progress=progress
     )
-    if not pred.metrics["examples"]:
+    if not _has_known_label(run.task, pred.labels):
         raise EvaluationError(
             f"Split {split!r} of the records in '{records}' has no example with a known "
             f"{run.task.name!r} label; nothing to evaluate."
         )
     return _finish(run, pred, records, split, output_dir, calibrate_thresholds, notes, plots)
+
+
+def _has_known_label(task: Task, labels: np.ndarray) -> bool:
+    """Whether any label is known (AU/class >= 0; valence/arousal not NaN)."""
+    y = np.asarray(labels, dtype=np.float64)
+    return bool(np.any(~np.isnan(y))) if task.name == "va" else bool(np.any(y >= 0))
 
 
 def _finish(
