@@ -36,10 +36,15 @@ def _pyplot() -> Any:
     return plt
 
 
-def _integer_epochs(ax: Any) -> None:
+def _integer_epochs(ax: Any, epochs: Sequence[float] = ()) -> None:
+    """Whole-number epoch ticks (each epoch when there are few)."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    seen = sorted({e for e in epochs if e == e})
+    if 0 < len(seen) <= 12:
+        ax.set_xticks(seen)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -116,13 +121,24 @@ def video_confusion(cms: Mapping[str, np.ndarray], names: Sequence[str], path: P
     return _save(fig, path)
 
 
-def per_au_f1(names: Sequence[str], series: Mapping[str, Sequence[float]], path: Path) -> Path:
+def per_au_f1(
+    names: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    path: Path,
+    *,
+    title: str = "Per-AU F1",
+    ylabel: str = "F1",
+) -> Path:
     """Grouped F1 bars per AU, one bar per series (e.g. at 0.5 and at calibrated thresholds).
+
+    The legend sits above the axes, in one row, so it never covers a bar or its value label.
 
     Args:
         names: AU names.
         series: label → one F1 per AU.
         path: the PNG.
+        title: the axes title.
+        ylabel: the F1 axis label.
 
     Returns:
         ``path``.
@@ -131,16 +147,18 @@ def per_au_f1(names: Sequence[str], series: Mapping[str, Sequence[float]], path:
     x = np.arange(len(names))
     n = max(len(series), 1)
     w = 0.8 / n
-    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(names) * n + 2), 4.4))
+    fig, ax = plt.subplots(figsize=(max(7, (0.25 * n + 0.25) * len(names) + 2), 4.4))
     for i, (label, values) in enumerate(series.items()):
         vals = [0.0 if v is None or v != v else float(v) for v in values]
         bars = ax.bar(x + (i - (n - 1) / 2) * w, vals, w, label=label)
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
     ax.set_xticks(x, names)
-    ax.set_ylabel("F1")
+    ax.set_ylabel(ylabel)
+    # Bars reach 1.0 and their labels sit above them: headroom inside the axes, and the legend
+    # between the title and the axes instead of over the bars.
     ax.set_ylim(0, 1.1)
     ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_title("Per-AU F1", pad=24)
+    ax.set_title(title, pad=28)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=n, frameon=False, fontsize=8)
     return _save(fig, path)
 
@@ -274,13 +292,27 @@ def read_history(history_csv: Path) -> list[dict[str, float]]:
     return [{k: num(v) for k, v in r.items()} for r in rows]
 
 
-def learning_curves(history_csv: Path, path: Path, metric: str) -> Path:
+def learning_curves(
+    history_csv: Path,
+    path: Path,
+    metric: str,
+    *,
+    references: Mapping[str, float] | None = None,
+    split_labels: Mapping[str, str] | None = None,
+    loss_label: str = "loss",
+    metric_range: tuple[float, float] | None = None,
+) -> Path:
     """Loss and ``metric`` per epoch, train and validation, from a run's ``history.csv``.
 
     Args:
         history_csv: the run's ``history.csv``.
         path: the PNG.
         metric: the metric (``f1_mean``, ``accuracy``, ``ccc_mean``).
+        references: label → value of horizontal reference lines on the metric panel
+            (baselines).
+        split_labels: legend names of ``train`` and ``val`` (default: the split names).
+        loss_label: the loss axis label.
+        metric_range: the metric axis limits (default: matplotlib's).
 
     Returns:
         ``path``.
@@ -288,17 +320,25 @@ def learning_curves(history_csv: Path, path: Path, metric: str) -> Path:
     plt = _pyplot()
     rows = read_history(history_csv)
     ep = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
+    labels = {"train": "train", "val": "val", **(split_labels or {})}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key in zip(axes, ("loss", metric)):
         for split, style in (("train", "o-"), ("val", "s-")):
             values = [r.get(f"{split}/{key}", float("nan")) for r in rows]
             if not all(v != v for v in values):
-                ax.plot(ep, values, style, ms=3, label=split)
+                ax.plot(ep, values, style, ms=3, label=labels[split])
         if key == "loss" and rows and math.isfinite(rows[0].get("chance_loss", math.nan)):
             ax.axhline(rows[0]["chance_loss"], ls="--", c="grey", label="chance")
         ax.set_xlabel("epoch")
-        _integer_epochs(ax)
+        _integer_epochs(ax, ep)
         ax.set_title(key)
+    for (label, value), style in zip((references or {}).items(), ("--", ":", "-.")):
+        axes[1].axhline(value, ls=style, c="grey" if style == "--" else "black", label=label)
+    axes[0].set_ylabel(loss_label)
+    axes[1].set_ylabel(metric)
+    if metric_range is not None:
+        axes[1].set_ylim(*metric_range)
+    for ax in axes:
         ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -319,16 +359,18 @@ def overlaid_learning_curves(
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    all_epochs: list[float] = []
     for label, csv_path in histories.items():
         rows = read_history(csv_path)
         ep = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
+        all_epochs += ep
         for ax, key in zip(axes, ("loss", metric)):
             ax.plot(
                 ep, [r.get(f"{split}/{key}", float("nan")) for r in rows], "o-", ms=2.5, label=label
             )
     for ax, key in zip(axes, ("loss", metric)):
         ax.set_xlabel("epoch")
-        _integer_epochs(ax)
+        _integer_epochs(ax, all_epochs)
         ax.set_title(f"{split}/{key}")
     axes[1].legend(fontsize=7, loc="best", ncol=1 + len(histories) // 12)
     return _save(fig, path)
