@@ -125,6 +125,8 @@ def test_au_evaluation_equals_training_eval_json(au_run, rec, tmp_path):
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["metrics"]["f1_mean"] == pytest.approx(ev["metrics"]["f1_mean"], abs=TOL)
     assert saved["metrics_at_0.5"]["loss"] == pytest.approx(ev["metrics"]["loss"], abs=TOL)
+    # The defaults: the run's own records, split val, nothing written.
+    _assert_close(evaluate(au_run).metrics, ev["metrics"])
 
 
 def test_emotion_evaluation_equals_training_eval_json(emo_run, rec, tmp_path):

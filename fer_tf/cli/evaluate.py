@@ -98,10 +98,12 @@ def _compare(args: argparse.Namespace) -> int:
         return _fail(str(exc), 1)
     for e in res.errors:
         print(f"{PROG}: warning: left out {e}", file=sys.stderr)
+    from fer_tf.evaluation.report import fmt
+
     best = res.rows[0]
     print(
         f"{len(res.rows)} runs compared; best {best['run']} {res.metric} "
-        f"{best.get(res.metric)}; table {args.output_dir}/comparison.md"
+        f"{fmt(best.get(res.metric))}; table {args.output_dir}/comparison.md"
     )
     return 0
 

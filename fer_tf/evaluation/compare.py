@@ -178,6 +178,15 @@ def _write_md(result: CompareResult, path: Path) -> None:
         "",
         f"{len(result.rows)} runs, best first by `{result.metric}`.",
         "",
+    ]
+    tasks = sorted({str(r["task"]) for r in result.rows})
+    if len(tasks) > 1:
+        lines += [
+            f"The runs solve different tasks ({', '.join(tasks)}): only those of the first run's "
+            f"task have `{result.metric}`; the others follow, in the given order.",
+            "",
+        ]
+    lines += [
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
     ]
