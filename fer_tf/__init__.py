@@ -13,7 +13,8 @@ Public entry points:
 - :mod:`fer_tf.build` — record building (``build_records``, ``BuildOptions``);
 - :mod:`fer_tf.data` — the tf.data input pipeline;
 - :mod:`fer_tf.models` — model registry (``create_model``, ``list_models``);
-- :mod:`fer_tf.training` — the ``tf.distribute`` training loop.
+- :mod:`fer_tf.training` — the ``tf.distribute`` training loop;
+- :mod:`fer_tf.evaluation` — judge a trained run on any split or dataset (``evaluate``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _LAZY = {
     "models",
     "preprocessing",
     "training",
+    "evaluation",
     "tasks",
     "losses",
     "metrics",

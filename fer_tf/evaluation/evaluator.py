@@ -406,9 +406,6 @@ def evaluate(
     _, notes = check_records(records, split, run.task)
     if _same_records(run, records):
         notes = []  # the mapping training used: nothing to report
-    from fer_tf.cli._quiet import import_tensorflow
-
-    import_tensorflow(verbose=True)  # a no-op once imported; the CLI imported it quietly
     keras_model = load_model(run)
     weights = _class_weights(run, notes)
     batch = batch_size or run.config.data.batch_size
