@@ -193,12 +193,14 @@ def _video_section(result: EvaluationResult) -> list[str]:
     methods = list(v.methods)
     keys = ["videos", *HEADLINE[result.task]]
     titles = {"majority": "majority vote", "mean": "mean scores"}
+    lo, hi = min(v.frames), max(v.frames)
+    per = f"{lo}" if lo == hi else f"{lo}-{hi}"
     lines = [
         "## Per video",
         "",
-        f"{len(v.videos)} videos ({sum(v.frames)} frames; frames per video "
-        f"{min(v.frames)}-{max(v.frames)}). Each video's prediction by majority vote over its "
-        "frames and by the mean of the frame scores (Athanasiadis 2022).",
+        f"{len(v.videos)} videos ({sum(v.frames)} frames, {per} per video). Each video's "
+        "prediction by majority vote over its frames and by the mean of the frame scores "
+        "(Athanasiadis 2022).",
         "",
         "| metric | " + " | ".join(titles.get(m, m) for m in methods) + " |",
         "|" + "---|" * (len(methods) + 1),
