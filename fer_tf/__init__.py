@@ -15,6 +15,7 @@ Public entry points:
 - :mod:`fer_tf.models` — model registry (``create_model``, ``list_models``);
 - :mod:`fer_tf.training` — the ``tf.distribute`` training loop;
 - :class:`fer_tf.Predictor` — a trained model applied to photos, folders and videos.
+- :mod:`fer_tf.evaluation` — judge a trained run on any split or dataset (``evaluate``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _LAZY = {
     "models",
     "preprocessing",
     "training",
+    "evaluation",
     "tasks",
     "losses",
     "metrics",
