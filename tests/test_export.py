@@ -324,8 +324,12 @@ def test_cli_bad_format_is_one_line_before_tensorflow():
         "fer-tf-export: error: The '--format' parameter must be one of ['savedmodel', 'tflite', "
         "'onnx']. Got 'tflit' instead. Did you mean 'tflite'?"
     )
-    out = _no_tf_main("--model", "x", "--quantize", "int4")
-    assert out.returncode == 2 and "'--quantize' parameter" in out.stderr
+    out = _no_tf_main("--model", "x", "--format", "onnx", "--quantize", "float16")
+    assert out.returncode == 2 and out.stdout.strip() == "noTF"
+    assert "'--quantize' parameter must be one of ['dynamic', 'int8'] for --format onnx" in (
+        out.stderr
+    )
+    assert "use --format tflite" in out.stderr
 
 
 def test_cli_exports_and_reports_errors(runs, tmp_path, capsys, crops, references):
@@ -341,4 +345,15 @@ def test_cli_exports_and_reports_errors(runs, tmp_path, capsys, crops, reference
     args = ["--model", str(runs["au"]), "--format", "savedmodel", "--quantize", "int8"]
     assert cli.main([*args, "--output", str(tmp_path / "q")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("fer-tf-export: error: The 'quantize' parameter") and err[-1] == "\n"
+    assert err.startswith("fer-tf-export: error: A savedmodel export is not quantised")
+    assert err.count("\n") == 1
+
+
+def test_importing_export_does_not_import_tensorflow():
+    code = (
+        "import sys, fer_tf.inference.export, fer_tf.cli.export\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'onnx', 'tf2onnx') if m in sys.modules]\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -20,7 +20,6 @@ import sys
 __all__ = ["build_parser", "main"]
 
 _FORMATS = ("savedmodel", "tflite", "onnx")
-_QUANTIZE = ("dynamic", "float16", "int8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,16 +68,26 @@ def _fail(msg: str, status: int = 2) -> int:
 def _check_args(args: argparse.Namespace) -> str | None:
     """The arguments' problem in one line, or None (pure Python, before TensorFlow loads)."""
     from fer_tf.checks import did_you_mean
+    from fer_tf.inference.export import QUANTIZATIONS
 
     if args.format not in _FORMATS:
         return (
             f"The '--format' parameter must be one of {list(_FORMATS)}. Got {args.format!r} "
             f"instead.{did_you_mean(args.format, _FORMATS)}"
         )
-    if args.quantize is not None and args.quantize not in _QUANTIZE:
+    allowed = [q for q in QUANTIZATIONS[args.format] if q is not None]
+    if args.quantize is not None and args.quantize not in allowed:
+        if not allowed:
+            return (
+                f"A {args.format} export is not quantised: drop --quantize {args.quantize} or use "
+                "--format tflite (dynamic, float16, int8) or onnx (dynamic, int8)."
+            )
+        hint = did_you_mean(args.quantize, allowed)
+        if args.quantize == "float16":
+            hint = " For float16 weights use --format tflite."
         return (
-            f"The '--quantize' parameter must be one of {list(_QUANTIZE)}. Got "
-            f"{args.quantize!r} instead.{did_you_mean(args.quantize, _QUANTIZE)}"
+            f"The '--quantize' parameter must be one of {allowed} for --format {args.format}. "
+            f"Got {args.quantize!r} instead.{hint}"
         )
     return None
 

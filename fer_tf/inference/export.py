@@ -525,7 +525,13 @@ def export_model(
     check_choice("format", format, FORMATS)
     allowed = QUANTIZATIONS[format]
     if quantize not in allowed:
-        raise invalid("quantize", f"one of {list(allowed)} for the {format} format", quantize)
+        hint = {
+            "savedmodel": " A SavedModel is not quantised; use format 'tflite' or 'onnx'.",
+            "onnx": " For float16 weights use format 'tflite'.",
+        }.get(format, "")
+        raise invalid(
+            "quantize", f"one of {list(allowed)} for the {format} format", quantize, hint=hint
+        )
     run = Path(run_dir)
     metadata = _metadata_from_run(run)
     suffix = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}[format]
