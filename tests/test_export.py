@@ -255,9 +255,18 @@ def test_exports_without_metadata_are_one_clear_error(exports, tmp_path):
         ex.load_exported(tmp_path / "model.pt")
 
 
+def test_tflite_falls_back_to_tensorflows_interpreter(exports, crops, references, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails
+    run, _ = ex.load_exported(exports("au", "tflite"))
+    assert type(run.backend.interpreter).__module__.startswith("tensorflow")
+    np.testing.assert_allclose(run(crops)["scores"], references["au"], rtol=1e-4, atol=1e-7)
+
+
 def test_runner_checks_its_input(exports, crops):
     run, _ = ex.load_exported(exports("au", "tflite"))
     assert run(crops[0])["scores"].shape == (1, 8)  # one image is a batch of one
+    empty = run(np.zeros((0, 32, 32, 3), np.uint8))["scores"]
+    assert empty.shape == (0, 8) and empty.dtype == np.float32
     with pytest.raises(ValueError, match="uint8 pixels"):
         run(crops.astype(np.float32))
     with pytest.raises(ValueError, match=r"shape \(N, 32, 32, 3\)"):

@@ -680,8 +680,9 @@ def load_exported(path: str | os.PathLike[str]) -> tuple[Runner, ModelMetadata]:
     """Load an export written by :func:`export_model`: a runner and the metadata.
 
     The runner takes ``uint8 [N, H, W, C]`` face crops at ``metadata.input_size`` (a single
-    ``[H, W, C]`` image is taken as a batch of one) and returns ``{"scores": float32 [N, K]}``,
-    columns in ``metadata.output_names`` order, already activated. Backends: SavedModel
+    ``[H, W, C]`` image is a batch of one; an empty batch gives an empty answer) and returns
+    ``{"scores": float32 [N, K]}``, columns in ``metadata.output_names`` order, already
+    activated. Backends: SavedModel
     (``tf.saved_model.load``), TFLite (``ai_edge_litert``'s interpreter, else TensorFlow's),
     ONNX (``onnxruntime``).
 
@@ -703,8 +704,13 @@ def load_exported(path: str | os.PathLike[str]) -> tuple[Runner, ModelMetadata]:
     backend = {"savedmodel": _savedmodel_runner, "tflite": _tflite_runner, "onnx": _onnx_runner}
     model_run = backend[fmt](p)
 
+    width = len(metadata.output_names)
+
     def run(images: np.ndarray) -> dict[str, np.ndarray]:
-        return model_run(_checked_batch(images, metadata))
+        batch = _checked_batch(images, metadata)
+        if batch.shape[0] == 0:  # no face in a frame: an empty answer, not a backend error
+            return {OUTPUT_NAME: np.zeros((0, width), np.float32)}
+        return model_run(batch)
 
     run.format = fmt
     run.backend = model_run
