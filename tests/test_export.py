@@ -239,7 +239,7 @@ def test_exports_without_metadata_are_one_clear_error(exports, tmp_path):
     sm = tmp_path / "sm"
     shutil.copytree(exports("au", "savedmodel"), sm)
     (sm / "assets" / METADATA_NAME).unlink()
-    with pytest.raises(MetadataError, match="No fer_tf model metadata"):
+    with pytest.raises(MetadataError, match="carries no fer_tf metadata .no 'assets/fer_tf"):
         ex.load_exported(sm)
     with pytest.raises(MetadataError, match="not an exported SavedModel"):
         ex.load_exported(tmp_path)

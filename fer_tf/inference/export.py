@@ -580,8 +580,13 @@ def _embedded_tflite_metadata(path: Path) -> dict[str, Any] | None:
 def _read_metadata(path: Path, fmt: str) -> ModelMetadata:
     """The export's metadata: embedded first, else the sidecar ``<path>.json``."""
     if fmt == "savedmodel":
-        where = path / "assets" / METADATA_NAME
-        return ModelMetadata.load(where if where.is_file() else path)
+        for where in (path / "assets" / METADATA_NAME, path / METADATA_NAME):
+            if where.is_file():
+                return ModelMetadata.load(where)
+        raise MetadataError(
+            f"The SavedModel '{path}' carries no fer_tf metadata (no 'assets/{METADATA_NAME}'). "
+            "Export the run with fer-tf-export, which writes it."
+        )
     embedded: dict[str, Any] | None = None
     if fmt == "tflite":
         embedded = _embedded_tflite_metadata(path)
