@@ -389,6 +389,9 @@ def _write_tflite(
 
 
 def _onnx_quantize(path: Path, quantize: str, calibration: Any) -> None:
+    """Quantise the ONNX model at ``path`` in place (``dynamic`` or calibrated ``int8``)."""
+    import logging
+
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantType,
@@ -404,26 +407,18 @@ def _onnx_quantize(path: Path, quantize: str, calibration: Any) -> None:
             image = next(self.items, None)
             return None if image is None else {INPUT_NAME: image[None]}
 
-    import logging
-
     # onnxruntime.quantization logs a "consider pre-processing" advice on the root logger.
     logging.disable(logging.WARNING)
     try:
-        _onnx_quantize_to(path, quantize, Reader, quantize_dynamic, quantize_static, QuantType)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "quantized.onnx"
+            if quantize == "dynamic":
+                quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8)
+            else:
+                quantize_static(str(path), str(out), Reader(), weight_type=QuantType.QInt8)
+            shutil.copyfile(out, path)
     finally:
         logging.disable(logging.NOTSET)
-
-
-def _onnx_quantize_to(
-    path: Path, quantize: str, reader: Any, dynamic: Any, static: Any, qtype: Any
-) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "quantized.onnx"
-        if quantize == "dynamic":
-            dynamic(str(path), str(out), weight_type=qtype.QInt8)
-        else:
-            static(str(path), str(out), reader(), weight_type=qtype.QInt8)
-        shutil.copyfile(out, path)
 
 
 def _write_onnx(
