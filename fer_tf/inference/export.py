@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fer_tf.checks import check_choice, invalid
-from fer_tf.inference.metadata import METADATA_NAME, THRESHOLDS_NAME, MetadataError, ModelMetadata
+from fer_tf.inference.metadata import METADATA_NAME, MetadataError, ModelMetadata
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -78,103 +78,6 @@ ONNX_OPSET = 17
 CALIBRATION_IMAGES = 100
 
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
-
-
-# ---------------------------------------------------------------------------------------------
-# Metadata of a run directory.
-
-
-def _activation(task: Any) -> str:
-    act = task.head_activation
-    return "identity" if act == "linear" else act
-
-
-def _face_from_manifest(records_dir: str | None) -> dict[str, Any]:
-    """The face preprocessing the records were built with (``detector`` ``none`` if unknown)."""
-    face: dict[str, Any] = {"detector": "none", "align": False, "margin": 0.0}
-    if not records_dir:
-        return face
-    try:
-        from fer_tf import records
-
-        manifest = records.read_manifest(records_dir)
-    except (OSError, ValueError):  # moved or unreadable records: the default says "unknown"
-        return face
-    args = manifest.get("arguments") or {}
-    image = manifest.get("image") or {}
-    detector = image.get("face_crop") or args.get("face_crop") or "none"
-    face["detector"] = str(detector)
-    if detector != "none":
-        face["align"] = bool(args.get("align", image.get("align", False)))
-        face["margin"] = float(args.get("face_margin") or 0.0)
-    return face
-
-
-def _thresholds(run_dir: Path, output_names: list[str], au_ids: list[int]) -> list[float]:
-    path = run_dir / THRESHOLDS_NAME
-    if not path.is_file() or not au_ids:
-        return []
-    try:
-        data = json.loads(path.read_text())
-        by_id = dict(zip((int(a) for a in data["au_ids"]), (float(t) for t in data["thresholds"])))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MetadataError(f"Cannot read the thresholds '{path}': {exc}.") from None
-    missing = [a for a in au_ids if a not in by_id]
-    if missing:
-        raise MetadataError(
-            f"The thresholds '{path}' lack AU(s) {missing} of the model's outputs {output_names}."
-        )
-    return [by_id[a] for a in au_ids]
-
-
-# MERGE: replace with ModelMetadata.from_run
-def _metadata_from_run(run_dir: str | os.PathLike[str]) -> ModelMetadata:
-    """The :class:`ModelMetadata` of a ``fer-tf-train`` run directory (no TensorFlow import).
-
-    Args:
-        run_dir: the run directory (holds ``config.yaml``).
-
-    Returns:
-        The metadata.
-
-    Raises:
-        MetadataError: no ``config.yaml``, or an unusable config or ``thresholds.json``.
-    """
-    from fer_tf import __version__
-    from fer_tf.config import ConfigError, load_config
-    from fer_tf.models.catalog import get_spec
-    from fer_tf.tasks import task_from_config
-
-    run = Path(run_dir)
-    cfg_path = run / "config.yaml"
-    if not cfg_path.is_file():
-        raise MetadataError(
-            f"'{run}' is not a fer-tf-train run directory: it has no config.yaml (expected "
-            "config.yaml and best.keras, written by fer-tf-train --model-dir)."
-        )
-    try:
-        config = load_config(str(cfg_path))
-        task = task_from_config(config)
-        spec = get_spec(config.model.name)
-    except (ConfigError, ValueError, KeyError) as exc:
-        raise MetadataError(f"Cannot use the run's config '{cfg_path}': {exc}") from None
-    size = int(config.data.image_size or spec.input_shape[0])
-    names = list(task.output_names)
-    au_ids = list(task.aus) if task.name == "au" else []
-    return ModelMetadata(
-        task=task.name,
-        output_names=names,
-        input_size=(size, size),
-        normalization=config.data.preprocessing or spec.preprocessing,
-        au_ids=au_ids,
-        thresholds=_thresholds(run, names, au_ids),
-        channels=int(spec.input_shape[2]),
-        grayscale=bool(config.data.grayscale),
-        face=_face_from_manifest(config.data.records),
-        model_name=config.model.name,
-        activation=_activation(task),
-        fer_tf_version=__version__,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,7 +431,7 @@ def export_model(
             "quantize", f"one of {list(allowed)} for the {format} format", quantize, hint=hint
         )
     run = Path(run_dir)
-    metadata = _metadata_from_run(run)
+    metadata = ModelMetadata.from_run(run)
     suffix = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}[format]
     out = Path(output) if output is not None else run / "export" / f"model{suffix}"
     if format == "onnx":

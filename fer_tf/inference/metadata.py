@@ -231,6 +231,7 @@ def _from_run(cls: type[ModelMetadata], run_dir: str | os.PathLike[str]) -> Mode
     from fer_tf.config import ConfigError, load_config
     from fer_tf.models.catalog import get_spec
     from fer_tf.tasks import task_from_config
+    from fer_tf.training.validate import input_channels
 
     run = Path(run_dir)
     if not run.is_dir() or not (run / "config.yaml").is_file():
@@ -247,13 +248,14 @@ def _from_run(cls: type[ModelMetadata], run_dir: str | os.PathLike[str]) -> Mode
         config = load_config(str(run / "config.yaml"))
         task = task_from_config(config)
         spec = get_spec(config.model.name)
+        input_channels(config)
     except (ConfigError, ValueError, KeyError) as exc:
         raise MetadataError(
             f"Cannot read the run's config '{run / 'config.yaml'}': {exc}"
         ) from None
     size = int(config.data.image_size or 0)
     input_size = (size, size) if size else spec.input_size
-    au_ids = [int(a) for a in task.aus] if task.name == "au" else []
+    au_ids = [int(a) for a in task.aus] if task.name in ("au", "au_intensity") else []
     face, equalize = _face_from_records(config.data.records, run)
     return cls(
         task=task.name,
@@ -261,8 +263,8 @@ def _from_run(cls: type[ModelMetadata], run_dir: str | os.PathLike[str]) -> Mode
         input_size=input_size,
         normalization=config.data.preprocessing or spec.preprocessing,
         au_ids=au_ids,
-        thresholds=_read_thresholds(run, au_ids) if au_ids else [],
-        channels=int(spec.input_shape[2]),
+        thresholds=_read_thresholds(run, au_ids) if task.name == "au" else [],
+        channels=input_channels(config),
         grayscale=bool(config.data.grayscale),
         face=face,
         model_name=config.model.name,
