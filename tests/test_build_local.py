@@ -187,7 +187,7 @@ def test_folder_cli_end_to_end(folder_root: Path, tmp_path: Path, capsys) -> Non
         assert rec.au == [] and rec.au_intensity == [] and rec.emotion_dist == []
     assert manifest["schema_version"] == 2 and manifest["source"] == "folder"
     assert manifest["emotion_names"] == list(FOLDER_CLASSES) and manifest["au_ids"] == []
-    assert manifest["label_mapping"] == {"anger": "0", "happiness": "1", "neutral": "2"}
+    assert manifest["label_mapping"] == {"0": "anger", "1": "happiness", "2": "neutral"}
     assert manifest["folds"] == 0 and manifest["protocol"]
     assert manifest["input"] == {"root": str(folder_root), "options": {}}
     assert manifest["split"]["by"] == "id"  # no subjects in a folder tree
@@ -485,3 +485,19 @@ def test_local_build_never_imports_tensorflow(folder_root: Path, tmp_path: Path)
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert "RC 0 TF False" in r.stdout, r.stdout + r.stderr
+
+
+def test_training_on_records_missing_task_classes_is_one_clear_error(tmp_path, capsys) -> None:
+    from fer_tf.cli import train
+
+    root = tmp_path / "faces"
+    write_folder_dataset(root)  # anger, happiness, neutral: not the emotion task's 7 classes
+    out = tmp_path / "records"
+    argv = ["--source", "folder", "--input", str(root), "--output-dir", str(out)]
+    assert main([*argv, "--workers", "0", "--no-progress"]) == 0
+    capsys.readouterr()
+    args = ["--config", "fer2013_cnn", "--records", str(out), "--model-dir", str(tmp_path / "run")]
+    args += ["--set", "data.test_split=null"]
+    assert train.main([*args, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "lack" in err and "'sadness'" in err and "Traceback" not in err

@@ -119,8 +119,8 @@ class BuildOptions:
         ValueError: a bad number or choice (the message names it and says what is accepted).
     """
 
-    spreadsheets: PathLike | Sequence[PathLike] | None
-    output_dir: PathLike
+    spreadsheets: PathLike | Sequence[PathLike] | None = None
+    output_dir: PathLike | None = None
     cache_dir: PathLike | None = None
     source: str = SPREADSHEET
     input: PathLike | None = None
@@ -159,6 +159,11 @@ class BuildOptions:
         if isinstance(self.spreadsheets, (str, os.PathLike)):
             self.spreadsheets = [self.spreadsheets]
         self.spreadsheets = list(self.spreadsheets or [])
+        if self.output_dir is None:
+            raise ValueError(
+                "The 'output_dir' parameter is required: the records directory to write "
+                "(created if missing)."
+            )
         self._check_source()
         check_number("val_fraction", self.val_fraction, min=0.0, max=1.0, allow_none=True)
         check_number("test_fraction", self.test_fraction, min=0.0, max=1.0)

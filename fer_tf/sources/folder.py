@@ -103,7 +103,8 @@ class FolderSource(Source):
                     f"class folders under '{self.root}'; found: {', '.join(found)}."
                 )
         self.emotion_names = self._given or tuple(found)
-        self.label_mapping = {name: str(i) for i, name in enumerate(self.emotion_names)}
+        # Like every source: the dataset's own label (here the class index) -> our class name.
+        self.label_mapping = {str(i): name for i, name in enumerate(self.emotion_names)}
 
     def items(self, report: Report) -> Iterator[SourceItem]:
         """Yield every image of every class folder (sorted), with its class and partition.
