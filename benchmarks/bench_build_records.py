@@ -1,4 +1,4 @@
-"""Benchmark: fer-tf-build-records vs a serial urllib downloader (seed 001's approach).
+"""Benchmark: fer-tf-build-records vs a serial urllib downloader (Bartissol 2017's approach).
 
 N SynthFACS JPEGs (default 2,000 at 256 px) are served by the loopback mirror, in its own process,
 with a fixed latency per request (default 50 ms). Both sides go from spreadsheet to TFRecords:
@@ -47,7 +47,7 @@ def _serve(n: int, size: int, latency: float, sheet: str, ready, stop) -> None: 
 
 
 def _baseline(urls: list[str], out: Path) -> tuple[float, float]:
-    """Seed 001's approach: one urllib request at a time, decode, re-encode, write.
+    """Bartissol 2017's approach: one urllib request at a time, decode, re-encode, write.
 
     Returns:
         (wall seconds, CPU seconds).

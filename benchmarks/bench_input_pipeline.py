@@ -3,10 +3,10 @@
 Measures three training pipelines built by ``fer_tf.data.make_dataset`` on the same records:
 
 (a) decode + preprocess (random crop, resize, flip, normalise), no augmentation;
-(b) (a) + the ``seed000`` policy (fused projective warp, fused colour matrix, blur, noise);
+(b) (a) + the ``christensen2018`` policy (fused projective warp, fused colour matrix, blur, noise);
 (c) (a) + the same augmentations as a chain of stock Keras 3 preprocessing layers applied per
     batch (the naive baseline);
-(b') with ``--batch-variant``: ``seed000`` applied to whole batches after batching (the
+(b') with ``--batch-variant``: ``christensen2018`` applied to whole batches after batching (the
     vectorised form) instead of per example inside the parallel map.
 
 Prints all three, the ratio (b)/(c), and the targets (on 2 CPU cores: (b) >= 200 images/s and
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batch-variant",
         action="store_true",
-        help="also time seed000 applied to whole batches (the vectorised form) after batching",
+        help="also time christensen2018 applied to whole batches (the vectorised form) after batching",
     )
     args = parser.parse_args(argv)
 
@@ -126,14 +126,14 @@ def main(argv: list[str] | None = None) -> None:
 
         pipelines = {
             "(a) decode + preprocess": lambda: build("none"),
-            "(b) (a) + seed000 (fer_tf, fused)": lambda: build("seed000"),
+            "(b) (a) + christensen2018 (fer_tf, fused)": lambda: build("christensen2018"),
             "(c) (a) + Keras layers chain": lambda: build(_keras_chain(0)),
         }
         if args.batch_variant:
-            from fer_tf.preprocessing.augment import SEED000
+            from fer_tf.preprocessing.augment import CHRISTENSEN2018
 
-            pipelines["(b') seed000 per batch (vectorised)"] = lambda: build(
-                lambda images, seed: SEED000(images, seed)
+            pipelines["(b') christensen2018 per batch (vectorised)"] = lambda: build(
+                lambda images, seed: CHRISTENSEN2018(images, seed)
             )
         results = {}
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

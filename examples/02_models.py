@@ -84,8 +84,8 @@ print({k: tuple(v.shape) for k, v in outputs.items()})
 # %% [markdown]
 # ## Freezing
 #
-# Seed 000's *train layer mode* (0 = everything trains; higher modes freeze more from the
-# bottom), freezing up to an end point, the last N weighted layers (seed 003), or slim-style
+# Christensen 2018's *train layer mode* (0 = everything trains; higher modes freeze more from the
+# bottom), freezing up to an end point, the last N weighted layers (Korber), or slim-style
 # trainable scopes. Frozen conv-BN units run BatchNorm in inference mode.
 
 # %%

@@ -2,7 +2,7 @@
 # # 03 · Train an AU detector with the library API
 #
 # `make demo`'s recipe in Python instead of the CLIs: SynthFACS records with held-out
-# identities → the `demo_au` experiment (seed 000's `shallow_cnn` at 64 px, 8 AUs, masked
+# identities → the `demo_au` experiment (Christensen 2018's `shallow_cnn` at 64 px, 8 AUs, masked
 # sigmoid cross-entropy, 15 epochs of Adam with a cosine schedule) trained with
 # `run_experiment` → held-out metrics against the majority-class baseline, learning curves and
 # per-AU F1. The same 3,200 faces as `make demo` (records written directly instead of through

@@ -27,7 +27,7 @@ import yaml
 
 from fer_tf.checks import check_choice, did_you_mean, invalid
 from fer_tf.models.catalog import check_model_name
-from fer_tf.preprocessing.names import AUGMENT_POLICIES
+from fer_tf.preprocessing.names import AUGMENT_ALIASES, AUGMENT_POLICIES
 from fer_tf.preprocessing.normalization import PREPROCESSING_FAMILIES
 from fer_tf.tasks import LOSSES_BY_TASK, TASK_NAMES
 
@@ -111,7 +111,9 @@ class DataConfig:
         choices=(None, *PREPROCESSING_FAMILIES),
         help="normalisation family; null = the model's default",
     )
-    augment: str = _f("none", choices=AUGMENT_POLICIES, help="augmentation policy")
+    augment: str = _f(
+        "none", choices=(*AUGMENT_POLICIES, *AUGMENT_ALIASES), help="augmentation policy"
+    )
     batch_size: int = _f(32, min=1, help="global batch size")
     shuffle_buffer: int = _f(2048, min=0, help="shuffle buffer (examples)")
     cache: bool = _f(False, help="cache decoded examples in memory")
@@ -145,9 +147,9 @@ class ModelConfig:
     )
     weights: str | None = _f(None, help="checkpoint path (slim, .keras or .h5); null = random")
     dropout: float = _f(0.2, min=0.0, max=1.0, help="head dropout rate")
-    train_layer_mode: int = _f(0, min=0, help="seed 000 freezing mode; 0 = all trainable")
+    train_layer_mode: int = _f(0, min=0, help="Christensen 2018 freezing mode; 0 = all trainable")
     trainable_scopes: list[str] = _f([], help="slim-style regex patterns of trainable weights")
-    unfreeze_last: int = _f(0, min=0, help="seed 003: train only the last N layers (0 = off)")
+    unfreeze_last: int = _f(0, min=0, help="Korber: train only the last N layers (0 = off)")
 
 
 @dataclass
@@ -164,7 +166,7 @@ class TaskConfig:
     unknown_labels: str = _f(
         "mask",
         choices=("mask", "zero"),
-        help="AU -1 labels: mask them (correct) or treat as 0 (seed 001's behaviour)",
+        help="AU -1 labels: mask them (correct) or treat as 0 (Bartissol 2017's behaviour)",
     )
     class_weights: str | list[float] | None = _f(
         None, help="null, 'balanced', or one weight per class"

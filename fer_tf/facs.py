@@ -120,7 +120,7 @@ AU_CATALOGUE: dict[int, ActionUnit] = {
 
 _EMOTIONET11 = (1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26)
 AU_SETS: dict[str, tuple[int, ...]] = {
-    # Seed 001 §4.3: the 11 AUs EmotioNet annotates for (almost) every image.
+    # Bartissol 2017 §4.3: the 11 AUs EmotioNet annotates for (almost) every image.
     "emotionet11": _EMOTIONET11,
     "emotionet12": (*_EMOTIONET11, 43),
     # EmotioNet challenge 2020 adds these 11.
@@ -132,7 +132,7 @@ AU_SETS: dict[str, tuple[int, ...]] = {
     "all60": tuple(range(1, 61)),
 }
 
-# Seed 001 Table 2, in that order. Index = ``label/emotion`` value in records.
+# Bartissol 2017 Table 2, in that order. Index = ``label/emotion`` value in records.
 EMOTIONS: tuple[str, ...] = (
     "neutral",
     "happiness",
@@ -144,7 +144,7 @@ EMOTIONS: tuple[str, ...] = (
 )
 BASIC_EMOTIONS: tuple[str, ...] = EMOTIONS[1:]
 
-# Seed 001 Table 2: AU -> prototype intensity in [0, 1]. "5B" (surprise) is a slight AU5, so it
+# Bartissol 2017 Table 2: AU -> prototype intensity in [0, 1]. "5B" (surprise) is a slight AU5, so it
 # gets a lower intensity than the other AUs of the prototype.
 EMOTION_PROTOTYPES: dict[str, dict[int, float]] = {
     "neutral": {},
@@ -156,7 +156,7 @@ EMOTION_PROTOTYPES: dict[str, dict[int, float]] = {
     "disgust": {9: 1.0, 15: 1.0, 16: 1.0},
 }
 
-# Seed 000 (NVIE): the six emotions of the 12-class task, in the order of its confusion matrices.
+# Christensen 2018 (NVIE): the six emotions of the 12-class task, in the order of its confusion matrices.
 POSED_EMOTIONS: tuple[str, ...] = ("happiness", "disgust", "fear", "surprise", "anger", "sadness")
 POSED_CLASSES_2: tuple[str, ...] = ("spontaneous", "posed")
 POSED_CLASSES_12: tuple[str, ...] = tuple(
@@ -250,7 +250,7 @@ def parse_aus(spec: str | int | Iterable[int | str]) -> tuple[int, ...]:
 
 
 def posed_class_index(posed: int, emotion: str, num_classes: int = 12) -> int:
-    """Map a posed flag and an emotion to the 2- or 12-class index of seed 000.
+    """Map a posed flag and an emotion to the 2- or 12-class index of Christensen 2018.
 
     Args:
         posed: 1 posed, 0 spontaneous.

@@ -8,7 +8,7 @@ Unknown labels never contribute:
 
 - AUs: a label of ``-1`` is unknown. :func:`masked_sigmoid_cross_entropy` averages the per-AU
   cross-entropy over the *known* AUs of each example (an example with no known AU contributes 0).
-  ``unknown="zero"`` reproduces seed 001's behaviour (unknowns read as "absent") for comparison.
+  ``unknown="zero"`` reproduces Bartissol 2017's behaviour (unknowns read as "absent") for comparison.
 - classes: a label of ``-1`` gives the example weight 0; a soft target (:func:`soft_cross_entropy`)
   that is all zeros gives weight 0.
 - valence/arousal: ``NaN`` targets are masked per dimension.
@@ -43,7 +43,7 @@ def masked_sigmoid_cross_entropy(
     Args:
         labels: ``[batch, K]`` integers or floats: 1 present, 0 absent, -1 unknown.
         logits: ``[batch, K]`` logits (any float dtype; computed in float32).
-        unknown: ``"mask"`` (unknowns add nothing) or ``"zero"`` (unknowns read as 0, seed 001).
+        unknown: ``"mask"`` (unknowns add nothing) or ``"zero"`` (unknowns read as 0, Bartissol 2017).
         pos_weight: optional ``[K]`` weights of the positive term (class imbalance).
 
     Returns:
@@ -80,7 +80,7 @@ def softmax_cross_entropy(
 ) -> tf.Tensor:
     """Per-example softmax cross-entropy with optional class weights and label smoothing.
 
-    The weight of an example is ``class_weights[label]`` (seed 004's cost-sensitive loss); an
+    The weight of an example is ``class_weights[label]`` (Athanasiadis 2022's cost-sensitive loss); an
     unknown label (``-1``) gives weight 0.
 
     Args:
@@ -244,7 +244,7 @@ def balanced_class_weights(counts: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def chance_loss(num_classes: int) -> float:
-    """Cross-entropy of a uniform guess, ``ln K`` (seed 000: ln 2 = 0.69, ln 12 = 2.48).
+    """Cross-entropy of a uniform guess, ``ln K`` (Christensen 2018: ln 2 = 0.69, ln 12 = 2.48).
 
     Args:
         num_classes: K >= 2.

@@ -133,7 +133,7 @@ class StreamingMetrics:
 
 
 class AUMetrics(StreamingMetrics):
-    """Multi-label AU metrics (seed 001 §2.4.6): per-AU and mean F1, precision, recall,
+    """Multi-label AU metrics (Bartissol 2017 §2.4.6): per-AU and mean F1, precision, recall,
     accuracy, AUC; partial accuracy; subset (total) accuracy; TP/FP/TN/FN.
 
     A prediction is positive when ``sigmoid(logit) > threshold``. Labels are 1/0/-1 (unknown);

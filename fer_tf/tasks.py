@@ -4,7 +4,7 @@
 task       outputs                        default loss / metrics
 =========  ============================  =====================================================
 ``au``     K sigmoid logits (one per AU)  masked sigmoid CE / F1, precision, recall, AUC, ...
-``va``     2 linear (valence, arousal)    MSE (seed 001) or 1-CCC / RMSE, CCC, Pearson
+``va``     2 linear (valence, arousal)    MSE (Bartissol 2017) or 1-CCC / RMSE, CCC, Pearson
 ``posed``  2 or 12 softmax logits         softmax CE / accuracy, confusion, chance ln K
 ``emotion`` 6 or 7 softmax logits         softmax CE (+ class weights; soft-label CE on
                                           ``label/emotion_dist``) / accuracy, macro-F1
@@ -44,7 +44,7 @@ SOFT_LABEL_MODES = ("auto", True, False)
 LOSSES_BY_TASK: dict[str, tuple[str, ...]] = {
     "au": ("sigmoid_ce",),
     "va": ("mse", "ccc"),
-    # Seed 000 Table 4.1 searched "softmax or sigmoid" for the posed task.
+    # Christensen 2018 Table 4.1 searched "softmax or sigmoid" for the posed task.
     "posed": ("softmax_ce", "sigmoid_ce"),
     "emotion": ("softmax_ce", "sigmoid_ce"),
     "au_intensity": ("mse",),
@@ -305,7 +305,7 @@ def _class_names(name: str, num_classes: int) -> tuple[str, ...]:
         if num_classes == 12:
             return facs.POSED_CLASSES_12
         raise ValueError(
-            f"The 'task.num_classes' parameter must be 2 or 12 for the posed task (seed 000). "
+            f"The 'task.num_classes' parameter must be 2 or 12 for the posed task (Christensen 2018). "
             f"Got {num_classes} instead."
         )
     if num_classes == 7:

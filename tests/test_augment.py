@@ -44,7 +44,7 @@ def _same_in_graph(fn, *args):
 # ------------------------------------------------------------------- eager == graph == tf.data
 
 
-@pytest.mark.parametrize("name", ["seed000", "light"])
+@pytest.mark.parametrize("name", ["christensen2018", "light"])
 def test_policies_same_eagerly_and_in_tf_data(images, name):
     policy = A.get_policy(name)
     out = _same_in_graph(lambda x, s: policy(x, s), images, SEED)
@@ -53,7 +53,7 @@ def test_policies_same_eagerly_and_in_tf_data(images, name):
 
 
 def test_photometric_same_eagerly_and_in_tf_data(images):
-    policy = A.SEED000.replace(blur_p=0.5, noise_p=0.5)
+    policy = A.CHRISTENSEN2018.replace(blur_p=0.5, noise_p=0.5)
     _same_in_graph(lambda x, s: policy.photometric(x, s), images, SEED)
     _same_in_graph(lambda x, s: policy.photometric(x[:1], s), images, SEED)  # one-image path
 
@@ -66,8 +66,10 @@ def test_geometric_transforms_and_apply_same_in_tf_data(images):
 
 def test_warp_and_augment_example_same_in_tf_data(images):
     src = images[0, :20, :25]
-    _same_in_graph(lambda x, s: A.warp_to_size(x, (16, 18), A.SEED000, s, flip=True), src, SEED)
-    _same_in_graph(lambda x, s: A.SEED000.augment_example(x, 16, s, flip=True), src, SEED)
+    _same_in_graph(
+        lambda x, s: A.warp_to_size(x, (16, 18), A.CHRISTENSEN2018, s, flip=True), src, SEED
+    )
+    _same_in_graph(lambda x, s: A.CHRISTENSEN2018.augment_example(x, 16, s, flip=True), src, SEED)
 
 
 def test_gaussian_blur_same_in_tf_data_and_matches_opencv(images):
@@ -167,9 +169,9 @@ def test_warp_to_size_plain_resize_matches_tf_image_resize():
 
 
 def test_seeded_reproducible_and_vectorised(images):
-    a = A.SEED000(images, SEED).numpy()
-    b = A.SEED000(images, tf.constant([3, 4], tf.int32)).numpy()
-    c = A.SEED000(images, tf.constant([3, 5])).numpy()
+    a = A.CHRISTENSEN2018(images, SEED).numpy()
+    b = A.CHRISTENSEN2018(images, tf.constant([3, 4], tf.int32)).numpy()
+    c = A.CHRISTENSEN2018(images, tf.constant([3, 5])).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     # One batch: each image draws its own transform.
@@ -203,11 +205,11 @@ def _assert_inside(out: np.ndarray, area: float) -> None:
     assert kept.min() > 0.75  # the face is all there (zoom-out shrinks it by at most 0.95^2)
 
 
-def test_default_seed000_keeps_the_face_inside_the_frame():
+def test_default_christensen2018_keeps_the_face_inside_the_frame():
     n, h, w = 64, 64, 64
     mask = _face_mask(h, w)
     batch = tf.constant(np.repeat(mask[None, :, :, None], n, axis=0))
-    policy = A.SEED000.replace(fill_mode="constant", fill_value=0.0)
+    policy = A.CHRISTENSEN2018.replace(fill_mode="constant", fill_value=0.0)
     for seed in range(4):
         out = A.apply_transforms(
             batch,
@@ -222,7 +224,9 @@ def test_training_path_keeps_the_face_inside_the_frame():
     mask = _face_mask(48, 56)
     out = np.stack(
         [
-            A.warp_to_size(mask[:, :, None], 40, A.SEED000, [s, 1], flip=True).numpy()[..., 0]
+            A.warp_to_size(mask[:, :, None], 40, A.CHRISTENSEN2018, [s, 1], flip=True).numpy()[
+                ..., 0
+            ]
             for s in range(48)
         ]
     )
@@ -240,7 +244,7 @@ def test_randaugment_policy_runs(images):
 
 
 def test_get_policy_overrides_and_errors():
-    assert A.get_policy("seed000", rotation=5.0).rotation == 5.0
+    assert A.get_policy("christensen2018", rotation=5.0).rotation == 5.0
     assert A.get_policy(None).name == "none"
     assert A.get_policy(A.LIGHT) is A.LIGHT
 
@@ -251,7 +255,7 @@ def test_get_policy_overrides_and_errors():
     with pytest.raises(ValueError, match="'augment' parameter must be one of.*'imgaug'"):
         A.get_policy("imgaug")
     with pytest.raises(ValueError, match=r"Unknown augmentation parameter\(s\) \['spin'\]"):
-        A.get_policy("seed000", spin=3)
+        A.get_policy("christensen2018", spin=3)
     with pytest.raises(ValueError, match="'flip_p'.*probability"):
         A.AugmentPolicy(flip_p=1.5)
     with pytest.raises(ValueError, match="'scale'.*low <= high"):
@@ -262,3 +266,7 @@ def test_get_policy_overrides_and_errors():
         A.AugmentPolicy(interpolation="cubic")
     with pytest.raises(ValueError, match="'crop'"):
         A.AugmentPolicy(crop=0.6)
+
+
+def test_the_earlier_policy_name_is_still_accepted():
+    assert A.get_policy("seed000") == A.get_policy("christensen2018") == A.CHRISTENSEN2018

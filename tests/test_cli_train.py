@@ -44,7 +44,7 @@ def test_every_shipped_config_validates(name):
 def test_seed_configs_carry_the_seed_values():
     v4 = cfgmod.load_config("posed2_inception_v4")
     assert (v4.optimizer.learning_rate, v4.data.batch_size, v4.model.dropout) == (5e-4, 64, 0.4)
-    assert v4.train.early_stopping_metric == "val/loss" and v4.data.augment == "seed000"
+    assert v4.train.early_stopping_metric == "val/loss" and v4.data.augment == "christensen2018"
     cnn = cfgmod.load_config("posed12_shallow_cnn")
     assert cnn.optimizer.learning_rate == 5e-5 and task_from_config(cnn).num_outputs == 12
     i2 = cfgmod.load_config("emotionet11_inception_v2")

@@ -182,7 +182,7 @@ def test_config_imports_no_tensorflow_and_reuses_the_owners_names():
     )
     assert out.stdout.strip() == "False"
     meta = {f.name: f.metadata for f in dataclasses.fields(C.DataConfig)}
-    assert meta["augment"]["choices"] == augment.POLICIES
+    assert meta["augment"]["choices"] == (*augment.POLICIES, *augment.AUGMENT_ALIASES)
     assert meta["preprocessing"]["choices"] == (None, *normalization.PREPROCESSING_FAMILIES)
     task_meta = {f.name: f.metadata for f in dataclasses.fields(C.TaskConfig)}
     assert task_meta["name"]["choices"] == tasks.TASK_NAMES
@@ -215,3 +215,9 @@ def test_train_cli_rejects_a_misspelt_model_before_tensorflow_loads():
     loaded, rc = out.stdout.split()
     assert loaded == "False" and rc != "0", out.stdout + out.stderr
     assert "Did you mean 'shallow_cnn'?" in out.stderr and "tiny_cnn" in out.stderr
+
+
+def test_the_earlier_augmentation_policy_name_loads():
+    cfg = C.load_config("posed2_shallow_cnn", ["data.augment=seed000"])
+    assert cfg.data.augment == "seed000"
+    assert C.load_config("posed2_shallow_cnn").data.augment == "christensen2018"

@@ -184,7 +184,7 @@ def test_moving_statistics_follow_slim_update():
 
 def test_vgg_and_v2_presets_with_heads():
     vgg = build_classifier("vgg16", {"emotion": 6}, input_shape=(32, 32, 3))
-    summary = apply_freezing(vgg, preset="seed004")
+    summary = apply_freezing(vgg, preset="athanasiadis2022")
     assert summary["trainable_layers"] == ["head_emotion"]
     summary = apply_freezing(vgg, mode=4)
     assert summary["trainable_layers"] == [
@@ -193,8 +193,8 @@ def test_vgg_and_v2_presets_with_heads():
         "conv5_conv5_3",
         "head_emotion",
     ]
-    with pytest.raises(ValueError, match="Preset 'seed001' is defined for"):
-        apply_freezing(create_model("tiny_cnn"), preset="seed001")
+    with pytest.raises(ValueError, match="Preset 'bartissol2017' is defined for"):
+        apply_freezing(create_model("tiny_cnn"), preset="bartissol2017")
 
 
 def test_small_cnn_modes():
@@ -203,3 +203,16 @@ def test_small_cnn_modes():
     assert trainable_summary(model)["trainable_layers"] == ["conv3", "conv4", "fc1", "logits"]
     with pytest.raises(ValueError, match="must be < 6"):
         train_layer_mode(model, 6)
+
+
+def test_earlier_preset_names_are_still_accepted():
+    from fer_tf.models.freezing import FREEZING_PRESET_ALIASES, FREEZING_PRESETS
+
+    assert set(FREEZING_PRESET_ALIASES.values()) <= set(FREEZING_PRESETS)
+    a = apply_freezing(
+        create_model("vgg16", input_shape=(32, 32, 3), include_top=False), preset="seed004"
+    )
+    b = apply_freezing(
+        create_model("vgg16", input_shape=(32, 32, 3), include_top=False), preset="athanasiadis2022"
+    )
+    assert a == b

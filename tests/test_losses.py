@@ -87,7 +87,7 @@ def test_masked_mse_and_ccc():
 
 
 def test_balanced_weights_and_chance_loss():
-    # Seed 004's imbalance, Table 4.2 (anger, disgust, fear, happiness, sadness, surprise).
+    # Athanasiadis 2022's imbalance, Table 4.2 (anger, disgust, fear, happiness, sadness, surprise).
     counts = [1246, 1495, 1165, 2875, 1904, 1960]
     w = losses.balanced_class_weights(counts)
     np.testing.assert_allclose(w, sum(counts) / (6 * np.array(counts)), rtol=1e-6)

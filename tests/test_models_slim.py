@@ -300,9 +300,9 @@ def test_single_inception_c_block_freezing(v4):
         apply_freezing(v4)
 
 
-def test_vgg16_seed001_trains_last_three_conv_layers(vgg):
+def test_vgg16_bartissol2017_trains_last_three_conv_layers(vgg):
     try:
-        summary = apply_freezing(vgg, preset="seed001")
+        summary = apply_freezing(vgg, preset="bartissol2017")
         assert summary["trainable_layers"] == ["fc6", "fc7", "fc8"]
         # slim-style scope patterns reach the same set
         summary2 = apply_freezing(vgg, trainable_scopes="vgg_16/fc")
@@ -314,9 +314,9 @@ def test_vgg16_seed001_trains_last_three_conv_layers(vgg):
         apply_freezing(vgg)
 
 
-def test_inception_v2_seed001_trains_logits_only(v2):
+def test_inception_v2_bartissol2017_trains_logits_only(v2):
     try:
-        summary = apply_freezing(v2, preset="seed001")
+        summary = apply_freezing(v2, preset="bartissol2017")
         assert summary["trainable_layers"] == ["Logits_Conv2d_1c_1x1"]
         assert summary["trainable_params"] == 1024 * 1001 + 1001
     finally:

@@ -220,7 +220,7 @@ def test_multi_task_targets(recs):
 def test_training_static_shapes_and_determinism(recs):
     def first(seed, n=2):
         ds = make_dataset(
-            recs, task="au", batch_size=4, image_size=OUT, augment="seed000", seed=seed
+            recs, task="au", batch_size=4, image_size=OUT, augment="christensen2018", seed=seed
         )
         assert ds.element_spec[0].shape == (4, OUT, OUT, 3)
         assert ds.element_spec[1]["au"].shape == (4, 4)
@@ -294,7 +294,7 @@ def test_model_defaults(recs):
 
 def test_options_object_and_keywords_give_the_same_batches(recs):
     opts = pipeline.PipelineOptions(
-        task=["au", "emotion"], batch_size=4, image_size=OUT, augment="seed000", seed=3
+        task=["au", "emotion"], batch_size=4, image_size=OUT, augment="christensen2018", seed=3
     )
     a = next(iter(make_dataset(recs, opts)))
     b = next(iter(make_dataset(recs, **dataclasses.asdict(opts))))
@@ -439,7 +439,7 @@ def test_error_unknown_split(recs):
     ("kwargs", "match"),
     [
         ({"task": "age"}, "'task' parameter.*'au', 'va', 'posed', 'emotion'.*'age'"),
-        ({"augment": "imgaug"}, "'augment' parameter.*seed000.*'imgaug'"),
+        ({"augment": "imgaug"}, "'augment' parameter.*christensen2018.*'imgaug'"),
         ({"preprocessing": "caffe"}, "'preprocessing' parameter.*inception.*'caffe'"),
         ({"batch_size": 0}, "'batch_size'"),
         ({"unknown": "zero"}, "'unknown' parameter"),
@@ -461,7 +461,12 @@ def test_synthfacs_records_end_to_end(tmp_path):
 
     synthfacs.write_records(tmp_path, 12, seed=0, size=40, val_fraction=0.25, num_shards=2)
     train = make_dataset(
-        tmp_path, task=["au", "emotion"], batch_size=4, image_size=32, augment="seed000", seed=0
+        tmp_path,
+        task=["au", "emotion"],
+        batch_size=4,
+        image_size=32,
+        augment="christensen2018",
+        seed=0,
     )
     images, targets = next(iter(train))
     assert images.shape == (4, 32, 32, 3)

@@ -76,7 +76,7 @@ def test_au_header_spellings(tmp_path: Path, name: str) -> None:
 
 
 def test_unquoted_commas_in_urls_are_rejoined(tmp_path: Path) -> None:
-    # Seed 001: CSV exports split URLs with commas over several columns.
+    # Bartissol 2017: CSV exports split URLs with commas over several columns.
     p = tmp_path / "u.csv"
     p.write_text(
         "http://e.org/a.jpg,1,0,999\nhttp://e.org/b,c,d.jpg,0,1,1\nhttp://e.org/e.jpg,1,1,0\n",

@@ -57,7 +57,7 @@ def test_task_losses_and_labels():
     np.testing.assert_allclose(per, [0.25, 0.5])
     with pytest.raises(KeyError, match="no 'posed' entry"):
         tasks.resolve_task("posed").labels({"au": np.zeros((1, 2))})
-    # Sigmoid CE on one-hot classes (seed 000 "softmax or sigmoid").
+    # Sigmoid CE on one-hot classes (Christensen 2018 "softmax or sigmoid").
     sig = tasks.resolve_task("posed", loss="sigmoid_ce")
     per = sig.per_example_loss(np.array([1, -1]), np.zeros((2, 2), np.float32)).numpy()
     np.testing.assert_allclose(per, [math.log(2), 0.0], rtol=1e-6)

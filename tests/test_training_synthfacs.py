@@ -2,7 +2,7 @@
 
 One set of small SynthFACS records (built once per session) and the registered ``tiny_cnn``
 through :func:`fer_tf.training.experiment.run_experiment`: the AU task's held-out mean F1 beats
-the majority-class baseline (from the training labels) by a margin; valence/arousal (seed 000's
+the majority-class baseline (from the training labels) by a margin; valence/arousal (Christensen 2018's
 shallow CNN) beats predicting the training mean (the variance baseline); posed and emotion fall below the chance
 loss ln K and beat the majority class's accuracy.
 """
@@ -83,7 +83,7 @@ def test_au_beats_the_majority_baseline(synth_records, tmp_path):
 def va_run(synth_records, tmp_path_factory):
     d, labels = synth_records
     # tiny_cnn's global pooling right after three convolutions cannot see where the brows and
-    # mouth are, and valence/arousal depend on the whole expression: seed 000's shallow CNN
+    # mouth are, and valence/arousal depend on the whole expression: Christensen 2018's shallow CNN
     # (dense layers over the spatial map) learns it at the same size and cost.
     r = _train(
         d,

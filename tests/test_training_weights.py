@@ -38,7 +38,7 @@ def test_seed_001_config_fine_tunes_from_a_1001_class_slim_checkpoint(tmp_path, 
     np.testing.assert_array_equal(by_name[mean].numpy(), values[mean])
     logits = [n for n in by_name if "/Logits/" in n and n.endswith("weights")]
     assert logits and by_name[logits[0]].shape[-1] == 11  # the task head, not 1001 classes
-    # Seed 001: logits only.
+    # Bartissol 2017: logits only.
     trainable = {v.path for v in model.trainable_variables}
     assert trainable and all("logits" in p.lower() for p in trainable), sorted(trainable)[:5]
 

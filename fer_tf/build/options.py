@@ -71,7 +71,7 @@ class BuildOptions:
         cache_dir: download cache (default ``<output_dir>/cache``); share it between builds.
         aus: AU columns to store: a :mod:`fer_tf.facs` set name (``"emotionet11"``), a list, or
             None for every AU column found in the spreadsheets.
-        drop_unknown: skip rows (items) where any selected AU is unknown (seed 001's filtering).
+        drop_unknown: skip rows (items) where any selected AU is unknown (Bartissol 2017's filtering).
         val_fraction: fraction of examples assigned to the ``val`` split (0..1) when the source
             has no partition of its own; None: :data:`DEFAULT_VAL_FRACTION`, or 0 when folds are
             written (all examples in ``train``, the folds are the protocol).
@@ -93,7 +93,7 @@ class BuildOptions:
         face_margin: margin around the detected face (fraction of its size).
         face_fallback: when no face is found: ``"keep"`` the whole image or ``"drop"`` the row
             (counted as skipped, reason ``no_face``).
-        equalize: histogram-equalise (seed 004).
+        equalize: histogram-equalise (Athanasiadis 2022).
         reencode_jpeg: re-encode every image; by default an upright RGB JPEG that needs no change
             is stored as downloaded (fully decoded first, to validate it).
         workers: image-processing processes (None: the CPU count, at most

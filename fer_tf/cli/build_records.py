@@ -142,7 +142,7 @@ def _add_label_args(p: argparse.ArgumentParser) -> None:
     lab.add_argument(
         "--drop-unknown",
         action="store_true",
-        help="skip rows with any unknown (999) selected AU, as seed 001 did",
+        help="skip rows with any unknown (999) selected AU, as Bartissol 2017 did",
     )
     lab.add_argument(
         "--val-fraction",
@@ -228,7 +228,9 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
         default=default("face_fallback"),
         help="no face found: keep the whole image or drop the row (default %(default)s)",
     )
-    img.add_argument("--equalize", action="store_true", help="histogram equalisation (seed 004)")
+    img.add_argument(
+        "--equalize", action="store_true", help="histogram equalisation (Athanasiadis 2022)"
+    )
     img.add_argument(
         "--reencode-jpeg",
         action="store_true",

@@ -477,7 +477,7 @@ class PipelineOptions:
         image_size: output ``(height, width)`` or int; default: the ``model``'s, else 299.
         preprocessing: normalisation family (``inception``, ``vgg``, ``imagenet``,
             ``facenet``, ``unit``); default: the ``model``'s, else ``inception``.
-        augment: ``"seed000"``, ``"light"``, ``"none"``, ``"randaugment"``, an
+        augment: ``"christensen2018"``, ``"light"``, ``"none"``, ``"randaugment"``, an
             :class:`~fer_tf.preprocessing.augment.AugmentPolicy` or a callable
             ``(images, seed) -> images``; applied in training only (ignored otherwise).
         training: training mode (random crop/flip/augment, shuffle, repeat, drop remainder);
@@ -498,13 +498,13 @@ class PipelineOptions:
             ``emotion_names``).
         crop: ``"random"``, ``"central"`` or ``"none"``. Default: ``"central"``
             (``central_fraction``) in evaluation; in training ``"none"`` when the ``augment``
-            policy has its own geometry (``seed000``, ``light``: they crop and zoom
+            policy has its own geometry (``christensen2018``, ``light``: they crop and zoom
             themselves), else ``"random"``. ``"random"`` is not allowed in evaluation.
         central_fraction: side fraction of the central crop (Inception evaluation: 0.875).
         crop_area_range: area range of the random training crop.
         crop_aspect_ratio_range: aspect-ratio range of the random training crop.
         flip: random horizontal flip; default ``training``.
-        equalize: histogram-equalise each image (seed 004) before augmentation.
+        equalize: histogram-equalise each image (Athanasiadis 2022) before augmentation.
         include_ids: add ``targets["id"]`` (string ``image/id``).
         cycle_length: shards read in parallel.
         num_parallel_calls: parallelism of the map stages.
@@ -698,8 +698,8 @@ def _plan(o: PipelineOptions, model: Any) -> _Plan:
     fused = isinstance(policy, aug.AugmentPolicy) and policy.has_geometry
     crop = o.crop
     if crop is None:
-        # A policy with its own geometry (seed000, light) crops and zooms itself: the training
-        # image is the whole record image, as seed 000 fed imgaug.
+        # A policy with its own geometry (christensen2018, light) crops and zooms itself: the training
+        # image is the whole record image, as Christensen 2018 fed imgaug.
         crop = "central" if not training else "none" if fused else "random"
     if crop not in img.TRAIN_CROPS:
         raise invalid("crop", f"one of {list(img.TRAIN_CROPS)}", crop)

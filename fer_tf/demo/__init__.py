@@ -12,7 +12,7 @@
    loopback, ``--allow-private-hosts``, ``--split-by subject`` so validation identities are held
    out); the demo checks that every injected fault landed in ``errors.jsonl`` with the expected
    category and that ``rows = written + failed + skipped``;
-3. **training**: ``fer-tf-train --config demo_au`` (seed 000's ``shallow_cnn`` at 64 px) on the records;
+3. **training**: ``fer-tf-train --config demo_au`` (Christensen 2018's ``shallow_cnn`` at 64 px) on the records;
 4. **evaluation** on the held-out identities (last epoch's weights, no model selection on the
    held-out split), against a majority-class baseline;
 5. ``report.md`` with the build summary, the fault table, the metrics, learning curves and per-AU

@@ -97,7 +97,7 @@ _SPECS: dict[str, ModelSpec] = {
             6,
             "vgg_16",
             32,
-            "Seed 004's VGG16 with a narrower second FC layer (fc7), 6 emotions",
+            "Athanasiadis 2022's VGG16 with a narrower second FC layer (fc7), 6 emotions",
             min_top_input_size=224,
         ),
         ModelSpec(
@@ -116,7 +116,7 @@ _SPECS: dict[str, ModelSpec] = {
             2,
             "shallow_cnn",
             9,
-            "Seed 000's shallow CNN (Table 4.2): 4 convs, 2 pools, 2 FC; 2 or 12 classes",
+            "Christensen 2018's shallow CNN (Table 4.2): 4 convs, 2 pools, 2 FC; 2 or 12 classes",
         ),
         ModelSpec(
             "fer2013_cnn",
@@ -125,7 +125,7 @@ _SPECS: dict[str, ModelSpec] = {
             7,
             "fer2013_cnn",
             16,
-            "Seed 002's FER2013 CNNs (variants 1-3, 36x36 greyscale, 7 classes)",
+            "Amaya & Dave's FER2013 CNNs (variants 1-3, 36x36 greyscale, 7 classes)",
         ),
         ModelSpec(
             "tiny_cnn",

@@ -6,12 +6,12 @@ updated), as the issue asks and as Keras's own BatchNormalization does.
 
 Four ways to choose, all resetting every layer first (so calls do not accumulate):
 
-- :func:`train_layer_mode` -- seed 000's "train layer mode": 0 trains everything; each higher
+- :func:`train_layer_mode` -- Christensen 2018's "train layer mode": 0 trains everything; each higher
   mode freezes more from the bottom. Boundaries per model are in :data:`TRAIN_LAYER_MODES`
   (mode ``k`` freezes every layer the named end point depends on, that end point included).
 - :func:`freeze_up_to` -- freeze everything up to and including an end point, e.g. single
-  Inception-C blocks (``"Mixed_7b"``, ``"Mixed_7c"``), as seed 000's section 5.1 did.
-- :func:`unfreeze_last_n` -- seed 003: only the last ``n`` layers with weights train.
+  Inception-C blocks (``"Mixed_7b"``, ``"Mixed_7c"``), as Christensen 2018's section 5.1 did.
+- :func:`unfreeze_last_n` -- Korber: only the last ``n`` layers with weights train.
 - :func:`set_trainable_scopes` -- TF-Slim's ``--trainable_scopes``: regular expressions matched
   (``re.match``) against slim variable names.
 
@@ -41,7 +41,7 @@ __all__ = [
     "trainable_summary",
 ]
 
-#: ``{model scope: {mode: end point frozen through}}`` for seed 000's train layer mode.
+#: ``{model scope: {mode: end point frozen through}}`` for Christensen 2018's train layer mode.
 TRAIN_LAYER_MODES: dict[str, dict[int, str]] = {
     # Stem+A+reduction, +B+reduction, then the three Inception-C blocks one by one (5.1).
     "InceptionV4": {1: "Mixed_6a", 2: "Mixed_7a", 3: "Mixed_7b", 4: "Mixed_7c", 5: "Mixed_7d"},
@@ -52,8 +52,8 @@ TRAIN_LAYER_MODES: dict[str, dict[int, str]] = {
         4: "Mixed_5b",
         5: "Mixed_5c",
     },
-    # Mode 5 trains fc6, fc7, fc8 only (slim builds them as convolutions): seed 001's "final
-    # three convolutional layers" and seed 004's "last three FC layers".
+    # Mode 5 trains fc6, fc7, fc8 only (slim builds them as convolutions): Bartissol 2017's "final
+    # three convolutional layers" and Athanasiadis 2022's "last three FC layers".
     "vgg_16": {
         1: "vgg_16/pool1",
         2: "vgg_16/pool2",
@@ -73,11 +73,16 @@ TRAIN_LAYER_MODES: dict[str, dict[int, str]] = {
 #: Named choices of the seeds: ``{preset: {model scope: end point frozen through}}``. Whatever
 #: follows the end point trains: the slim logits, or the task heads of a ``build_classifier`` model.
 FREEZING_PRESETS: dict[str, dict[str, str]] = {
-    # Seed 001: Inception V2 trains the logits only; VGG16 its last three (conv) layers, which in
+    # Bartissol 2017: Inception V2 trains the logits only; VGG16 its last three (conv) layers, which in
     # slim's VGG16 are fc6, fc7 and fc8.
-    "seed001": {"InceptionV2": "Mixed_5c", "vgg_16": "vgg_16/pool5"},
-    # Seed 004: VGG16 with the last three FC layers fine-tuned.
-    "seed004": {"vgg_16": "vgg_16/pool5"},
+    "bartissol2017": {"InceptionV2": "Mixed_5c", "vgg_16": "vgg_16/pool5"},
+    # Athanasiadis 2022: VGG16 with the last three FC layers fine-tuned.
+    "athanasiadis2022": {"vgg_16": "vgg_16/pool5"},
+}
+#: Earlier preset names, still accepted.
+FREEZING_PRESET_ALIASES: dict[str, str] = {
+    "seed001": "bartissol2017",
+    "seed004": "athanasiadis2022",
 }
 
 
@@ -166,7 +171,7 @@ def freeze_up_to(model: keras.Model, endpoint: str) -> list[str]:
 
 
 def train_layer_mode(model: keras.Model, mode: int) -> list[str]:
-    """Seed 000's train layer mode: 0 trains everything, higher modes freeze more from the bottom.
+    """Christensen 2018's train layer mode: 0 trains everything, higher modes freeze more from the bottom.
 
     Boundaries (mode: frozen through) are listed in :data:`TRAIN_LAYER_MODES` for the slim
     models. For the small CNNs mode ``k`` freezes their first ``k`` layers with weights (the last
@@ -207,7 +212,7 @@ def train_layer_mode(model: keras.Model, mode: int) -> list[str]:
 
 
 def unfreeze_last_n(model: keras.Model, n: int) -> list[str]:
-    """Seed 003: freeze everything except the last ``n`` layers that have weights.
+    """Korber: freeze everything except the last ``n`` layers that have weights.
 
     Layers are counted from the output in Keras's topological order (``model.layers``), each
     layer with weights counting once: a conv-BN unit is one layer, each task head is one layer.
@@ -289,11 +294,11 @@ def apply_freezing(
 
     Args:
         model: A model built by :mod:`fer_tf.models`.
-        mode: Seed 000's train layer mode (:func:`train_layer_mode`).
+        mode: Christensen 2018's train layer mode (:func:`train_layer_mode`).
         up_to: End point to freeze through (:func:`freeze_up_to`).
         last_n: Number of last weighted layers to train (:func:`unfreeze_last_n`).
         trainable_scopes: Slim trainable scope patterns (:func:`set_trainable_scopes`).
-        preset: A name in :data:`FREEZING_PRESETS` (``"seed001"``, ``"seed004"``).
+        preset: A name in :data:`FREEZING_PRESETS` (``"bartissol2017"``, ``"athanasiadis2022"``).
 
     Returns:
         :func:`trainable_summary` of the model afterwards. With no argument, everything trains.
@@ -319,6 +324,7 @@ def apply_freezing(
     elif trainable_scopes is not None:
         set_trainable_scopes(model, trainable_scopes)
     elif preset is not None:
+        preset = FREEZING_PRESET_ALIASES.get(preset, preset)
         if preset not in FREEZING_PRESETS:
             raise ValueError(
                 f"The 'preset' parameter must be one of {tuple(FREEZING_PRESETS)}. "

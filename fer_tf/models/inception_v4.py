@@ -1,6 +1,6 @@
 """Inception V4, layer for layer as TF-Slim's ``nets/inception_v4.py``.
 
-Written low-level as seed 000 did: every convolution is a :class:`SlimConv2D` conv-BN unit
+Written low-level as Christensen 2018 did: every convolution is a :class:`SlimConv2D` conv-BN unit
 (kernel, beta, moving mean and variance; no gamma; epsilon 0.001; decay 0.9997). Variable names
 are slim's (``InceptionV4/Mixed_6b/Branch_1/Conv2d_0b_1x7/weights`` ...), so the published
 ``inception_v4_2016_09_09`` checkpoint (1001 classes, index 0 = background) loads one-to-one.

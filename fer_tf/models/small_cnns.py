@@ -1,10 +1,10 @@
 """The seeds' small CNNs, and a tiny CNN for fast tests.
 
-- ``shallow_cnn``: seed 000, Table 4.2. 96x96x3 input; conv 8, conv 16, max pool 3x3 stride 3
+- ``shallow_cnn``: Christensen 2018, Table 4.2. 96x96x3 input; conv 8, conv 16, max pool 3x3 stride 3
   (96 -> 32), conv 24, conv 32, max pool 3x3 stride 3 (32 -> 11, so ``SAME`` padding), fully
   connected 3872 -> 2048, fully connected 2048 -> 2 or 12. Convolutions keep the spatial size;
   their kernel size is not given in the thesis (``kernel_size`` parameter, default 3).
-- ``fer2013_cnn``: seed 002, sections 3.1-3.3. 36x36x1 (greyscale) input, 3x3 convolutions with
+- ``fer2013_cnn``: Amaya & Dave, sections 3.1-3.3. 36x36x1 (greyscale) input, 3x3 convolutions with
   stride 1 and padding 1 (``SAME``), ReLU, 2x2 max pools with stride 2 and no padding; two dense
   layers with dropout before and after the first; 7 outputs.
 
@@ -81,7 +81,7 @@ def _small_cnn(
             with ``dropout_before_hidden``), logits; ``"gap"``: global average pool, dropout,
             logits.
         hidden: Width of the hidden dense layer of the ``"fc"`` head.
-        dropout_before_hidden: Dropout before the hidden layer too (seed 002).
+        dropout_before_hidden: Dropout before the hidden layer too (Amaya & Dave).
 
     Returns:
         The functional model.
@@ -122,7 +122,7 @@ def _small_cnn(
 
 @builder("shallow_cnn", dropout=0.5)
 def shallow_cnn(args: BuildArgs, *, kernel_size: int = 3) -> keras.Model:
-    """Seed 000's shallow CNN (Table 4.2), posed vs spontaneous (2) or x 6 emotions (12).
+    """Christensen 2018's shallow CNN (Table 4.2), posed vs spontaneous (2) or x 6 emotions (12).
 
     Args:
         include_top: Add the two fully connected layers (3872 -> 2048 -> classes at 96 px),
@@ -141,7 +141,7 @@ def shallow_cnn(args: BuildArgs, *, kernel_size: int = 3) -> keras.Model:
 
 @builder("fer2013_cnn", dropout=0.5, derived_name=True)
 def fer2013_cnn(args: BuildArgs, *, variant: int = 3) -> keras.Model:
-    """Seed 002's CNNs for FER2013 (sections 3.1-3.3).
+    """Amaya & Dave's CNNs for FER2013 (sections 3.1-3.3).
 
     Args:
         include_top: Add the two dense layers, with dropout (the seed used 0.4-0.5) before and

@@ -1,4 +1,4 @@
-"""VGG16 in TF-Slim's layout (``vgg_16``), and seed 004's VGG16 with a reduced FC layer.
+"""VGG16 in TF-Slim's layout (``vgg_16``), and Athanasiadis 2022's VGG16 with a reduced FC layer.
 
 Slim builds the fully connected layers as convolutions: ``fc6`` a 7x7 convolution (``VALID``),
 ``fc7`` and ``fc8`` 1x1 convolutions, then ``spatial_squeeze``. All convolutions have biases and
@@ -77,7 +77,7 @@ _ARGS = """
         pooling: With ``include_top=False``: ``None`` (``pool5`` map), ``"avg"`` or ``"max"``.
         dropout: Dropout rate after ``fc6`` and ``fc7`` (slim's ``dropout_keep_prob=0.5``).
         fc_conv_padding: Padding of ``fc6``: ``"VALID"`` (slim default) or ``"SAME"``.
-        fc7_units: Width of ``fc7`` (4096 in VGG16; seed 004 narrowed it, default 1024 here).
+        fc7_units: Width of ``fc7`` (4096 in VGG16; Athanasiadis 2022 narrowed it, default 1024 here).
         weight_decay: slim-style L2 weight decay (slim used 5e-4).
     """
 
@@ -106,7 +106,7 @@ vgg16 = _variant(
 vgg16_reduced_fc = _variant(
     "vgg16_reduced_fc",
     1024,
-    """Seed 004's second implementation: VGG16 whose second FC layer is narrower.
+    """Athanasiadis 2022's second implementation: VGG16 whose second FC layer is narrower.
 
     The seed reduces the width of the second fully connected layer to cut parameters and
     overfitting, and fine-tunes the last three FC layers for six emotions; it does not state the

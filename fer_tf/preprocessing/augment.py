@@ -1,9 +1,9 @@
 """In-graph augmentation policies, vectorised over the batch, with stateless seeds.
 
-Seed 000 (§4.3.2) augmented NVIE faces with imgaug: rotation, scaling, translation, Gaussian blur,
+Christensen 2018 (§4.3.2) augmented NVIE faces with imgaug: rotation, scaling, translation, Gaussian blur,
 horizontal flip, crop, contrast change, Gaussian noise and colour change, each switched on at random
 per image, with the face kept intact and inside the frame. imgaug cannot run in ``tf.data`` graphs
-or on NumPy 2, so the ``seed000`` policy reimplements that list with TensorFlow ops:
+or on NumPy 2, so the ``christensen2018`` policy reimplements that list with TensorFlow ops:
 
 * the geometric ops (rotation, scaling, translation, flip, crop) are composed into **one**
   projective transform per image and applied to the whole batch with a single
@@ -19,7 +19,7 @@ and inside ``tf.data.Dataset.map``. The default ranges keep a face-cropped face 
 central 70% of the image, as :func:`fer_tf.preprocessing.faces.crop_face` with margin 0.2 gives)
 inside the frame.
 
-Policies: ``seed000`` (the list above), ``light`` (flip, small shifts and zooms, mild
+Policies: ``christensen2018`` (the list above), ``light`` (flip, small shifts and zooms, mild
 contrast/brightness), ``none`` (identity) and ``randaugment`` (Keras 3 ``RandAugment``; stateful
 Keras seeding, so it is reproducible for a seeded pipeline iterated from the start, but not
 stateless). Images go in and come out as ``float32`` ``[B, H, W, C]`` in ``[0, 255]``.
@@ -36,7 +36,7 @@ from typing import Any
 import tensorflow as tf
 
 from fer_tf.checks import check_choice
-from fer_tf.preprocessing.names import AUGMENT_POLICIES
+from fer_tf.preprocessing.names import AUGMENT_ALIASES, AUGMENT_POLICIES
 
 __all__ = [
     "POLICIES",
@@ -193,7 +193,7 @@ class AugmentPolicy:
         Contrast (around each channel's mean), per-channel gain, saturation and brightness are
         all affine in the pixel values, so they are composed into one per-image 3×3 colour
         matrix and offset and applied in one pass. Blur and noise run only on the images that
-        drew them. (imgaug applied seed 000's list in random order; the order here is fixed.)
+        drew them. (imgaug applied Christensen 2018's list in random order; the order here is fixed.)
         A batch of one (static shape) takes a per-image fast path with the same random draws.
 
         Args:
@@ -619,8 +619,8 @@ class RandAugmentPolicy:
         return tf.clip_by_value(tf.cast(out, tf.float32), 0.0, 255.0)
 
 
-SEED000 = AugmentPolicy(
-    name="seed000",
+CHRISTENSEN2018 = AugmentPolicy(
+    name="christensen2018",
     rotation_p=0.5,
     rotation=10.0,
     scale_p=0.5,
@@ -657,7 +657,7 @@ LIGHT = AugmentPolicy(
     fill_mode="constant",
 )
 
-_PRESETS: dict[str, AugmentPolicy] = {"seed000": SEED000, "light": LIGHT}
+_PRESETS: dict[str, AugmentPolicy] = {"christensen2018": CHRISTENSEN2018, "light": LIGHT}
 
 Policy = Callable[[tf.Tensor, Any], tf.Tensor]
 
@@ -668,7 +668,7 @@ def get_policy(
     """Resolve a policy name (or an :class:`AugmentPolicy`) to a callable ``(images, seed)``.
 
     Args:
-        policy: ``"seed000"``, ``"light"``, ``"none"`` (or ``None``), ``"randaugment"``, an
+        policy: ``"christensen2018"``, ``"light"``, ``"none"`` (or ``None``), ``"randaugment"``, an
             :class:`AugmentPolicy`, or any callable ``(images, seed) -> images``.
         seed: seed for the Keras ``randaugment`` layer (other policies take the seed per call).
         **overrides: fields to change on a preset :class:`AugmentPolicy` (e.g. ``rotation=5``),
@@ -686,6 +686,7 @@ def get_policy(
         return policy.replace(**overrides) if overrides else policy
     if isinstance(policy, str):
         key = policy.strip().lower()
+        key = AUGMENT_ALIASES.get(key, key)
         if key in _PRESETS:
             unknown = set(overrides) - {f.name for f in dataclasses.fields(AugmentPolicy)}
             if unknown:

@@ -285,7 +285,7 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 def equalize_histogram(images: tf.Tensor, *, keep_range: bool = True) -> tf.Tensor:
-    """Histogram equalisation in graph, per image, on luminance (seed 004 §3.5.3).
+    """Histogram equalisation in graph, per image, on luminance (Athanasiadis 2022 §3.5.3).
 
     The grey level ``round(luma)`` of each pixel is mapped through the image's normalised CDF,
     shifted so the darkest level present maps to 0 (the same mapping as

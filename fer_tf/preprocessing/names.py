@@ -10,4 +10,6 @@ from __future__ import annotations
 __all__ = ["AUGMENT_POLICIES"]
 
 #: Augmentation policies by name (:func:`fer_tf.preprocessing.augment.get_policy`).
-AUGMENT_POLICIES: tuple[str, ...] = ("seed000", "light", "none", "randaugment")
+AUGMENT_POLICIES: tuple[str, ...] = ("christensen2018", "light", "none", "randaugment")
+#: Earlier names, still accepted (configs written before the theses were named by author).
+AUGMENT_ALIASES: dict[str, str] = {"seed000": "christensen2018"}

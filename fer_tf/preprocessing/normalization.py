@@ -11,7 +11,7 @@ Families:
 - ``vgg``: RGB mean subtraction ``x - (123.68, 116.78, 103.94)`` (TF-Slim VGG; also what
   Keras-applications VGG16 expects once its first kernel is flipped to RGB).
 - ``imagenet``: ``(x / 255 - mean) / std`` with mean ``(0.485, 0.456, 0.406)`` and std
-  ``(0.229, 0.224, 0.225)`` (seed 004's mean/std normalisation).
+  ``(0.229, 0.224, 0.225)`` (Athanasiadis 2022's mean/std normalisation).
 - ``facenet``: ``(x - 127.5) / 128`` (FaceNet's fixed image standardisation).
 - ``unit``: ``x / 255`` (range ``[0, 1]``).
 

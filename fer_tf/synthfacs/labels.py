@@ -16,7 +16,7 @@ from fer_tf import facs
 from fer_tf.checks import did_you_mean, invalid
 from fer_tf.synthfacs._common import RENDERED_AUS
 
-# Valence/arousal anchors on the circumplex (Russell's layout, as in seed 001 Figure 3).
+# Valence/arousal anchors on the circumplex (Russell's layout, as in Bartissol 2017 Figure 3).
 _VA_ANCHORS: dict[str, tuple[float, float]] = {
     "neutral": (0.0, -0.2),
     "happiness": (0.8, 0.45),
@@ -128,7 +128,7 @@ def draw_expression(
         # Eyes cannot be closed and widened at once.
         if 43 in active and 5 in active:
             active.pop(5 if 5 not in proto else 43)
-    # Posed/spontaneous smile morphology (seed 000): Duchenne AU6 with AU12 only if spontaneous.
+    # Posed/spontaneous smile morphology (Christensen 2018): Duchenne AU6 with AU12 only if spontaneous.
     if 12 in active:
         if posed == 1:
             active.pop(6, None)
@@ -148,7 +148,7 @@ def draw_expression(
         ):
             out[au] = thr * (0.1 + 0.5 * present_u[i])  # a visible trace, still labelled absent
     if posed == 1:
-        # Posed: clearly asymmetric, mostly stronger on the subject's left (seed 000).
+        # Posed: clearly asymmetric, mostly stronger on the subject's left (Christensen 2018).
         asym = (0.3 + 0.35 * v[2]) * (1.0 if v[3] < 0.8 else -1.0)
     else:
         asym = 0.06 * (2.0 * v[2] - 1.0)

@@ -130,7 +130,7 @@ def sample(
     ``unknown_fraction`` change only the labels, never the image.
 
     How a face is made: an identity is drawn from a pool of ``num_identities``; an emotion from
-    ``emotion_weights``; the emotion's prototype AUs (seed 001 Table 2, rendered ones only) are
+    ``emotion_weights``; the emotion's prototype AUs (Bartissol 2017 Table 2, rendered ones only) are
     switched on, with variation (one AU of a 3+ AU prototype dropped 10% of the time, typical
     companions such as AU25 with surprise, and any other AU at random 6% of the time, AU43 12%);
     present AUs get intensities above ``present_threshold``, a few absent ones a sub-threshold

@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules (slim defaults where the seeds used slim).
 
-- RMSProp: slim's ``rmsprop`` with decay (``rho``) 0.9, momentum 0.9, epsilon 1.0 (seed 001).
+- RMSProp: slim's ``rmsprop`` with decay (``rho``) 0.9, momentum 0.9, epsilon 1.0 (Bartissol 2017).
 - Adam, SGD with momentum.
 - Schedules: ``constant``; ``exponential`` = slim's ``exponential_decay`` with factor 0.94 every
   ``decay_epochs`` = 2 epochs, staircase; ``cosine`` decay to 0 over the run; any of them behind a

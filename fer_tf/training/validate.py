@@ -484,7 +484,7 @@ _MODES_CACHE: dict[str, tuple[int, ...]] = {}
 
 
 def train_layer_modes(model_name: str) -> tuple[int, ...]:
-    """The train layer modes (seed 000) that :mod:`fer_tf.models.freezing` supports for a model.
+    """The train layer modes (Christensen 2018) that :mod:`fer_tf.models.freezing` supports for a model.
 
     Models with a slim scope in :data:`fer_tf.models.freezing.TRAIN_LAYER_MODES` (Inception
     V4/V2, VGG16, Inception-ResNet-V1) take that table's modes. For the others (the small CNNs)
@@ -574,7 +574,7 @@ def check_model(config: ExperimentConfig, task: Task) -> Any:
         modes = train_layer_modes(config.model.name)
         if mode not in modes:
             raise ConfigError(
-                f"The 'model.train_layer_mode' parameter (seed 000) must be one of "
+                f"The 'model.train_layer_mode' parameter (Christensen 2018) must be one of "
                 f"{list(modes)} for {config.model.name}. Got {mode} instead."
             )
     if task.name in ("posed", "emotion") and info.classes is not None and config.model.weights:

@@ -3,7 +3,7 @@
 - :func:`detect_faces` — a batch of RGB images -> one list of :class:`Face` per image
   (``detector="mtcnn" | "haar" | "none"``);
 - :func:`align_face` / :func:`crop_box` — a face -> the model's input crop;
-- :mod:`~fer_tf.preprocessing.faces.haar` — seed 004's Viola–Jones chain (``crop_face``,
+- :mod:`~fer_tf.preprocessing.faces.haar` — Athanasiadis 2022's Viola–Jones chain (``crop_face``,
   ``equalize``, ``preprocess_face``, ...), used by the record builder.
 
 No TensorFlow import (the builder runs this in process pools); MTCNN loads TensorFlow when first

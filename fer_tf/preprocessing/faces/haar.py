@@ -1,16 +1,16 @@
-"""Viola–Jones face crops, histogram equalisation and grey → RGB (seed 004 §3.5), NumPy/OpenCV only.
+"""Viola–Jones face crops, histogram equalisation and grey → RGB (Athanasiadis 2022 §3.5), NumPy/OpenCV only.
 
 Used when building records (``fer-tf-build-records --face-crop haar --equalize``), so this module
 never imports TensorFlow: it runs inside process pools. Images are NumPy ``uint8`` arrays, RGB
 ``(H, W, 3)`` or grey ``(H, W)`` / ``(H, W, 1)``.
 
-Seed 004's chain is: detect the face (Viola–Jones), crop it, equalise the histogram, scale/resize,
+Athanasiadis 2022's chain is: detect the face (Viola–Jones), crop it, equalise the histogram, scale/resize,
 and copy the grey channel into three to make "false RGB" for an ImageNet network.
 :func:`preprocess_face` runs that chain; the steps are also exposed one by one.
 
-Histogram equalisation follows seed 004 §3.5.3: the grey-level CDF is the mapping, and the result is
+Histogram equalisation follows Athanasiadis 2022 §3.5.3: the grey-level CDF is the mapping, and the result is
 mapped back onto the input's own span (``y' = y (max - min) + min``, Eq. 3.4) unless
-``keep_range=False`` (then the full 0..255 range, as ``cv2.equalizeHist``). Seed 004 works on grey
+``keep_range=False`` (then the full 0..255 range, as ``cv2.equalizeHist``). Athanasiadis 2022 works on grey
 frames; for colour images :func:`equalize` equalises the luminance (Y of YCrCb) and keeps the
 chroma, so colours do not shift.
 """
@@ -104,7 +104,7 @@ def rgb_to_gray(image: np.ndarray) -> np.ndarray:
 
 
 def gray_to_rgb(image: np.ndarray) -> np.ndarray:
-    """Make a "false RGB" image by copying the grey channel into three (seed 004 §3.5.5).
+    """Make a "false RGB" image by copying the grey channel into three (Athanasiadis 2022 §3.5.5).
 
     Args:
         image: uint8 ``(H, W)`` or ``(H, W, 1)``; an ``(H, W, 3)`` image is returned unchanged.
@@ -310,7 +310,7 @@ def crop_face(
 
 
 def _equalize_channel(grey: np.ndarray, keep_range: bool) -> np.ndarray:
-    """Histogram-equalise one uint8 channel (seed 004 §3.5.3, Eqs. 3.1–3.4)."""
+    """Histogram-equalise one uint8 channel (Athanasiadis 2022 §3.5.3, Eqs. 3.1–3.4)."""
     hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
     cdf = np.cumsum(hist) / grey.size  # Eq. 3.2: accumulated normalised histogram
     lo, hi = int(grey.min()), int(grey.max())
@@ -324,14 +324,14 @@ def _equalize_channel(grey: np.ndarray, keep_range: bool) -> np.ndarray:
 
 
 def equalize(image_rgb: np.ndarray, *, keep_range: bool = True) -> np.ndarray:
-    """Histogram equalisation (seed 004 §3.5.3).
+    """Histogram equalisation (Athanasiadis 2022 §3.5.3).
 
     Grey images (and RGB images whose three channels are equal) are equalised directly; colour
     images are equalised on luminance (Y of YCrCb) with the chroma kept.
 
     Args:
         image_rgb: uint8 RGB ``(H, W, 3)`` or grey ``(H, W)`` / ``(H, W, 1)``.
-        keep_range: map the result back onto the input's own ``[min, max]`` (seed 004 Eq. 3.4);
+        keep_range: map the result back onto the input's own ``[min, max]`` (Athanasiadis 2022 Eq. 3.4);
             ``False`` stretches to the full 0..255 range (what ``cv2.equalizeHist`` does).
 
     Returns:
@@ -368,13 +368,13 @@ def preprocess_face(
     min_size: Sequence[int] = (30, 30),
     cascade: str = DEFAULT_CASCADE,
 ) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """Seed 004's chain: face crop → (grey) → histogram equalisation → false RGB → resize.
+    """Athanasiadis 2022's chain: face crop → (grey) → histogram equalisation → false RGB → resize.
 
     Args:
         image_rgb: uint8 RGB or grey image.
         face_crop: crop the largest Viola–Jones face (see :func:`crop_face`).
         equalize_hist: apply :func:`equalize` (``keep_range=True``) after cropping.
-        grayscale: convert to grey first (seed 004 works on grey frames); the output is always
+        grayscale: convert to grey first (Athanasiadis 2022 works on grey frames); the output is always
             3-channel RGB (grey copied into three channels).
         size: output size, an int or ``(height, width)``; ``None`` keeps the crop size.
         margin, fallback, scale_factor, min_neighbors, min_size, cascade: see :func:`crop_face`.

@@ -91,7 +91,7 @@ def side_intensities(
         ``(left, right)`` intensity dicts.
     """
     # Positive asymmetry weakens the image-left side (subject's right): the subject's left is
-    # stronger, the direction seed 000 reports for posed expressions.
+    # stronger, the direction Christensen 2018 reports for posed expressions.
     k_left = 1.0 - max(asymmetry, 0.0)
     k_right = 1.0 - max(-asymmetry, 0.0)
     left = {au: v * k_left for au, v in aus.items()}
