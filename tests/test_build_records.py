@@ -18,35 +18,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import FAST_DOWNLOAD_FLAGS, MIRROR_GOOD, make_mirror
 
 from fer_tf.build import build_records
 from fer_tf.cli.build_records import main
 from fer_tf.preprocessing.decode import decode_image
 from fer_tf.records import list_shards, read_manifest
 from fer_tf.sources.download import FAILURE_CATEGORIES
-from fer_tf.testing.mirror import FAULTS, VARIANTS, Mirror, encode_variant
+from fer_tf.testing.mirror import VARIANTS, Mirror, encode_variant
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = [
-    "--timeout",
-    "1.0",
-    "--retries",
-    "1",
-    "--backoff",
-    "0.01",
-    "--max-retry-after",
-    "0.05",
-    "--max-bytes",
-    "1M",
-    "--concurrency",
-    "8",
-    "--workers",
-    "2",
-    "--num-shards",
-    "3",
-    "--no-progress",
-]
-N_GOOD = 6
+FAST = list(FAST_DOWNLOAD_FLAGS)
+N_GOOD = MIRROR_GOOD
 
 
 def _args(sheet: Path, out: Path, cache: Path, *extra: str, private: bool = True) -> list[str]:
@@ -56,19 +39,7 @@ def _args(sheet: Path, out: Path, cache: Path, *extra: str, private: bool = True
 
 @pytest.fixture(scope="module")
 def mirror():
-    faults = list(FAULTS) + [None] * (len(VARIANTS) + N_GOOD)
-    variants = [None] * len(FAULTS) + list(VARIANTS) + [None] * N_GOOD
-    with Mirror(
-        len(faults),
-        faults=faults,
-        variants=variants,
-        hang=4.0,
-        retry_after=30,
-        slow_delay=0.1,
-        oversized_bytes=2 * 1024 * 1024,
-        unknown_fraction=0.15,
-        seed=11,
-    ) as m:
+    with make_mirror() as m:  # its own: the flaky items keep state per URL
         yield m
 
 
