@@ -52,10 +52,10 @@ def _crop_box(image: Any, box: Sequence[int], margin: float) -> Any:
     """Crop the dataset's face box ``(x, y, w, h)`` grown by ``margin`` on every side."""
     import numpy as np
 
-    from fer_tf.preprocessing.faces import _margin_box  # the detector crop's margin arithmetic
+    from fer_tf.preprocessing.faces.haar import margin_box  # the detector crop's margin arithmetic
 
     height, width = image.shape[:2]
-    x0, y0, x1, y1 = _margin_box(tuple(int(v) for v in box), margin, height, width)
+    x0, y0, x1, y1 = margin_box(tuple(int(v) for v in box), margin, height, width)
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f"the face box {tuple(box)} lies outside the {width}x{height} image")
     return np.ascontiguousarray(image[y0:y1, x0:x1])

@@ -152,11 +152,11 @@ def crop_box(image: np.ndarray, face: Any, margin: float = 0.2) -> np.ndarray:
     Returns:
         The crop (a view into ``image``).
     """
-    from fer_tf.preprocessing.faces.haar import _margin_box
+    from fer_tf.preprocessing.faces.haar import margin_box
 
     check_number("margin", margin, min=0.0)
     height, width = image.shape[:2]
-    x0, y0, x1, y1 = _margin_box((face.x, face.y, face.w, face.h), float(margin), height, width)
+    x0, y0, x1, y1 = margin_box((face.x, face.y, face.w, face.h), float(margin), height, width)
     if x1 <= x0 or y1 <= y0:
         return image
     return image[y0:y1, x0:x1]

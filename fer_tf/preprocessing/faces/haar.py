@@ -34,6 +34,7 @@ __all__ = [
     "gray_to_rgb",
     "rgb_to_gray",
     "preprocess_face",
+    "margin_box",
 ]
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
@@ -233,7 +234,7 @@ def _resize(image: np.ndarray, size: int | Sequence[int] | None) -> np.ndarray:
     return out
 
 
-def _margin_box(box: Box, margin: float, height: int, width: int) -> tuple[int, int, int, int]:
+def margin_box(box: Box, margin: float, height: int, width: int) -> tuple[int, int, int, int]:
     """Grow ``box`` by ``margin`` × its size on every side, clip to the image: ``(x0, y0, x1, y1)``."""
     x, y, w, h = box
     dx, dy = margin * w, margin * h
@@ -304,7 +305,7 @@ def crop_face(
             return None, info
         info["crop_box"] = (0, 0, width, height)
         return _resize(image, size), info
-    x0, y0, x1, y1 = _margin_box(boxes[0], float(margin), height, width)
+    x0, y0, x1, y1 = margin_box(boxes[0], float(margin), height, width)
     info["crop_box"] = (x0, y0, x1, y1)
     return _resize(np.ascontiguousarray(image[y0:y1, x0:x1]), size), info
 
