@@ -135,28 +135,14 @@ class EvaluationResult:
 # The evaluation pipeline: training's, with ids.
 
 
-def _pipeline_fields(config: Any, task: Task) -> dict[str, Any]:
-    """:func:`make_dataset` keywords of training's evaluation data
-    (:func:`fer_tf.training.experiment.records_data_source`)."""
-    from fer_tf.models import get_model_info
+def _pipeline_fields(run: Any, task: Task, records: Any) -> dict[str, Any]:
+    """:func:`make_dataset` keywords of training's evaluation data: training's own
+    (:func:`fer_tf.training.experiment.pipeline_fields`), in evaluation mode."""
+    from fer_tf.records import read_manifest
+    from fer_tf.training.experiment import pipeline_fields
 
-    info = get_model_info(config.model.name)
-    d = config.data
-    fields: dict[str, Any] = {
-        "task": task.name,
-        "image_size": d.image_size or info.input_shape[0],
-        "preprocessing": d.preprocessing or info.preprocessing,
-        "seed": config.run.seed,
-        "unknown": "mask",
-        "training": False,
-        "include_ids": True,
-    }
-    if task.name == "au":
-        fields["aus"] = list(task.aus)
-    if task.name == "posed":
-        fields["posed_classes"] = task.num_outputs
-    if task.name == "emotion":
-        fields["emotion_classes"] = list(task.output_names)
+    fields = pipeline_fields(run.config, task, read_manifest(records))
+    fields.update(training=False, include_ids=True)
     return fields
 
 
@@ -212,7 +198,7 @@ def predict_split(
 
     task = run.task
     ds = make_dataset(
-        str(records), split=split, batch_size=batch_size, **_pipeline_fields(run.config, task)
+        str(records), split=split, batch_size=batch_size, **_pipeline_fields(run, task, records)
     )
     m = task.make_metrics()
 

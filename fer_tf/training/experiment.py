@@ -176,6 +176,44 @@ def _fold_selection(
     return train, {"split": splits, "folds": [plan.fold]}, n_train
 
 
+def pipeline_fields(
+    config: ExperimentConfig, task: Task, manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """The :func:`~fer_tf.data.pipeline.make_dataset` settings a run's data share in training and
+    evaluation (task and labels, size, normalisation, grey input, soft labels), in one place so
+    that ``fer-tf-evaluate`` reads the records exactly as training did.
+
+    Args:
+        config: the experiment.
+        task: its task.
+        manifest: the records manifest (soft labels are used when it has them).
+
+    Returns:
+        ``make_dataset`` keywords.
+    """
+    from fer_tf.models import get_model_info
+
+    info = get_model_info(config.model.name)
+    d = config.data
+    fields: dict[str, Any] = {
+        "task": task.name,
+        "image_size": d.image_size or info.input_shape[0],
+        "preprocessing": d.preprocessing or info.preprocessing,
+        "seed": config.run.seed,
+        "unknown": "mask",
+        "grayscale": d.grayscale,
+        "channels": input_channels(config),
+    }
+    if task.name in ("au", "au_intensity"):
+        fields["aus"] = list(task.aus)
+    if task.name == "posed":
+        fields["posed_classes"] = task.num_outputs
+    if task.name == "emotion":
+        fields["emotion_classes"] = list(task.output_names)
+        fields["soft_labels"] = resolve_soft_labels(task, config, manifest)
+    return fields
+
+
 def records_data_source(
     config: ExperimentConfig,
     task: Task,
@@ -202,12 +240,9 @@ def records_data_source(
         ConfigError: a fold selection without examples.
     """
     from fer_tf.data import pipeline
-    from fer_tf.models import get_model_info
 
     say = log or (lambda _msg: None)
-    info = get_model_info(config.model.name)
     d = config.data
-    size = d.image_size or info.input_shape[0]
     records_dir = str(d.records)
     folds = _fold_selection(config, manifest, say)
     if folds is None:
@@ -218,24 +253,9 @@ def records_data_source(
         )
     else:
         train_sel, eval_sel, n_train = folds
-    common: dict[str, Any] = {
-        "task": task.name,
-        "image_size": size,
-        "preprocessing": d.preprocessing or info.preprocessing,
-        "seed": config.run.seed,
-        "unknown": "mask",
-        "grayscale": d.grayscale,
-        "channels": input_channels(config),
-    }
-    if task.name in ("au", "au_intensity"):
-        common["aus"] = list(task.aus)
-    if task.name == "posed":
-        common["posed_classes"] = task.num_outputs
-    if task.name == "emotion":
-        common["emotion_classes"] = list(task.output_names)
-        common["soft_labels"] = resolve_soft_labels(task, config, manifest)
-        if common["soft_labels"]:
-            say("emotion: soft-label cross-entropy on label/emotion_dist (hard label otherwise)")
+    common = pipeline_fields(config, task, manifest)
+    if common.get("soft_labels"):
+        say("emotion: soft-label cross-entropy on label/emotion_dist (hard label otherwise)")
 
     def train(batch: int) -> Any:
         return pipeline.make_dataset(

@@ -224,13 +224,13 @@ def _check_records(config: ExperimentConfig, task: Task) -> dict[str, Any]:
                 f"{', '.join(f'AU{a}' for a in missing)} (their AUs: {au_ids}). Choose "
                 f"data.aus among them."
             )
-    if task.name == "emotion":
-        names = [str(n) for n in manifest.get("emotion_names") or []]
+    names = [str(n) for n in manifest.get("emotion_names") or []]
+    if task.name == "emotion" and names:  # (without names, the label checks below speak)
         missing = [c for c in task.output_names if c not in names]
         if missing:
             raise ConfigError(
                 f"The emotion task's classes {list(task.output_names)} must all be among the "
-                f"records' emotion_names. The records in '{d}' have {names or 'none'}, which lack "
+                f"records' emotion_names. The records in '{d}' have {names}, which lack "
                 f"{missing}. Choose task.num_classes (6 or 7) to match, or rebuild the records "
                 f"with these class names (fer-tf-build-records --class-names ...)."
             )
