@@ -211,7 +211,13 @@ def test_an_unreachable_server_names_the_url_and_the_manual_alternative(registry
     assert "download" in msg and "yourself" in msg and "tar -xzf" in msg and "weights=" in msg
 
 
-def test_unknown_names_get_a_did_you_mean_and_are_not_taken_for_missing_files(registry):
+def test_unknown_names_get_a_did_you_mean_and_are_not_taken_for_missing_files(
+    registry, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mymodel.index").write_bytes(b"")
+    assert not pt.is_pretrained_name("mymodel")  # a slim prefix here is a path, not a name
+    assert pt.is_pretrained_name("imagenet") and pt.is_pretrained_name("imagnet")
     with pytest.raises(ValueError, match="Did you mean 'tiny-imagenet'") as err:
         create_model("tiny_cnn", input_shape=SHAPE, weights="tiny-imagenett")
     assert "no file" not in str(err.value)
@@ -254,3 +260,50 @@ def test_the_registry_records_every_published_weight():
         assert "imagenet" in pt.pretrained_names(model)
     keras = [p for p in pt.list_pretrained("vgg16") if p.kind == "keras_vgg16"]
     assert {p.top for p in keras} == {True, False} and all(p.hash_algorithm == "md5" for p in keras)
+
+
+def _keras_vgg16_notop_h5(path: Path) -> dict[str, list[np.ndarray]]:
+    """A file in Keras-applications' legacy VGG16 layout (``layer_names``/``weight_names``)."""
+    import h5py
+
+    rng = np.random.default_rng(0)
+    layers: dict[str, list[np.ndarray]] = {}
+    cin = 3
+    for b, reps, cout in ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512)):
+        for i in range(1, reps + 1):
+            kernel = rng.standard_normal((3, 3, cin, cout), dtype=np.float32)
+            layers[f"block{b}_conv{i}"] = [kernel, rng.standard_normal(cout, dtype=np.float32)]
+            cin = cout
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n in layers]
+        for name, (kernel, bias) in layers.items():
+            g = f.create_group(name)
+            g.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+            g.create_dataset(f"{name}/kernel:0", data=kernel)
+            g.create_dataset(f"{name}/bias:0", data=bias)
+    return layers
+
+
+def test_the_keras_vgg16_backbone_file_is_md5_checked_and_loads_as_rgb(registry, tmp_path):
+    layers = _keras_vgg16_notop_h5(tmp_path / "notop.h5")
+    body = (tmp_path / "notop.h5").read_bytes()
+    registry.files["/w/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"] = body
+    real = pt.find_pretrained("imagenet", model="vgg16", top=False)
+    assert real.top is False and real.filename.endswith("_notop.h5")
+    pt.register_pretrained(
+        pt.PretrainedWeights(
+            **{
+                **real.__dict__,
+                "name": "imagenet-test",
+                "url": f"{registry.base}/w/{real.filename}",
+                "file_hash": hashlib.md5(body).hexdigest(),
+            }
+        )
+    )
+    model = create_model("vgg16", include_top=False, input_shape=SHAPE, weights="imagenet-test")
+    mapping = slim_variable_map(model)
+    first = mapping["vgg_16/conv1/conv1_1/weights"].numpy()
+    np.testing.assert_array_equal(first, layers["block1_conv1"][0][:, :, ::-1, :])  # BGR -> RGB
+    np.testing.assert_array_equal(
+        mapping["vgg_16/conv5/conv5_3/biases"].numpy(), layers["block5_conv3"][1]
+    )

@@ -227,7 +227,6 @@ PRETRAINED: list[PretrainedWeights] = [
             None,
             run,
             "slim",
-            member=f"{run}/model-{run}.ckpt-275" if run.startswith("20180402") else None,
             size="about 110 MB (zip from Google Drive)",
             licence="MIT (davidsandberg/facenet)",
             source=_FACENET,
@@ -307,6 +306,8 @@ def is_pretrained_name(value: Any) -> bool:
         True for a name.
     """
     if not isinstance(value, str) or not value or Path(value).exists():
+        return False
+    if Path(f"{value}.index").exists():  # a slim checkpoint prefix in the working directory
         return False
     if value in pretrained_names():
         return True
