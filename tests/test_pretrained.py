@@ -307,3 +307,26 @@ def test_the_keras_vgg16_backbone_file_is_md5_checked_and_loads_as_rgb(registry,
     np.testing.assert_array_equal(
         mapping["vgg_16/conv5/conv5_3/biases"].numpy(), layers["block5_conv3"][1]
     )
+
+
+def test_class_layers_and_resized_optional_layers_are_left_to_train():
+    """What a named weight restores: class layers by the classes (1001 vs 1000 drops slim's
+    background row), optional scopes (VGG16's fc6/fc7) by their sizes in the file."""
+    from fer_tf.models.weights import _named_exclusions
+
+    model = _model(classes=3)
+    spec = pt.PretrainedWeights(
+        "x", "tiny_cnn", ("tiny_cnn",), None, "x", "slim", classes=3,
+        optional_scopes=("tiny_cnn/conv3",), extra_variables=("tiny_cnn/mean_rgb",),
+    )  # fmt: skip
+    same = {"tiny_cnn/conv3/weights": (3, 3, 32, 64)}
+    assert _named_exclusions(model, spec, same, False) == (["tiny_cnn/mean_rgb"], "keep")
+    narrower = {"tiny_cnn/conv3/weights": (3, 3, 32, 16)}
+    scopes, _ = _named_exclusions(model, spec, narrower, False)
+    assert scopes == ["tiny_cnn/mean_rgb", "tiny_cnn/conv3"]
+    scopes, _ = _named_exclusions(model, spec, same, True)  # fine-tuning: class layers excluded
+    assert "tiny_cnn/logits" in scopes
+    one_more = pt.PretrainedWeights(**{**spec.__dict__, "classes": 4})
+    assert _named_exclusions(model, one_more, same, False)[1] == "drop"
+    other = pt.PretrainedWeights(**{**spec.__dict__, "classes": 1000})
+    assert "tiny_cnn/logits" in _named_exclusions(model, other, same, False)[0]
