@@ -307,6 +307,11 @@ def test_the_keras_vgg16_backbone_file_is_md5_checked_and_loads_as_rgb(registry,
     np.testing.assert_array_equal(
         mapping["vgg_16/conv5/conv5_3/biases"].numpy(), layers["block5_conv3"][1]
     )
+    # The same file as a local path goes through the same Keras-VGG16 loader (not model.load_weights).
+    local = create_model("vgg16", include_top=False, input_shape=SHAPE, weights=None)
+    report = load_weights(local, str(tmp_path / "notop.h5"))
+    assert report.kind == "slim" and report.loaded == 26
+    np.testing.assert_array_equal(slim_variable_map(local)["vgg_16/conv1/conv1_1/weights"], first)
 
 
 def test_class_layers_and_resized_optional_layers_are_left_to_train():

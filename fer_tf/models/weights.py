@@ -250,6 +250,22 @@ def load_weights(
             backbone_only=backbone_only,
         )
     kind = check_weights_path(path)
+    if kind == "keras" and _is_keras_vgg16_file(model, str(path)):
+        # Keras-applications' VGG16 .h5 (Keras layer names, BGR): its own loader, as for the
+        # named weight, so the class layers and a resized fc7 are handled the same way.
+        from fer_tf.models import pretrained
+
+        spec = next(p for p in pretrained.PRETRAINED if p.kind == "keras_vgg16")
+        return _load_spec_file(
+            model,
+            spec,
+            str(path),
+            str(path),
+            exclude_class_layers=exclude_class_layers,
+            exclude_scopes=exclude_scopes,
+            background=background,
+            backbone_only=backbone_only,
+        )
     if kind == "keras":
         model.load_weights(str(path), skip_mismatch=exclude_class_layers)
         return WeightsReport(str(path), "keras", skip_mismatch=exclude_class_layers)
@@ -264,6 +280,21 @@ def load_weights(
         ignore_unexpected=backbone_only,
     )
     return WeightsReport(str(path), "slim", len(slim.loaded), tuple(scopes), slim=slim)
+
+
+def _is_keras_vgg16_file(model: Any, path: str) -> bool:
+    """Whether ``path`` is a Keras-applications VGG16 ``.h5`` and ``model`` a slim VGG16."""
+    if not path.endswith(".h5") or path.endswith(".weights.h5"):
+        return False
+    from fer_tf.models.slim_checkpoint import slim_variable_map
+
+    if "vgg_16/conv1/conv1_1/weights" not in slim_variable_map(model):
+        return False
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        names = f.get("model_weights", f).attrs.get("layer_names", [])
+        return any(n in (b"block1_conv1", "block1_conv1") for n in names)
 
 
 def _file_shapes(spec: Any, path: str) -> dict[str, tuple[int, ...]]:
@@ -336,19 +367,43 @@ def _load_named(
 ) -> WeightsReport:
     """Load a named weight (:mod:`fer_tf.models.pretrained`): fetch, then the fitting loader."""
     from fer_tf.models import pretrained
-    from fer_tf.models.slim_checkpoint import (
-        load_keras_vgg16_h5,
-        load_slim_checkpoint,
-        logits_variable_names,
-        slim_variable_map,
-    )
+    from fer_tf.models.slim_checkpoint import logits_variable_names, slim_variable_map
 
     tops = {n.split("/", 1)[0] for n in slim_variable_map(model)}
     spec = pretrained.find_pretrained(name, scopes=tops, top=bool(logits_variable_names(model)))
     path = str(pretrained.fetch_pretrained(spec))
+    return _load_spec_file(
+        model,
+        spec,
+        path,
+        f"{name} ({path})",
+        exclude_class_layers=exclude_class_layers,
+        exclude_scopes=exclude_scopes,
+        background=background,
+        backbone_only=backbone_only,
+    )
+
+
+def _load_spec_file(
+    model: Any,
+    spec: Any,
+    path: str,
+    label: str,
+    *,
+    exclude_class_layers: bool,
+    exclude_scopes: Sequence[str],
+    background: str,
+    backbone_only: bool,
+) -> WeightsReport:
+    """Load the file of a :class:`~fer_tf.models.pretrained.PretrainedWeights` with its loader."""
+    from fer_tf.models.slim_checkpoint import (
+        load_keras_vgg16_h5,
+        load_slim_checkpoint,
+        slim_variable_map,
+    )
+
     scopes, bg = _named_exclusions(model, spec, _file_shapes(spec, path), exclude_class_layers)
     scopes += list(exclude_scopes)
-    label = f"{name} ({path})"
     if spec.kind == "keras":
         model.load_weights(path, skip_mismatch=exclude_class_layers)
         return WeightsReport(label, "keras", skip_mismatch=exclude_class_layers)
