@@ -448,10 +448,25 @@ def _stream(url: str, part: Path, *, timeout: float, progress: bool | None, labe
         resp.release_conn()
 
 
+def _describe(exc: BaseException) -> str:
+    """``"<category>: <detail>"`` for a network exception (dns, timeout, tls or connection)."""
+    chain, e = [], exc
+    while e is not None and len(chain) < 10:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    names = " ".join(type(x).__name__ for x in chain)
+    text = f"{type(exc).__name__}: {exc}"
+    if "NameResolution" in names or "gaierror" in names:
+        return f"dns: {text}"
+    if "SSL" in names or "Certificate" in names:
+        return f"tls: {text}"
+    if "Timeout" in names or "timed out" in text.lower():
+        return f"timeout: {text}"
+    return f"connection: {text}"
+
+
 def _download(spec: PretrainedWeights, target: Path, *, progress: bool | None) -> None:
     """Download (resuming) into ``target`` and verify its hash; raise the clear error."""
-    from fer_tf.sources.download import _classify_exception
-
     url = spec.resolved_url
     assert url is not None  # checked by the caller
     part = target.with_name(target.name + ".part")
@@ -467,8 +482,7 @@ def _download(spec: PretrainedWeights, target: Path, *, progress: bool | None) -
             if error.startswith("HTTP 4"):
                 break
         except Exception as exc:  # urllib3, socket and http.client errors
-            category, detail = _classify_exception(exc)
-            error = f"{category}: {detail}"
+            error = _describe(exc)
         time.sleep(RETRY_DELAY * 2**attempt)
     if error:
         kept = (
