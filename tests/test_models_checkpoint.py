@@ -62,8 +62,9 @@ def test_slim_checkpoint_loads_and_matches_slim_logits(v2_checkpoint):
 
 def test_background_drop_gives_1000_classes(v2_checkpoint):
     _, expected, x = reference("inception_v2", 224)
-    with pytest.raises(ValueError, match="never downloads"):
-        create_model("inception_v2", classes=1000, weights="imagenet")
+    # A misspelt weight name is refused before anything is built or downloaded.
+    with pytest.raises(ValueError, match="Did you mean 'imagenet'"):
+        create_model("inception_v2", classes=1000, weights="imagenett")
     # the builder's weights= argument drops the background row for 1000 classes
     model = create_model("inception_v2", classes=1000, weights=v2_checkpoint)
     np.testing.assert_allclose(

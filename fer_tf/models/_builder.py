@@ -47,7 +47,12 @@ _POOLINGS = (None, "avg", "max")
 # (``name`` comes last, after the model's own keywords).
 _COMMON: tuple[tuple[str, str, str], ...] = (
     ("include_top", "bool", "Add the classifier head (else the backbone's feature map)."),
-    ("weights", "str | None", "``None`` (random) or a local checkpoint path; never downloads."),
+    (
+        "weights",
+        "str | None",
+        "``None`` (random), a local checkpoint path, or a published weight's name such as "
+        '``"imagenet"`` (downloaded once into a cache; see :mod:`fer_tf.models.pretrained`).',
+    ),
     ("input_tensor", "Any", "Optional Keras tensor to use as the input."),
     (
         "input_shape",
@@ -118,7 +123,7 @@ def _start(model: str, arguments: Mapping[str, Any]) -> BuildArgs:
     """
     spec = catalog.get_spec(model)
     args = BuildArgs(spec, **{k: arguments[k] for k in COMMON_KEYWORDS})
-    check_weights(args.weights)
+    check_weights(args.weights, model=model)
     if not isinstance(args.include_top, bool):
         raise invalid("include_top", "a bool", args.include_top)
     check_choice("pooling", args.pooling, _POOLINGS)

@@ -186,7 +186,7 @@ def build_classifier(
         input_shape: Backbone input shape (default: the registry's).
         pooling: ``"avg"`` or ``"max"`` global pooling of the backbone features.
         head_dropout: Default dropout rate of the heads.
-        weights: Backbone weights path (see the builders); nothing is downloaded.
+        weights: Backbone weights: a path or a name such as ``"imagenet"`` (see the builders).
         backbone_kwargs: Extra builder arguments (``depth_multiplier=0.25``, ``bn_decay`` ...).
         name: Model name (default ``<backbone>_heads``).
 

@@ -186,8 +186,9 @@ def inception_v4(
     Args:
         include_top: Add slim's ``Logits`` (global average pool, dropout, fully connected) and,
             with ``aux_logits``, the ``AuxLogits`` head on ``Mixed_6h``.
-        weights: ``None`` or a local path: a TF-Slim checkpoint prefix (background row dropped
-            when ``classes == 1000``), or a ``.weights.h5``/``.keras`` file.
+        weights: ``None``, ``"imagenet"`` (TF-Slim's published checkpoint, downloaded once into
+            a cache) or a local path: a TF-Slim checkpoint prefix (background row dropped when
+            ``classes == 1000``), or a ``.weights.h5``/``.keras`` file.
         input_shape: ``(height, width, 3)``; default ``(299, 299, 3)``. Height and width may be
             ``None`` when ``include_top=False`` (or ``aux_logits=False``). At least 75.
         pooling: With ``include_top=False``: ``None`` (4-D features), ``"avg"`` or ``"max"``.

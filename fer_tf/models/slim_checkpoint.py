@@ -415,6 +415,7 @@ def load_keras_vgg16_h5(
     *,
     include_fc: bool = False,
     bgr_to_rgb: bool = True,
+    exclude_scopes: str | Sequence[str] = (),
 ) -> LoadReport:
     """Load Keras-applications VGG16 ImageNet weights (local ``.h5``) into our slim VGG16.
 
@@ -431,6 +432,7 @@ def load_keras_vgg16_h5(
             ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``, or Keras 3 ``.weights.h5``).
         include_fc: Also load the fully connected layers (``include_top`` file needed).
         bgr_to_rgb: Reverse the first kernel's input channels (BGR to RGB).
+        exclude_scopes: Slim scopes not to restore (``"vgg_16/fc8"`` for new classes).
 
     Returns:
         A :class:`LoadReport`.
@@ -450,8 +452,9 @@ def load_keras_vgg16_h5(
         names.update(_KERAS_VGG_FC)
     values: dict[str, np.ndarray] = {}
     absent = []
+    excluded = _as_scopes(exclude_scopes)
     for keras_name, scope in names.items():
-        if f"{scope}/weights" not in mapping:
+        if f"{scope}/weights" not in mapping or _starts(f"{scope}/", excluded):
             continue
         if keras_name not in h5:
             absent.append(keras_name)

@@ -68,9 +68,10 @@ _ARGS = """
 
     Args:
         include_top: Add ``fc6`` (7x7 conv), ``fc7``, ``fc8`` (1x1 convs) and squeeze.
-        weights: ``None`` or a local path (TF-Slim checkpoint prefix, ``.weights.h5`` or
-            ``.keras``). For Keras-applications ``.h5`` files use
-            :func:`~fer_tf.models.slim_checkpoint.load_keras_vgg16_h5`.
+        weights: ``None``, ``"imagenet"`` (Keras's VGG16 file, MD5-checked; the notop file
+            with ``include_top=False``), ``"imagenet-slim"`` (TF-Slim's checkpoint), or a local
+            path (TF-Slim checkpoint prefix, Keras-applications ``.h5``, ``.weights.h5`` or
+            ``.keras``).
         input_shape: ``(height, width, channels)``; default ``(224, 224, 3)``. With
             ``include_top=True`` and ``VALID`` ``fc6`` the input must be at least 224; larger
             inputs are averaged after ``fc7`` (slim's ``global_pool``).

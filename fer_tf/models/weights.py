@@ -6,10 +6,13 @@ trainer (``model.weights`` in a config) both go through it, so both accept the s
 
 - a Keras file: ``.keras``, ``.weights.h5`` or a legacy ``.h5`` (``model.save_weights``);
 - a TF-Slim (name-based) checkpoint: its prefix (``.../inception_v4.ckpt``, next to
-  ``inception_v4.ckpt.index``) or a directory holding a ``checkpoint`` file.
+  ``inception_v4.ckpt.index``) or a directory holding a ``checkpoint`` file;
+- a name from :mod:`fer_tf.models.pretrained` (``"imagenet"``, ...): the published file is
+  downloaded on first use into a cache, verified, and loaded (class layers left to train when the
+  model's classes differ from the file's, as fine-tuning does).
 
-Nothing is ever downloaded. :func:`check_weights_path` checks a path without TensorFlow (the
-config checks call it before anything is built).
+:func:`check_weights_value` checks a path or a name without TensorFlow (the config checks call it
+before anything is built).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "WeightsReport",
     "check_weights",
     "check_weights_path",
+    "check_weights_value",
     "load_weights",
     "load_weights_arg",
 ]
@@ -36,17 +40,15 @@ KERAS_SUFFIXES: tuple[str, ...] = (".keras", ".weights.h5", ".h5")
 
 #: What :func:`load_weights` accepts, in words (for error messages).
 ACCEPTED = (
-    "a Keras file (.keras, .weights.h5 or .h5) or a TF-Slim checkpoint (its prefix, next to a "
-    "'<prefix>.index' file, or a directory holding a 'checkpoint' file)"
+    "a Keras file (.keras, .weights.h5 or .h5), a TF-Slim checkpoint (its prefix, next to a "
+    "'<prefix>.index' file, or a directory holding a 'checkpoint' file) or a named weight such "
+    "as 'imagenet' (fer_tf.models.pretrained)"
 )
 
 #: Class-layer scopes under a model's top slim scope. An ImageNet checkpoint's class layers
 #: (1001 or 1000 outputs) never fit a task head, so fine-tuning restores everything else, as
 #: slim's ``--checkpoint_exclude_scopes`` recipes do.
 CLASS_SCOPES: tuple[str, ...] = ("Logits", "AuxLogits", "fc8")
-
-# Names that look like keras.applications' download switches; fer_tf never downloads.
-_DOWNLOAD_NAMES = ("imagenet", "vggface2", "casia-webface")
 
 
 @dataclass
@@ -86,22 +88,63 @@ class WeightsReport:
         return text
 
 
-def check_weights(weights: Any) -> None:
-    """Reject anything but ``None`` or a path (before a model is built).
+def check_weights(weights: Any, *, model: str | None = None) -> None:
+    """Reject anything but ``None``, a path or a known weight name (before a model is built).
 
     Args:
         weights: the ``weights`` argument of a builder.
+        model: the registry name of the model; a weight name must then be published for it.
 
     Raises:
-        ValueError: for ``"imagenet"`` or another non-path value.
+        ValueError: a non-path value, or a name that is unknown (with a did-you-mean) or not
+            published for ``model``.
     """
     if weights is None:
         return
-    if not isinstance(weights, (str, os.PathLike)) or str(weights) in _DOWNLOAD_NAMES:
+    if not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
-            "The 'weights' parameter must be None or the path of a local checkpoint "
-            f"(fer_tf never downloads weights). Got {weights!r} instead."
+            "The 'weights' parameter must be None, the path of a local checkpoint or a weight "
+            f"name such as 'imagenet'. Got {weights!r} instead."
         )
+    from fer_tf.models import pretrained
+
+    if pretrained.is_pretrained_name(weights):
+        if model is not None:
+            pretrained.find_pretrained(str(weights), model=model)
+        elif str(weights) not in pretrained.pretrained_names():
+            pretrained.find_pretrained(str(weights))  # raises, with a did-you-mean
+
+
+def check_weights_value(
+    value: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    name: str = "weights",
+    error: type[Exception] = ValueError,
+) -> str:
+    """Check a path or a weight name (no TensorFlow, nothing downloaded).
+
+    Args:
+        value: the given path or name.
+        model: the registry name of the model (a name must be published for it).
+        name: the parameter name for the message (``"model.weights"``).
+        error: the exception class raised.
+
+    Returns:
+        ``"keras"`` or ``"slim"`` for a path, ``"named"`` for a weight name.
+
+    Raises:
+        error: see :func:`check_weights_path`, or the name is unknown for the model.
+    """
+    from fer_tf.models import pretrained
+
+    if pretrained.is_pretrained_name(value):
+        try:
+            check_weights(value, model=model)
+        except ValueError as exc:
+            raise error(str(exc).replace("'weights'", f"'{name}'", 1)) from None
+        return "named"
+    return check_weights_path(value, name=name, error=error)
 
 
 def _kind(path: Path) -> str | None:
@@ -191,9 +234,38 @@ def load_weights(
     Raises:
         ValueError: ``path`` is not an accepted kind of checkpoint (the message says what is
             there and what is accepted), or the checkpoint does not fit the model.
+        fer_tf.models.pretrained.WeightsDownloadError: a named weight could not be downloaded
+            (the message names the URL and how to download it by hand).
     """
     check_weights(path)
+    from fer_tf.models.pretrained import is_pretrained_name
+
+    if is_pretrained_name(path):
+        return _load_named(
+            model,
+            str(path),
+            exclude_class_layers=exclude_class_layers,
+            exclude_scopes=exclude_scopes,
+            background=background,
+            backbone_only=backbone_only,
+        )
     kind = check_weights_path(path)
+    if kind == "keras" and _is_keras_vgg16_file(model, str(path)):
+        # Keras-applications' VGG16 .h5 (Keras layer names, BGR): its own loader, as for the
+        # named weight, so the class layers and a resized fc7 are handled the same way.
+        from fer_tf.models import pretrained
+
+        spec = next(p for p in pretrained.PRETRAINED if p.kind == "keras_vgg16")
+        return _load_spec_file(
+            model,
+            spec,
+            str(path),
+            str(path),
+            exclude_class_layers=exclude_class_layers,
+            exclude_scopes=exclude_scopes,
+            background=background,
+            backbone_only=backbone_only,
+        )
     if kind == "keras":
         model.load_weights(str(path), skip_mismatch=exclude_class_layers)
         return WeightsReport(str(path), "keras", skip_mismatch=exclude_class_layers)
@@ -210,6 +282,146 @@ def load_weights(
     return WeightsReport(str(path), "slim", len(slim.loaded), tuple(scopes), slim=slim)
 
 
+def _is_keras_vgg16_file(model: Any, path: str) -> bool:
+    """Whether ``path`` is a Keras-applications VGG16 ``.h5`` and ``model`` a slim VGG16."""
+    if not path.endswith(".h5") or path.endswith(".weights.h5"):
+        return False
+    from fer_tf.models.slim_checkpoint import slim_variable_map
+
+    if "vgg_16/conv1/conv1_1/weights" not in slim_variable_map(model):
+        return False
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        names = f.get("model_weights", f).attrs.get("layer_names", [])
+        return any(n in (b"block1_conv1", "block1_conv1") for n in names)
+
+
+def _file_shapes(spec: Any, path: str) -> dict[str, tuple[int, ...]]:
+    """The shapes in a named weight's file, by slim name (Keras VGG16 layers mapped)."""
+    if spec.kind == "slim":
+        import tensorflow as tf
+
+        shapes = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+        return {k: tuple(int(d) for d in v) for k, v in shapes.items()}
+    if spec.kind != "keras_vgg16":
+        return {}
+    import h5py
+
+    from fer_tf.models.slim_checkpoint import _KERAS_VGG_FC
+
+    out: dict[str, tuple[int, ...]] = {}
+    with h5py.File(path, "r") as f:
+        root = f.get("model_weights", f)
+        for keras_name, scope in _KERAS_VGG_FC.items():
+            if keras_name in root:
+                group = root[keras_name]
+                while isinstance(group, h5py.Group) and keras_name in group:
+                    group = group[keras_name]
+                for key in group:
+                    if key.startswith("kernel"):
+                        out[f"{scope}/weights"] = tuple(group[key].shape)
+    return out
+
+
+def _named_exclusions(
+    model: Any, spec: Any, shapes: dict[str, tuple[int, ...]], exclude_class_layers: bool
+) -> tuple[list[str], str]:
+    """Scopes a named weight must not restore into ``model``, and the background mode.
+
+    Class layers are left to train when asked or when the model's classes differ from the
+    file's (1001 vs 1000 drops slim's background row instead); the spec's optional scopes
+    (VGG16's fc6/fc7) when their sizes differ from the file's.
+    """
+    import numpy as np
+
+    from fer_tf.models.slim_checkpoint import logits_variable_names, slim_variable_map
+
+    mapping = slim_variable_map(model)
+    logits = [n for n in sorted(logits_variable_names(model)) if n.endswith("weights")]
+    classes = int(mapping[logits[0]].shape[-1]) if logits else None
+    background = "keep"
+    scopes: list[str] = list(spec.extra_variables)
+    if classes is not None and (exclude_class_layers or spec.classes not in (classes, classes + 1)):
+        scopes += _class_scopes(model)
+    elif classes is not None and spec.classes == classes + 1:
+        background = "drop"
+    for scope in spec.optional_scopes:
+        for name, var in mapping.items():
+            have = shapes.get(name)
+            inside = name.startswith(f"{scope}/") and have is not None
+            if inside and int(np.prod(have)) != int(np.prod(var.shape)):
+                scopes.append(scope)
+                break
+    return scopes, background
+
+
+def _load_named(
+    model: Any,
+    name: str,
+    *,
+    exclude_class_layers: bool,
+    exclude_scopes: Sequence[str],
+    background: str,
+    backbone_only: bool,
+) -> WeightsReport:
+    """Load a named weight (:mod:`fer_tf.models.pretrained`): fetch, then the fitting loader."""
+    from fer_tf.models import pretrained
+    from fer_tf.models.slim_checkpoint import logits_variable_names, slim_variable_map
+
+    tops = {n.split("/", 1)[0] for n in slim_variable_map(model)}
+    spec = pretrained.find_pretrained(name, scopes=tops, top=bool(logits_variable_names(model)))
+    path = str(pretrained.fetch_pretrained(spec))
+    return _load_spec_file(
+        model,
+        spec,
+        path,
+        f"{name} ({path})",
+        exclude_class_layers=exclude_class_layers,
+        exclude_scopes=exclude_scopes,
+        background=background,
+        backbone_only=backbone_only,
+    )
+
+
+def _load_spec_file(
+    model: Any,
+    spec: Any,
+    path: str,
+    label: str,
+    *,
+    exclude_class_layers: bool,
+    exclude_scopes: Sequence[str],
+    background: str,
+    backbone_only: bool,
+) -> WeightsReport:
+    """Load the file of a :class:`~fer_tf.models.pretrained.PretrainedWeights` with its loader."""
+    from fer_tf.models.slim_checkpoint import (
+        load_keras_vgg16_h5,
+        load_slim_checkpoint,
+        slim_variable_map,
+    )
+
+    scopes, bg = _named_exclusions(model, spec, _file_shapes(spec, path), exclude_class_layers)
+    scopes += list(exclude_scopes)
+    if spec.kind == "keras":
+        model.load_weights(path, skip_mismatch=exclude_class_layers)
+        return WeightsReport(label, "keras", skip_mismatch=exclude_class_layers)
+    if spec.kind == "keras_vgg16":
+        has_fc = "vgg_16/fc6/weights" in slim_variable_map(model)
+        slim = load_keras_vgg16_h5(model, path, include_fc=has_fc, exclude_scopes=scopes)
+    else:
+        slim = load_slim_checkpoint(
+            model,
+            path,
+            background=bg if background == "keep" else background,
+            exclude_scopes=scopes,
+            ignore_unexpected=backbone_only,
+        )
+    shown = tuple(s for s in scopes if s not in spec.extra_variables)
+    return WeightsReport(label, "slim", len(slim.loaded), shown, slim=slim)
+
+
 def load_weights_arg(
     model: Any,
     weights: str | os.PathLike[str] | None,
@@ -218,11 +430,11 @@ def load_weights_arg(
     backbone_only: bool = False,
     exclude_scopes: Sequence[str] = (),
 ) -> WeightsReport | None:
-    """The ``weights`` argument of a builder: None (random initialisation) or a path.
+    """The ``weights`` argument of a builder: None (random initialisation), a path or a name.
 
     Args:
         model: the freshly built model.
-        weights: None or a path (see :func:`load_weights`).
+        weights: None, a path or a weight name (see :func:`load_weights`).
         background: see :func:`load_weights`.
         backbone_only: ``include_top=False``: see :func:`load_weights`.
         exclude_scopes: slim scopes not to restore.

@@ -559,9 +559,12 @@ def check_model(config: ExperimentConfig, task: Task) -> Any:
             f"Got {config.model.name!r} instead.{hint}"
         ) from exc
     if config.model.weights:
-        from fer_tf.models.weights import check_weights_path
+        from fer_tf.models.weights import check_weights_value
 
-        check_weights_path(config.model.weights, name="model.weights", error=ConfigError)
+        # A path, or a published weight's name ("imagenet", downloaded when the model is built).
+        check_weights_value(
+            config.model.weights, model=config.model.name, name="model.weights", error=ConfigError
+        )
     size = config.data.image_size or info.input_shape[0]
     # The trainer always builds the classifier top, which may need more than the backbone.
     if size < info.min_top_input_size:
