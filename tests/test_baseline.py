@@ -60,9 +60,10 @@ def test_report_files_in_evaluate_format(posed):
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["task"] == "posed" and saved["features"] == "pixels"
     assert saved["metrics"]["accuracy"] == pytest.approx(posed.metrics["accuracy"])
-    assert saved["runs"]["default"]["confusion_matrix"] == np.asarray(
-        posed.runs["default"]["confusion_matrix"]
-    ).tolist()
+    assert (
+        saved["runs"]["default"]["confusion_matrix"]
+        == np.asarray(posed.runs["default"]["confusion_matrix"]).tolist()
+    )
     report = (out / "report.md").read_text()
     assert "| accuracy |" in report and "## Per class" in report
     assert "![confusion_matrix_search.png]" in report

@@ -432,7 +432,7 @@ def _write(result: BaselineResult, out: Path, plots: bool) -> None:
     if plots and result.task != "au":
         for name, run in result.runs.items():
             path = out / f"confusion_matrix_{name}.png"
-            title = f"SVM {name} ({_params_text(run['params'])}): "
+            title = f"SVM {name} run: "
             images.append(
                 p.confusion_matrices(run["confusion_matrix"], result.output_names, path, title).name
             )

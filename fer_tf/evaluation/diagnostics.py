@@ -178,11 +178,14 @@ def angular_separation(
 
 
 def angle_summary(angles: np.ndarray) -> dict[str, float]:
-    """``mean``, ``min``, ``p05``, ``median``, ``p95``, ``max`` and ``pairs`` of pair angles."""
+    """``mean``, ``min``, ``p05``, ``median``, ``p95``, ``max`` of pair angles, and ``pairs``
+    and ``units`` (the live units measured: ``pairs = units * (units - 1) / 2``)."""
     a = np.asarray(angles, dtype=np.float64)
+    units = float(round((1 + math.sqrt(1 + 8 * a.size)) / 2)) if a.size else 0.0
     if a.size == 0:
         nan = float("nan")
-        return dict.fromkeys(("mean", "min", "p05", "median", "p95", "max"), nan) | {"pairs": 0.0}
+        keys = ("mean", "min", "p05", "median", "p95", "max")
+        return dict.fromkeys(keys, nan) | {"pairs": 0.0, "units": units}
     q = np.percentile(a, [5, 50, 95])
     return {
         "mean": float(a.mean()),
@@ -192,6 +195,7 @@ def angle_summary(angles: np.ndarray) -> dict[str, float]:
         "p95": float(q[2]),
         "max": float(a.max()),
         "pairs": float(a.size),
+        "units": units,
     }
 
 
@@ -234,6 +238,9 @@ def plot_angle_distribution(
         ax.plot(x, q[:, 1], "o-", ms=3, c="black", label="median")
         ax.plot(x, [a.min() for _, a in shown], "v:", ms=3, c="red", label="min")
         ax.legend(fontsize=8, loc="best")
+    from fer_tf.evaluation.plots import _integer_epochs
+
+    _integer_epochs(ax, epochs)
     ax.set_xlabel("epoch (0: before training)")
     ax.set_ylabel("angle between unit activation vectors (degrees)")
     ax.set_title(title, fontsize=10)
