@@ -177,3 +177,19 @@ def test_svm_on_embeddings(run, rec, tmp_path):
     assert res.info["end_point"] == "global_pool" and res.info["size"] == 32
     assert res.eval_examples > 0 and 0.0 <= res.metrics["accuracy"] <= 1.0
     assert "global_pool" in (tmp_path / "report.md").read_text()
+
+
+def test_diagnose_cli(run, rec, tmp_path, capsys):
+    from fer_tf.cli import diagnose
+
+    out = tmp_path / "diag"
+    args = ["--model", str(run), "--images", "6", "--end-points", "conv1,conv3"]
+    assert diagnose.main([*args, "--output-dir", str(out)]) == 0
+    names = {"filters.png", "feature_maps.png", "predictions.png", "angular_separation.png"}
+    assert {p.name for p in out.iterdir()} == names
+    assert str(out / "predictions.png") in capsys.readouterr().out
+    assert diagnose.main(["--model", str(run)]) == 2
+    assert diagnose.main(["--model", str(tmp_path), "--output-dir", str(out)]) == 1
+    bad = [*args[:2], "--end-points", "nope", "--output-dir", str(out)]
+    assert diagnose.main(bad) == 1
+    assert "Unknown end point 'nope'" in capsys.readouterr().err

@@ -32,6 +32,9 @@ __all__ = [
     "plot_filters",
     "plot_feature_maps",
     "plot_predictions",
+    "predict_classes",
+    "unit_angles",
+    "diagnose_run",
 ]
 
 _ENDPOINT_MODELS: dict[tuple[int, str], Any] = {}
@@ -421,3 +424,94 @@ def plot_predictions(
     fig.suptitle(f"Predictions: {n - wrong} of {n} right (red: wrong)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# A run's diagnostics in one call (fer-tf-diagnose)
+
+
+def _run_images(run: Any, records: str, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` images of a split through the run's evaluation pipeline, and labels."""
+    from fer_tf.data.pipeline import make_dataset
+    from fer_tf.evaluation.evaluator import _pipeline_fields
+    from fer_tf.training.validate import input_channels
+
+    fields = _pipeline_fields(run.config, run.task)
+    fields |= {"include_ids": False, "grayscale": run.config.data.grayscale}
+    fields["channels"] = input_channels(run.config)
+    if run.task.is_classification:
+        fields["unknown"] = "drop"
+    xs, ys, got = [], [], 0
+    for x, t in make_dataset(records, split=split, batch_size=min(n, 64), **fields):
+        xs.append(x.numpy())
+        ys.append(t[run.task.name].numpy())
+        got += len(xs[-1])
+        if got >= n:
+            break
+    if not xs:
+        raise ValueError(f"Split {split!r} of the records in '{records}' holds no example.")
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
+def diagnose_run(
+    run_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    records: str | os.PathLike[str] | None = None,
+    split: str = "val",
+    end_points: Sequence[str] | None = None,
+    num_images: int = 20,
+    max_units: int = 256,
+) -> list[str]:
+    """Write a trained run's diagnostics: ``filters.png``, ``feature_maps.png``,
+    ``predictions.png`` (classification runs) and ``angular_separation.png``.
+
+    Args:
+        run_dir: the run directory (``fer-tf-train``).
+        output_dir: where the PNGs go.
+        records: the records (default: the run's ``data.records``).
+        split: the split the images come from.
+        end_points: feature-map end points (default: the first two).
+        num_images: images in the prediction grid and the angular-separation probe.
+        max_units: units sampled for the angular separation (at the penultimate end point).
+
+    Returns:
+        The PNG file names written.
+
+    Raises:
+        EvaluationError: not a run directory, or no records.
+        ValueError: an unknown end point, or an empty split.
+    """
+    from pathlib import Path
+
+    from fer_tf.evaluation.evaluator import load_model
+    from fer_tf.evaluation.runs import EvaluationError, load_run
+    from fer_tf.models.endpoints import list_endpoints
+
+    run = load_run(run_dir)
+    records = records or run.config.data.records
+    if not records:
+        raise EvaluationError(f"The run '{run_dir}' names no records; pass --records.")
+    model = load_model(run)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x, y = _run_images(run, str(records), split, num_images)
+    eps = list(end_points or list_endpoints(model)[:2])
+    figures = {
+        "filters.png": plot_filters(model),
+        "feature_maps.png": plot_feature_maps(model, x[0], eps),
+    }
+    if run.task.is_classification:
+        names = list(run.task.output_names)
+        figures["predictions.png"] = plot_predictions(model, x, y, names, max_images=num_images)
+    ep = penultimate_end_point(model)
+    angles = angular_separation(model, x, ep, max_units)
+    figures["angular_separation.png"] = plot_angle_distribution(
+        [(run.config.train.epochs, angles)],
+        f"Angular separation of {ep} ({len(x)} images of split {split!r})",
+    )
+    plt = _pyplot()
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+    return list(figures)
