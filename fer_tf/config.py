@@ -216,6 +216,15 @@ class TrainConfig:
     aux_loss_weight: float = _f(0.4, min=0.0, help="Inception V4 aux logits loss weight")
     checkpoint_every: int = _f(0, min=0, help="steps between checkpoints; 0 = every epoch")
     keep_checkpoints: int = _f(3, min=1)
+    # Angular separation of hidden units (Korber, after Gedeon; docs/diagnostics.md).
+    angular_separation_every: int = _f(
+        0, min=0, help="epochs between angular-separation measurements; 0 = off"
+    )
+    angular_separation_end_point: str | None = _f(
+        None, help="end point whose channels are the units; null = the one before Logits"
+    )
+    angular_separation_probe: int = _f(64, min=2, help="probe images (from the eval split)")
+    angular_separation_units: int = _f(256, min=2, help="units sampled (seeded)")
 
 
 @dataclass

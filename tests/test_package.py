@@ -13,7 +13,8 @@ def test_import_fer_tf_does_not_import_tensorflow():
     code = (
         "import sys, fer_tf, fer_tf.facs, fer_tf.config, fer_tf.records, fer_tf.data, "
         "fer_tf.cli.build_records, fer_tf.cli.train, fer_tf.cli.evaluate, fer_tf.evaluation, "
-        "fer_tf.cli.predict, fer_tf.cli.export, fer_tf.inference.metadata, fer_tf.sources.base, "
+        "fer_tf.cli.predict, fer_tf.cli.export, fer_tf.cli.baseline, fer_tf.cli.diagnose, fer_tf.evaluation.baseline, "
+        "fer_tf.evaluation.diagnostics, fer_tf.inference.metadata, fer_tf.sources.base, "
         "fer_tf.evaluation.runs, fer_tf.evaluation.thresholds, fer_tf.evaluation.videos\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "print(bad); sys.exit(1 if bad else 0)"
@@ -30,6 +31,8 @@ def test_import_fer_tf_does_not_import_tensorflow():
         ("fer-tf-evaluate", "evaluate"),
         ("fer-tf-predict", "predict"),
         ("fer-tf-export", "export"),
+        ("fer-tf-baseline", "baseline"),
+        ("fer-tf-diagnose", "diagnose"),
     ],
 )
 def test_cli_help_works_without_tensorflow(script, module):

@@ -43,6 +43,7 @@ __all__ = [
     "StopOnSigint",
     "EvalReport",
     "Export",
+    "AngularSeparation",
     "jsonable",
 ]
 
@@ -294,3 +295,125 @@ class Export(Action):
             self.model.export(str(self.run_dir / "saved_model"), verbose=False)
         except Exception as exc:  # noqa: BLE001
             self.say(f"warning: could not export the SavedModel: {exc}")
+
+
+class AngularSeparation(Action):
+    """Angular separation of hidden units (Korber, after Gedeon) every ``every`` epochs.
+
+    Before the first epoch and every ``every`` epochs after it, the angles between the
+    activation vectors of (at most ``max_units``, seeded) channels of ``end_point`` over the
+    fixed ``probe_images`` (:func:`fer_tf.evaluation.diagnostics.angular_separation`). Each
+    measurement goes to TensorBoard (``logs/angular``: a histogram and the mean/min/median)
+    and to ``angular_separation.csv`` (with the seconds it took); at the end of training the
+    distribution over the epochs is drawn into ``angular_separation.png``.
+
+    Args:
+        model: the model.
+        end_point: the end point whose channels are the units (None: the penultimate).
+        probe_images: ``[N, H, W, C]`` preprocessed images, the same at every measurement.
+        every: epochs between measurements (>= 1).
+        max_units: units sampled.
+        seed: the sampling seed.
+        run_dir: where the CSV, PNG and ``logs/angular`` go (None: keep in memory only).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        end_point: str | None,
+        probe_images: Any,
+        every: int = 1,
+        max_units: int = 256,
+        seed: int = 0,
+        run_dir: Path | None = None,
+    ) -> None:
+        from fer_tf.evaluation.diagnostics import penultimate_end_point
+
+        self.model = model
+        self.end_point = end_point or penultimate_end_point(model)
+        self.probe = np.asarray(probe_images, dtype=np.float32)
+        self.every = max(int(every), 1)
+        self.max_units = int(max_units)
+        self.seed = int(seed)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.history: list[tuple[int, np.ndarray]] = []
+        self.rows: list[dict[str, float]] = []
+        self._writer: Any = None
+
+    def measure(self, epoch: int, step: int) -> np.ndarray:
+        """Measure the angles now; log them as epoch ``epoch`` at ``step``.
+
+        Args:
+            epoch: epochs completed.
+            step: the global step.
+
+        Returns:
+            The pair angles in degrees.
+        """
+        import time
+
+        from fer_tf.evaluation.diagnostics import angle_summary, angular_separation
+
+        t0 = time.perf_counter()
+        angles = angular_separation(
+            self.model, self.probe, self.end_point, self.max_units, self.seed
+        )
+        seconds = time.perf_counter() - t0
+        self.history = [h for h in self.history if h[0] != epoch] + [(epoch, angles)]
+        row = {"epoch": epoch, "step": step, **angle_summary(angles), "seconds": seconds}
+        self.rows = [r for r in self.rows if r["epoch"] != epoch] + [row]
+        self._log(angles, row, step)
+        return angles
+
+    def _log(self, angles: np.ndarray, row: dict[str, float], step: int) -> None:
+        if self.run_dir is None:
+            return
+        import csv
+
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.run_dir / "logs" / "angular"))
+        scalars = tf.compat.v1.SummaryMetadata()
+        scalars.plugin_data.plugin_name = "scalars"
+        hist = tf.compat.v1.SummaryMetadata()
+        hist.plugin_data.plugin_name = "histograms"
+        counts, edges = np.histogram(angles, bins=30, range=(0.0, 180.0))
+        buckets = np.stack([edges[:-1], edges[1:], counts]).T.astype(np.float64)
+        with self._writer.as_default():
+            tag = f"angular_separation/{self.end_point}"
+            tf.summary.write(tag, tf.constant(buckets), step=step, metadata=hist)
+            for k in ("mean", "min", "median"):
+                if math.isfinite(row[k]):
+                    tf.summary.write(f"{tag}/{k}", float(row[k]), step=step, metadata=scalars)
+        self._writer.flush()
+        with (self.run_dir / "angular_separation.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def on_begin(self, state: ControllerState) -> None:
+        if state.epoch == 0:
+            self.measure(0, state.step)
+
+    def on_epoch_end(self, state: ControllerState) -> None:
+        if state.epoch % self.every == 0 or state.epoch == state.epochs:
+            self.measure(state.epoch, state.step)
+
+    def on_train_end(self, state: ControllerState) -> None:
+        if self.run_dir is None or not self.history:
+            return
+        from fer_tf.evaluation.diagnostics import _pyplot, plot_angle_distribution
+
+        fig = plot_angle_distribution(
+            sorted(self.history, key=lambda h: h[0]),
+            f"Angular separation of {self.end_point} ({self.probe.shape[0]} probe images, "
+            f"at most {self.max_units} units)",
+        )
+        fig.savefig(self.run_dir / "angular_separation.png", dpi=110)
+        _pyplot().close(fig)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

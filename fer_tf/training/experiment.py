@@ -500,6 +500,37 @@ def _checkpoint_keeper(
     )
 
 
+def _angular_separation(parts: RunParts, say: Callable[[str], None]) -> list[Any]:
+    """The :class:`~fer_tf.training.actions.AngularSeparation` action of
+    ``train.angular_separation_every``, its probe the first images of the evaluation data."""
+    from fer_tf.training.actions import AngularSeparation
+
+    t = parts.config.train
+    if parts.eval_ds is None:
+        say("angular separation: no evaluation data for a probe batch; left out")
+        return []
+    images: list[np.ndarray] = []
+    for x, _ in parts.eval_ds:
+        images.append(np.asarray(x))
+        if sum(len(b) for b in images) >= t.angular_separation_probe:
+            break
+    probe = np.concatenate(images)[: t.angular_separation_probe]
+    action = AngularSeparation(
+        parts.model,
+        t.angular_separation_end_point,
+        probe,
+        every=t.angular_separation_every,
+        max_units=t.angular_separation_units,
+        seed=parts.config.run.seed,
+        run_dir=parts.run_dir,
+    )
+    say(
+        f"angular separation of {action.end_point} every {action.every} epoch(s) on "
+        f"{len(probe)} probe images"
+    )
+    return [action]
+
+
 def default_actions(parts: RunParts, say: Callable[[str], None]) -> list[Any]:
     """The production actions of a run, in the order the controller calls them.
 
@@ -528,6 +559,8 @@ def default_actions(parts: RunParts, say: Callable[[str], None]) -> list[Any]:
         actions.Summaries(SummaryWriter(run_dir / "logs", enabled=chief)),
         actions.StopOnSigint(),
     ]
+    if chief and t.angular_separation_every:
+        out += _angular_separation(parts, say)
     if chief:
         out += [
             actions.EvalReport(run_dir / "eval.json"),
