@@ -434,11 +434,9 @@ def _run_images(run: Any, records: str, split: str, n: int) -> tuple[np.ndarray,
     """The first ``n`` images of a split through the run's evaluation pipeline, and labels."""
     from fer_tf.data.pipeline import make_dataset
     from fer_tf.evaluation.evaluator import _pipeline_fields
-    from fer_tf.training.validate import input_channels
 
-    fields = _pipeline_fields(run.config, run.task)
-    fields |= {"include_ids": False, "grayscale": run.config.data.grayscale}
-    fields["channels"] = input_channels(run.config)
+    fields = _pipeline_fields(run, run.task, records)  # grey and channels as in training
+    fields["include_ids"] = False
     if run.task.is_classification:
         fields["unknown"] = "drop"
     xs, ys, got = [], [], 0
