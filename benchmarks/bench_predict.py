@@ -153,7 +153,11 @@ def _time_fer_tf(run: Path, folder: Path, video: Path, det: str, bs: int) -> dic
     if not (dv["error"] == "").all():
         raise SystemExit(f"the video was not read: {dv['error'].iloc[0]}")
     frames = int(dv["frame"].nunique())
+    md = p.metadata
     return dict(
+        model=f"{md.model_name}, {p.runner.model.count_params():,} parameters, "
+        f"{md.input_size[0]} px {'grey' if md.grayscale or md.channels == 1 else 'RGB'}, {md.task} "
+        f"({len(md.output_names)} outputs)",
         ips=n / dt,
         fps=frames / dtv,
         faces=int(df[df["face"] == 0]["input"].nunique()),
@@ -266,7 +270,7 @@ def _report(ours: dict, profile: dict, bs_prof: int) -> None:
     """Print fer_tf's figures and profile."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\n{os.cpu_count()} CPU cores, load average {load}")
-    print("fer_tf (tiny_cnn, 23,975 parameters, 64 px grey, 7 emotions):")
+    print(f"fer_tf ({next(iter(ours.values()))['model']}):")
     for (det, bs), r in ours.items():
         line = f"  detector={det:5s} batch={bs:3d}: {r['ips']:7.1f} images/s "
         line += f"({r['faces']}/{r['images']} with a face) | video {r['fps']:7.1f} frames/s "
