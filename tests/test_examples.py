@@ -33,6 +33,7 @@ def test_there_are_notebooks():
         "01_synthfacs_and_records.py",
         "02_models.py",
         "03_train_au.py",
+        "04_apply_a_model.py",
     ]
     assert (EXAMPLES / "README.md").exists()
 
