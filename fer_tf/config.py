@@ -147,9 +147,34 @@ class ModelConfig:
     )
     weights: str | None = _f(None, help="checkpoint path (slim, .keras or .h5); null = random")
     dropout: float = _f(0.2, min=0.0, max=1.0, help="head dropout rate")
+    keep_prob: float | None = _f(
+        None,
+        gt=0.0,
+        max=1.0,
+        help="TF-Slim keep probability; when set, the dropout rate is 1 - keep_prob (Christensen "
+        "2018's 'dropout' values read as keep probabilities, docs/seeds.md); null = use dropout",
+    )
+    variant: int = _f(0, min=0, help="fer2013_cnn: Amaya & Dave's CNN 1, 2 or 3; 0 = default (3)")
+    kernel_size: int = _f(0, min=0, help="shallow_cnn: convolution kernel size; 0 = default (3)")
+    bottleneck_size: int = _f(
+        0, min=0, help="inception_resnet_v1: embedding size (128 or 512); 0 = default (128)"
+    )
+    fc7_units: int = _f(
+        0,
+        min=0,
+        help="vgg16/vgg16_reduced_fc: width of fc7 (Athanasiadis 2022's reduced second FC "
+        "layer); 0 = the model's default (4096 / 1024)",
+    )
     train_layer_mode: int = _f(0, min=0, help="Christensen 2018 freezing mode; 0 = all trainable")
     trainable_scopes: list[str] = _f([], help="slim-style regex patterns of trainable weights")
-    unfreeze_last: int = _f(0, min=0, help="Korber: train only the last N layers (0 = off)")
+    unfreeze_last: int = _f(0, min=0, help="train only the last N weighted layers (0 = off)")
+    unfreeze_modules: int = _f(
+        0,
+        min=0,
+        max=18,
+        help="Korber: inception_resnet_v1 trains only its last N top-level modules, counted as "
+        "facenet-pytorch does (logits, last_bn, last_linear, dropout, ...); 0 = off",
+    )
 
 
 @dataclass

@@ -43,7 +43,9 @@ def test_every_shipped_config_validates(name):
 
 def test_seed_configs_carry_the_seed_values():
     v4 = cfgmod.load_config("posed2_inception_v4")
-    assert (v4.optimizer.learning_rate, v4.data.batch_size, v4.model.dropout) == (5e-4, 64, 0.4)
+    # Christensen 2018's "dropout" 0.4 (Fig. 5.6) is a keep probability (docs/seeds.md).
+    assert (v4.optimizer.learning_rate, v4.data.batch_size, v4.model.keep_prob) == (5e-4, 64, 0.4)
+    assert v4.model.train_layer_mode == 3  # Experiment 1 locked the Inception-C blocks (§5.1)
     assert v4.train.early_stopping_metric == "val/loss" and v4.data.augment == "christensen2018"
     cnn = cfgmod.load_config("posed12_shallow_cnn")
     assert cnn.optimizer.learning_rate == 5e-5 and task_from_config(cnn).num_outputs == 12
@@ -55,6 +57,8 @@ def test_seed_configs_carry_the_seed_values():
         1.0,
     )
     assert cfgmod.load_config("emotionet11_vgg16").data.batch_size == 32
+    e60 = cfgmod.load_config("emotionet60_vgg16")
+    assert (e60.data.batch_size, e60.train.epochs * e60.train.steps_per_epoch) == (32, 5000)
     assert cfgmod.load_config("emotionet60_zero_filled").task.unknown_labels == "zero"
     assert cfgmod.load_config("emotionet60_masked").task.unknown_labels == "mask"
 

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--search-space",
         default="table4.1",
-        help="search space: 'table4.1' (Christensen 2018), 'table4.1-cnn', or a YAML file",
+        help="search space: 'table4.1' (Christensen 2018), 'table4.1-cnn', a shipped space "
+        "(christensen2018_table4_1, bartissol2017_batch, bartissol2017_lr) or a YAML file",
     )
     p.add_argument("--list", action="store_true", help="list the shipped experiments and exit")
     p.add_argument(

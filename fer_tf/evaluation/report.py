@@ -27,6 +27,11 @@ HEADLINE = {
         "f1_micro",
         "partial_accuracy",
         "subset_accuracy",
+        # Bartissol 2017's pooled figures (every known example x AU cell), beside the means.
+        "total_accuracy",
+        "precision_pooled",
+        "recall_pooled",
+        "auc_pooled",
     ),
     "va": ("ccc_mean", "pearson_mean", "rmse_mean", "mae_mean", "mse_mean"),
     "posed": ("accuracy", "macro_f1", "balanced_accuracy"),

@@ -11,7 +11,11 @@ Four ways to choose, all resetting every layer first (so calls do not accumulate
   (mode ``k`` freezes every layer the named end point depends on, that end point included).
 - :func:`freeze_up_to` -- freeze everything up to and including an end point, e.g. single
   Inception-C blocks (``"Mixed_7b"``, ``"Mixed_7c"``), as Christensen 2018's section 5.1 did.
-- :func:`unfreeze_last_n` -- Korber: only the last ``n`` layers with weights train.
+- :func:`unfreeze_last_n` -- only the last ``n`` layers with weights train.
+- :func:`unfreeze_last_modules` -- Korber: only the last ``n`` top-level modules of FaceNet's
+  Inception-ResNet-V1 train, counted as facenet-pytorch registers them (``logits``, ``last_bn``,
+  ``last_linear``, ``dropout``, ``avgpool_1a``, ``block8``, ``repeat_3`` ...; see
+  :data:`KORBER_MODULES`).
 - :func:`set_trainable_scopes` -- TF-Slim's ``--trainable_scopes``: regular expressions matched
   (``re.match``) against slim variable names.
 
@@ -36,6 +40,8 @@ __all__ = [
     "freeze_up_to",
     "train_layer_mode",
     "unfreeze_last_n",
+    "unfreeze_last_modules",
+    "KORBER_MODULES",
     "set_trainable_scopes",
     "apply_freezing",
     "trainable_summary",
@@ -86,6 +92,34 @@ FREEZING_PRESET_ALIASES: dict[str, str] = {
 }
 
 
+#: Korber's "layers" of FaceNet's Inception-ResNet-V1, from the output: the top-level modules of
+#: facenet-pytorch's ``InceptionResnetV1`` in reverse registration order, each as
+#: ``(module, slim scope, part)``. The scope is relative to ``InceptionResnetV1`` (``Logits`` sits
+#: outside it); ``None`` marks a module without weights (it still counts, as in her Table 3);
+#: ``part`` splits FaceNet's ``Bottleneck`` (fully connected + BatchNorm, one layer here) into
+#: facenet-pytorch's ``last_linear`` (``"kernel"``) and ``last_bn`` (``"bn"``).
+KORBER_MODULES: tuple[tuple[str, str | None, str | None], ...] = (
+    ("logits", "Logits", None),
+    ("last_bn", "Bottleneck", "bn"),
+    ("last_linear", "Bottleneck", "kernel"),
+    ("dropout", None, None),
+    ("avgpool_1a", None, None),
+    ("block8", "Block8", None),
+    ("repeat_3", "Repeat_2", None),
+    ("mixed_7a", "Mixed_7a", None),
+    ("repeat_2", "Repeat_1", None),
+    ("mixed_6a", "Mixed_6a", None),
+    ("repeat_1", "Repeat", None),
+    ("conv2d_4b", "Conv2d_4b_3x3", None),
+    ("conv2d_4a", "Conv2d_4a_3x3", None),
+    ("conv2d_3b", "Conv2d_3b_1x1", None),
+    ("maxpool_3a", None, None),
+    ("conv2d_2b", "Conv2d_2b_3x3", None),
+    ("conv2d_2a", "Conv2d_2a_3x3", None),
+    ("conv2d_1a", "Conv2d_1a_3x3", None),
+)
+
+
 def _weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in iter_layers(model) if layer.weights]
 
@@ -94,6 +128,9 @@ def _reset(model: keras.Model) -> None:
     model.trainable = True
     for layer in iter_layers(model):
         layer.trainable = True
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and hasattr(kernel, "trainable"):
+            kernel.trainable = True  # unfreeze_last_modules may have frozen a kernel alone
 
 
 def model_scope(model: keras.Model) -> str | None:
@@ -240,6 +277,63 @@ def unfreeze_last_n(model: keras.Model, n: int) -> list[str]:
         if id(layer) not in keep_ids:
             layer.trainable = False
     return [layer.name for layer in keep]
+
+
+def _module_layers(model: keras.Model, scope: str) -> list[keras.layers.Layer]:
+    """The weighted layers of one top-level module (``Repeat`` is not ``Repeat_1``)."""
+    out = []
+    for layer in _weighted_layers(model):
+        name = getattr(layer, "slim_scope", "") or ""
+        rel = name.split("/", 1)[1] if name.startswith("InceptionResnetV1/") else name
+        if rel == scope or rel.startswith(scope + "/"):
+            out.append(layer)
+    return out
+
+
+def unfreeze_last_modules(model: keras.Model, n: int) -> list[str]:
+    """Korber: train only the last ``n`` top-level modules of Inception-ResNet-V1.
+
+    Modules are counted as facenet-pytorch registers them (:data:`KORBER_MODULES`): ``n = 1``
+    trains the classifier, 2 adds the embedding's BatchNorm, 3 its fully connected layer, 4 and
+    5 add the weightless dropout and pooling, 6 ``Block8``, 9 reaches ``Repeat_1`` (10 x block17).
+    Korber's trainable-parameter counts (Table 3: 3,591 / 4,615 / 922,119 / 2,522,887 /
+    20,773,383 for 1, 2, 4, 6, 9 with 7 classes and a 512-d bottleneck) count facenet-pytorch's
+    BatchNorm gamma too, which FaceNet's TF checkpoints (and this model) lack: here each count is
+    smaller by the number of BatchNorm channels that train.
+
+    Args:
+        model: An ``inception_resnet_v1`` model (with its ``Logits`` for ``n >= 1``).
+        n: Number of modules, 0 to ``len(KORBER_MODULES)``.
+
+    Returns:
+        The modules that train, from the output.
+
+    Raises:
+        ValueError: If the model is not Inception-ResNet-V1 or ``n`` is out of range.
+    """
+    if model_scope(model) != "InceptionResnetV1":
+        raise ValueError(
+            "The 'model' parameter must be an inception_resnet_v1 model (Korber's modules are "
+            f"FaceNet's). Got {model.name!r} (scope {model_scope(model)!r}) instead."
+        )
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= len(KORBER_MODULES):
+        raise ValueError(
+            f"The 'n' parameter must be an int in [0, {len(KORBER_MODULES)}]. Got {n!r} instead."
+        )
+    _reset(model)
+    for layer in _weighted_layers(model):
+        layer.trainable = False
+    parts: dict[int, set[str]] = {}
+    layers: dict[int, keras.layers.Layer] = {}
+    for _, scope, part in KORBER_MODULES[:n]:
+        for layer in _module_layers(model, scope) if scope else ():
+            layers[id(layer)] = layer
+            parts.setdefault(id(layer), set()).add(part or "all")
+    for key, layer in layers.items():
+        layer.trainable = True
+        if parts[key] == {"bn"}:
+            layer.kernel.trainable = False  # last_bn without last_linear
+    return [module for module, _, _ in KORBER_MODULES[:n]]
 
 
 def set_trainable_scopes(model: keras.Model, patterns: str | Sequence[str]) -> list[str]:

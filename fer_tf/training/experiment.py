@@ -108,22 +108,114 @@ def build_model(
         weights=None,  # loaded below, without the checkpoint's class layers
         input_shape=(size, size, channels),
         classes=task.num_outputs,
-        dropout=config.model.dropout,
+        dropout=dropout_rate(config),
         aux_logits=info.has_aux_logits and config.train.aux_loss_weight > 0,
+        **model_options(config),
     )
     if config.model.weights:
-        # The class layers of an ImageNet checkpoint (1001 or 1000 outputs) never fit a task
-        # head, so fine-tuning restores everything else, as slim's --checkpoint_exclude_scopes.
-        report = models.load_weights(model, config.model.weights, exclude_class_layers=True)
+        line = _load_weights(model, config)
         if log is not None:
-            log(report.line())
+            log(line)
     _apply_freezing(model, config)
     return model
 
 
+def _load_weights(model: Any, config: ExperimentConfig) -> str:
+    """Load ``model.weights`` for fine-tuning; return the report line.
+
+    The class layers of an ImageNet checkpoint (1001 or 1000 outputs) never fit a task head, so
+    fine-tuning restores everything else, as slim's ``--checkpoint_exclude_scopes``. A
+    Keras-applications VGG16 file (``.h5``, not ``.weights.h5``) goes through
+    :func:`~fer_tf.models.slim_checkpoint.load_keras_vgg16_h5` (its convolutions; BGR kernels
+    turned RGB for the ``vgg`` normalisation).
+    """
+    from fer_tf import models
+
+    path = str(config.model.weights)
+    if (
+        config.model.name in ("vgg16", "vgg16_reduced_fc")
+        and path.endswith(".h5")
+        and not path.endswith(".weights.h5")
+    ):
+        from fer_tf.models.slim_checkpoint import load_keras_vgg16_h5
+
+        loaded = load_keras_vgg16_h5(model, path)
+        return (
+            f"weights: {path} (Keras-applications VGG16): {len(loaded.loaded)} variables "
+            "loaded (conv1-conv5; fc6-fc8 start from random)"
+        )
+    report = models.load_weights(
+        model, path, exclude_class_layers=True, exclude_scopes=_extra_exclude_scopes(config)
+    )
+    return report.line()
+
+
+#: Model options of ``model.*`` passed to the builder when non-zero: config key -> builder keyword.
+MODEL_OPTIONS: tuple[str, ...] = ("variant", "kernel_size", "bottleneck_size", "fc7_units")
+
+
+def dropout_rate(config: ExperimentConfig) -> float:
+    """The head's dropout rate: ``1 - model.keep_prob`` when it is set, else ``model.dropout``.
+
+    Args:
+        config: the experiment.
+
+    Returns:
+        The rate passed to the builder's ``dropout``.
+    """
+    keep = config.model.keep_prob
+    return config.model.dropout if keep is None else round(1.0 - keep, 10)
+
+
+def model_options(config: ExperimentConfig) -> dict[str, int]:
+    """The builder keywords set in the config (``model.variant``, ``model.fc7_units`` ...).
+
+    Args:
+        config: the experiment.
+
+    Returns:
+        ``{keyword: value}`` for each option of :data:`MODEL_OPTIONS` that is not 0.
+
+    Raises:
+        ConfigError: an option is set that ``model.name``'s builder does not take (the message
+            names the models that do).
+    """
+    from fer_tf import models
+    from fer_tf.models._registry import _accepted_keywords
+
+    options = {k: getattr(config.model, k) for k in MODEL_OPTIONS if getattr(config.model, k)}
+    accepted = _accepted_keywords(models.get_model_info(config.model.name).builder)
+    for key in options:
+        if key not in accepted:
+            takers = [
+                name
+                for name in models.list_models()
+                if key in _accepted_keywords(models.get_model_info(name).builder)
+            ]
+            raise ConfigError(
+                f"The 'model.{key}' parameter applies to {', '.join(takers)} only; "
+                f"model.name is {config.model.name!r}. Got {options[key]!r}; set it to 0."
+            )
+    return options
+
+
+def _extra_exclude_scopes(config: ExperimentConfig) -> tuple[str, ...]:
+    """Checkpoint scopes the class-layer exclusion does not cover.
+
+    FaceNet's classifier is ``Logits`` outside the ``InceptionResnetV1`` scope; a VGG16 whose
+    ``fc7`` is narrower than 4096 (Athanasiadis 2022) cannot take the checkpoint's ``fc7``.
+    """
+    name = config.model.name
+    if name == "inception_resnet_v1":
+        return ("Logits",)
+    if name == "vgg16_reduced_fc" or (name == "vgg16" and config.model.fc7_units not in (0, 4096)):
+        return ("vgg_16/fc7",)
+    return ()
+
+
 def _apply_freezing(model: Any, config: ExperimentConfig) -> None:
     m = config.model
-    if not (m.train_layer_mode or m.trainable_scopes or m.unfreeze_last):
+    if not (m.train_layer_mode or m.trainable_scopes or m.unfreeze_last or m.unfreeze_modules):
         return
     from fer_tf.models import freezing
 
@@ -133,6 +225,8 @@ def _apply_freezing(model: Any, config: ExperimentConfig) -> None:
         freezing.set_trainable_scopes(model, m.trainable_scopes)
     if m.unfreeze_last:
         freezing.unfreeze_last_n(model, m.unfreeze_last)
+    if m.unfreeze_modules:
+        freezing.unfreeze_last_modules(model, m.unfreeze_modules)
 
 
 def _fold_selection(

@@ -37,7 +37,15 @@ import yaml
 
 from fer_tf.config import ConfigError, ExperimentConfig, from_dict, to_dict
 
-__all__ = ["TABLE_4_1", "TABLE_4_1_CNN", "load_space", "trial_overrides", "run_search"]
+__all__ = [
+    "TABLE_4_1",
+    "TABLE_4_1_CNN",
+    "SEARCH_DIR",
+    "shipped_spaces",
+    "load_space",
+    "trial_overrides",
+    "run_search",
+]
 
 _DECAY: dict[Any, dict[str, Any]] = {
     0: {"optimizer.schedule": "constant"},
@@ -62,8 +70,23 @@ TABLE_4_1_CNN = {
 }
 
 
+#: Shipped search spaces (YAML), loadable by name.
+SEARCH_DIR = Path(__file__).resolve().parents[1] / "configs" / "search"
+
+
+def shipped_spaces() -> list[str]:
+    """Names of the shipped YAML search spaces (``fer_tf/configs/search/*.yaml``).
+
+    Returns:
+        Sorted names, usable as ``--search-space NAME``.
+    """
+    return sorted(p.stem for p in SEARCH_DIR.glob("*.yaml"))
+
+
 def load_space(spec: str | Mapping[str, list[Any]]) -> dict[str, list[Any]]:
-    """A search space from a name (``table4.1``, ``table4.1-cnn``), a YAML file or a mapping.
+    """A search space from a name (``table4.1``, ``table4.1-cnn``, or a shipped space in
+    ``fer_tf/configs/search/``: ``christensen2018_table4_1``, ``bartissol2017_batch``,
+    ``bartissol2017_lr``), a YAML file or a mapping.
 
     Args:
         spec: the space.
@@ -80,10 +103,13 @@ def load_space(spec: str | Mapping[str, list[Any]]) -> dict[str, list[Any]]:
         space = dict(TABLE_4_1 if spec == "table4.1" else TABLE_4_1_CNN)
     else:
         path = Path(spec)
+        shipped = SEARCH_DIR / f"{spec}.yaml"
+        if not path.is_file() and shipped.is_file():
+            path = shipped
         if not path.is_file():
+            names = ", ".join(repr(n) for n in ("table4.1", "table4.1-cnn", *shipped_spaces()))
             raise ConfigError(
-                f"The search space must be 'table4.1', 'table4.1-cnn' or a YAML file. "
-                f"Got {spec!r} instead."
+                f"The search space must be one of {names} or a YAML file. Got {spec!r} instead."
             )
         try:
             space = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -580,6 +580,15 @@ def check_model(config: ExperimentConfig, task: Task) -> Any:
                 f"The 'model.train_layer_mode' parameter (Christensen 2018) must be one of "
                 f"{list(modes)} for {config.model.name}. Got {mode} instead."
             )
+    if config.model.unfreeze_modules and config.model.name != "inception_resnet_v1":
+        raise ConfigError(
+            "The 'model.unfreeze_modules' parameter (Korber) counts FaceNet's modules and "
+            f"applies to inception_resnet_v1 only; model.name is {config.model.name!r}. Got "
+            f"{config.model.unfreeze_modules}; use model.unfreeze_last for other models."
+        )
+    from fer_tf.training.experiment import model_options
+
+    model_options(config)  # raises for an option model.name's builder does not take
     if task.name in ("posed", "emotion") and info.classes is not None and config.model.weights:
         # Pretrained classifiers are re-headed to the task's classes; nothing to check here.
         pass
