@@ -104,30 +104,26 @@ def test_fc7_units_and_checkpoint_exclusions_from_the_config(monkeypatch):
     assert experiment._extra_exclude_scopes(korber) == ("Logits",)
     assert experiment.model_options(korber) == {"bottleneck_size": 512}
 
-    # A Keras-applications .h5 goes to the Keras-VGG16 loader, a .weights.h5 to the generic one.
+    # Every file goes through the one loading path (which recognises a Keras-applications VGG16
+    # .h5 by its contents), with the class layers and the config's extra scopes left out.
     calls = []
-    from fer_tf.models import slim_checkpoint
 
     class _Report:
-        loaded = ["a", "b"]
-
         def line(self):
-            return "generic"
+            return "report"
 
     monkeypatch.setattr(
-        slim_checkpoint, "load_keras_vgg16_h5", lambda m, p: calls.append(("keras", p)) or _Report()
+        models, "load_weights", lambda m, p, **kw: calls.append((p, kw)) or _Report()
     )
-    monkeypatch.setattr(
-        models, "load_weights", lambda m, p, **kw: calls.append(("generic", kw)) or _Report()
-    )
-    line = experiment._load_weights(
-        None, cfgmod.load_config(None, ["model.name=vgg16", "model.weights=v.h5"])
-    )
-    assert calls[-1] == ("keras", "v.h5") and "Keras-applications" in line
-    experiment._load_weights(
-        None, cfgmod.load_config(None, ["model.name=vgg16", "model.weights=v.weights.h5"])
-    )
-    assert calls[-1][0] == "generic"
+    for weights in ("v.h5", "v.weights.h5", "imagenet"):
+        cfg = cfgmod.load_config(
+            "athanasiadis2022_impl2_vgg16_reduced", [f"model.weights={weights}"]
+        )
+        assert experiment._load_weights(None, cfg) == "report"
+        assert calls[-1] == (
+            weights,
+            {"exclude_class_layers": True, "exclude_scopes": ("vgg_16/fc7",)},
+        )
 
 
 # ------------------------------------------------------------------------------------------

@@ -121,31 +121,20 @@ def build_model(
 
 
 def _load_weights(model: Any, config: ExperimentConfig) -> str:
-    """Load ``model.weights`` for fine-tuning; return the report line.
+    """Load ``model.weights`` (a path or a name such as ``imagenet``) for fine-tuning; return the
+    report line.
 
     The class layers of an ImageNet checkpoint (1001 or 1000 outputs) never fit a task head, so
-    fine-tuning restores everything else, as slim's ``--checkpoint_exclude_scopes``. A
-    Keras-applications VGG16 file (``.h5``, not ``.weights.h5``) goes through
-    :func:`~fer_tf.models.slim_checkpoint.load_keras_vgg16_h5` (its convolutions; BGR kernels
-    turned RGB for the ``vgg`` normalisation).
+    fine-tuning restores everything else, as slim's ``--checkpoint_exclude_scopes``; the one
+    loading path (:func:`fer_tf.models.load_weights`) also takes Keras-applications VGG16 files.
     """
     from fer_tf import models
 
-    path = str(config.model.weights)
-    if (
-        config.model.name in ("vgg16", "vgg16_reduced_fc")
-        and path.endswith(".h5")
-        and not path.endswith(".weights.h5")
-    ):
-        from fer_tf.models.slim_checkpoint import load_keras_vgg16_h5
-
-        loaded = load_keras_vgg16_h5(model, path)
-        return (
-            f"weights: {path} (Keras-applications VGG16): {len(loaded.loaded)} variables "
-            "loaded (conv1-conv5; fc6-fc8 start from random)"
-        )
     report = models.load_weights(
-        model, path, exclude_class_layers=True, exclude_scopes=_extra_exclude_scopes(config)
+        model,
+        config.model.weights,
+        exclude_class_layers=True,
+        exclude_scopes=_extra_exclude_scopes(config),
     )
     return report.line()
 
