@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,8 @@ def test_sigkill_then_resume_gives_the_same_records(
     cmd = [sys.executable, "-m", "fer_tf.cli.build_records", *_args(sheet, out, cache)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     mirror.latency = 0.05
-    kills = []
+    kills: list[tuple[float, int]] = []
+    orphans: list[int] = []
     try:
         for lo, hi in ((0.3, 1.5), (0.5, 6.0)):
             proc = subprocess.Popen(
@@ -186,8 +188,10 @@ def test_sigkill_then_resume_gives_the_same_records(
             try:
                 proc.wait(timeout=delay)
             except subprocess.TimeoutExpired:
+                workers = _children(proc.pid)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
+                orphans.extend(_still_running(workers, within=5.0))
             kills.append((round(delay, 2), proc.returncode))
         cached_ok = []
         if (cache / "index.jsonl").exists():
@@ -209,6 +213,38 @@ def test_sigkill_then_resume_gives_the_same_records(
     ref_err = {(e["source"], e["category"]) for e in _jsonl(reference / "out" / "errors.jsonl")}
     assert {(e["source"], e["category"]) for e in _jsonl(out / "errors.jsonl")} == ref_err, info
     assert not list(out.glob("*.tmp"))
+    assert not orphans, f"pool workers outlived the killed build: {orphans}"
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _still_running(pids: list[int], within: float) -> list[int]:
+    """The ``pids`` still alive after ``within`` seconds (zombies count as gone)."""
+    deadline = time.monotonic() + within
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if _alive(p)]
+    return alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_loopback_refused_without_allow_private_hosts(

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -133,13 +134,23 @@ def _noop() -> None:
 
 
 def _worker_init() -> None:
-    """Pool worker set-up: no OpenCV thread pool (it may have been copied mid-use by fork)."""
+    """Pool worker set-up: no OpenCV thread pool (it may have been copied mid-use by fork), and a
+    watchdog that ends the worker when the build process dies."""
     try:
         import cv2
 
         cv2.setNumThreads(0)
     except ImportError:  # pragma: no cover - OpenCV is a dependency
         pass
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    # A forked worker holds both ends of the pool's pipes, so when the build is killed (SIGKILL,
+    # OOM) it never sees end-of-file and would wait forever, an orphan. Poll the parent instead.
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _make_pool(workers: int) -> ProcessPoolExecutor:
