@@ -34,6 +34,7 @@ def test_there_are_notebooks():
         "02_models.py",
         "03_train_au.py",
         "04_apply_a_model.py",
+        "07_amaya_dave_fer2013.py",
     ]
     assert (EXAMPLES / "README.md").exists()
 
