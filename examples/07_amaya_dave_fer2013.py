@@ -56,7 +56,7 @@ with open(data_dir / "fer2013.csv", "w", newline="") as f:
         label = FER2013_NAMES.index(face.emotion_name)
         w.writerow([label, " ".join(map(str, grey.ravel())), use])
 
-summary = build_records(data_dir, WORK / "records", source="fer2013", workers=0)
+summary = build_records(data_dir, WORK / "records", source="fer2013", workers=0, progress=False)
 print(summary.table())
 
 # %% [markdown]

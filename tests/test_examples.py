@@ -34,7 +34,9 @@ def test_there_are_notebooks():
         "02_models.py",
         "03_train_au.py",
         "04_apply_a_model.py",
+        "05_christensen2018_posed.py",
         "07_amaya_dave_fer2013.py",
+        "08_korber_facenet_transfer.py",
     ]
     assert (EXAMPLES / "README.md").exists()
 
