@@ -37,6 +37,7 @@ def test_there_are_notebooks():
         "05_christensen2018_posed.py",
         "07_amaya_dave_fer2013.py",
         "08_korber_facenet_transfer.py",
+        "09_athanasiadis2022_video.py",
     ]
     assert (EXAMPLES / "README.md").exists()
 
