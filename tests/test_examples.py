@@ -35,6 +35,7 @@ def test_there_are_notebooks():
         "03_train_au.py",
         "04_apply_a_model.py",
         "05_christensen2018_posed.py",
+        "06_bartissol2017_emotionet_aus.py",
         "07_amaya_dave_fer2013.py",
         "08_korber_facenet_transfer.py",
         "09_athanasiadis2022_video.py",
