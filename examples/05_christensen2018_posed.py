@@ -6,10 +6,10 @@
 # spontaneous, three lightings) he compares a fine-tuned Inception V4, a shallow CNN trained from
 # scratch and an SVM on the pixels, for 2 classes (posed / spontaneous) and 12 (× emotion).
 #
-# This notebook walks the same chain on SynthFACS stand-ins, which render posed faces the way the
-# thesis describes them (symmetric, with the Duchenne cue missing from posed smiles), written in
-# the layout of the thesis's NVIE export. Shrunk to run in seconds: 360 faces, the shipped
-# `posed2_shallow_cnn` config at 48 px for 3 epochs, and the SVM baseline on 24 px pixels.
+# This notebook walks the same chain on SynthFACS stand-ins, whose posed faces carry the usual
+# cues (asymmetric, smiles without the Duchenne AU6; spontaneous ones symmetric, AU12 with AU6),
+# written in the layout of the thesis's NVIE export. Shrunk to run in seconds: 360 faces, the
+# shipped `posed2_shallow_cnn` config at 48 px for 3 epochs, and the SVM baseline on 24 px pixels.
 # Removes its working directory at the end.
 
 # %%
