@@ -3,7 +3,7 @@
 One tiny AU run and one tiny emotion run (tiny_cnn, 32 px, 1 epoch on SynthFACS records) are
 trained once per session; each export is written once and shared. The reference is computed by
 hand: the Keras model on ``x / 127.5 - 1`` (the ``inception`` family), then sigmoid or softmax in
-NumPy. Tolerances (measured values in docs/export.md): float formats 1e-4 relative; TFLite
+NumPy. Tolerances (measured values in docs/inference.md, section Export): float formats 1e-4 relative; TFLite
 float16 and dynamic, ONNX dynamic 1e-2 absolute; int8 0.05 absolute; the AU decisions at the
 thresholds agree on at least 90% of the test images and the top emotion on at least 85% (the
 1-epoch emotion model is nearly uniform: its top-2 margins are below 0.05, so an error of a few

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Evaluate a trained fer_tf run on a split of any records (metrics.json, "
         "report.md, figures), calibrate per-AU thresholds, or compare runs.",
-        epilog="Docs: docs/evaluation.md.",
+        epilog="Docs: docs/inference.md (section Evaluate).",
     )
     p.add_argument("--model", metavar="RUN", help="run directory written by fer-tf-train")
     p.add_argument(
