@@ -95,24 +95,13 @@ def softmax_cross_entropy(
     Raises:
         ValueError: if ``label_smoothing`` is outside ``[0, 1]``.
     """
-    if not 0.0 <= float(label_smoothing) <= 1.0:
-        raise ValueError(
-            f"The 'label_smoothing' parameter must be in [0, 1]. Got {label_smoothing!r} instead."
-        )
-    logits = tf.cast(logits, tf.float32)
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-    k = tf.shape(logits)[-1]
-    known = labels >= 0
-    safe = tf.where(known, labels, tf.zeros_like(labels))
-    onehot = tf.one_hot(safe, k, dtype=tf.float32)
-    if label_smoothing:
-        onehot = onehot * (1.0 - label_smoothing) + label_smoothing / tf.cast(k, tf.float32)
-    ce = tf.nn.softmax_cross_entropy_with_logits(labels=onehot, logits=logits)
-    weight = tf.cast(known, tf.float32)
-    if class_weights is not None:
-        cw = tf.cast(tf.convert_to_tensor(class_weights), tf.float32)
-        weight = weight * tf.gather(cw, safe)
-    return ce * weight
+    # A hard label is a one-hot target; tf.one_hot gives -1 (unknown) an all-zero row, which
+    # soft_cross_entropy weighs 0, and a one-hot row's expected class weight is w[label].
+    onehot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=tf.float32)
+    return soft_cross_entropy(
+        onehot, logits, class_weights=class_weights, label_smoothing=label_smoothing
+    )
 
 
 def soft_cross_entropy(

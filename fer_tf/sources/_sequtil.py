@@ -48,6 +48,37 @@ def last_number(name: str) -> int | None:
     return int(found[-1]) if found else None
 
 
+def numbered_frames(
+    root: Path, folder: Path, suffixes: tuple[str, ...], report: Report, what: str
+) -> list[tuple[int, Path]]:
+    """The images of a sequence folder by frame number (the last number in the file name).
+
+    A name without a number is reported (``bad_file_name``); an empty folder is a deliberate skip
+    (``empty_sequence``, detail ``no <what>``).
+
+    Args:
+        root: the dataset root (for relative paths in reports).
+        folder: the sequence folder.
+        suffixes: image suffixes to read.
+        report: the Issue callback.
+        what: what the folder should hold, for the empty-folder detail (``"PNG frames"``).
+
+    Returns:
+        ``(number, path)`` pairs sorted by number; empty when there are none.
+    """
+    frames = []
+    for p in files(folder, suffixes):
+        number = last_number(p.name)
+        if number is None:
+            report(Issue(rel(root, p), 0, "bad_file_name", "no frame number in the name"))
+        else:
+            frames.append((number, p))
+    frames.sort()
+    if not frames:
+        report(Issue(rel(root, folder), 0, "empty_sequence", f"no {what}", failure=False))
+    return frames
+
+
 def read_lines(path: Path, root: Path, report: Report) -> list[str] | None:
     """The lines of a text label file, or None after reporting it as unreadable.
 

@@ -32,7 +32,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fer_tf.sources._sequtil import files, frame_spec, last_number, read_lines, rel, subdirs
+from fer_tf.sources._sequtil import (
+    files,
+    frame_spec,
+    last_number,
+    numbered_frames,
+    read_lines,
+    rel,
+    subdirs,
+)
 from fer_tf.sources.base import Issue, Report, Source, SourceItem, SourceOption, register_source
 from fer_tf.sources.frames import FRAMES_OPTION, NEUTRAL_FIRST_OPTION, select_frames
 
@@ -121,16 +129,8 @@ class CKPlus(Source):
 
     def _sequence(self, subject: str, seq: Path, report: Report) -> Iterator[SourceItem]:
         sequence = f"{subject}/{seq.name}"
-        frames = []
-        for p in files(seq, (".png",)):
-            number = last_number(p.name)
-            if number is None:
-                report(Issue(rel(self.root, p), 0, "bad_file_name", "no frame number in the name"))
-            else:
-                frames.append((number, p))
-        frames.sort()
+        frames = numbered_frames(self.root, seq, (".png",), report, "PNG frames")
         if not frames:
-            report(Issue(rel(self.root, seq), 0, "empty_sequence", "no PNG frames", failure=False))
             return
         emotion, emotion_frame = self._emotion(sequence, report)
         aus, facs_frame, complete = self._facs(sequence, report)

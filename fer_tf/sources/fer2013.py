@@ -52,20 +52,7 @@ FERPLUS_NAMES = (
     "fear",
     "contempt",
 )
-_FERPLUS_COLUMNS = (
-    "Usage",
-    "Image name",
-    "neutral",
-    "happiness",
-    "surprise",
-    "sadness",
-    "anger",
-    "disgust",
-    "fear",
-    "contempt",
-    "unknown",
-    "NF",
-)
+_FERPLUS_COLUMNS = ("Usage", "Image name", *FERPLUS_NAMES, "unknown", "NF")
 _COLUMNS = ("emotion", "pixels", "Usage")
 _USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 _SIDE = 48

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_tf.facs import EMOTIONS
-from fer_tf.sources._sequtil import files, frame_spec, last_number, rel, subdirs
+from fer_tf.sources._sequtil import frame_spec, numbered_frames, rel, subdirs
 from fer_tf.sources.base import Issue, Report, Source, SourceItem, register_source
 from fer_tf.sources.frames import FRAMES_OPTION, NEUTRAL_FIRST_OPTION, select_frames
 
@@ -83,16 +83,8 @@ class MUG(Source):
     def _take(
         self, subject: str, folder: str, emotion: int, take: Path, report: Report
     ) -> Iterator[SourceItem]:
-        frames = []
-        for p in files(take, (".jpg", ".jpeg", ".png")):
-            number = last_number(p.name)
-            if number is None:
-                report(Issue(rel(self.root, p), 0, "bad_file_name", "no frame number in the name"))
-            else:
-                frames.append((number, p))
-        frames.sort()
+        frames = numbered_frames(self.root, take, (".jpg", ".jpeg", ".png"), report, "frames")
         if not frames:
-            report(Issue(rel(self.root, take), 0, "empty_sequence", "no frames", failure=False))
             return
         sequence = f"{subject}/{folder}/{take.name}"
         picks = select_frames(
