@@ -16,7 +16,7 @@ are generated once and cached in ``~/.cache/fer_tf_bench/workloads``):
 - ``web``: 600 web photos, long side 320-3,000 px (log-normal, median ~900 px, ~80% between 500
   and 1,600; aspect ratios 4:3, 3:2, 1:1, 16:9, 5:4, 30% portrait; ``web_photo_sizes``), 5% served
   as RGB PNG, the rest as JPEG (quality 90), photo-like content (crops of scikit-image's sample
-  photos with mild noise, ``photo_image``: ~1.6 bits per pixel as JPEG, mean file ~210 KB with the
+  photos with mild noise, ``photo_image``: ~1.6 bits per pixel as JPEG, mean file ~240 KB with the
   PNGs), target shorter side 299. Goal (steady state, 2 cores): fer_tf >= 1.5x img2dataset.
 - ``small``: 2,000 photo-like JPEGs with each side 280-340 px, target shorter side 256. Goal:
   >= 1.2x.
@@ -59,7 +59,10 @@ Measured per tool and run:
   that outlive their parent are reaped and counted too), and the split main process / the rest
   (from a small runner that reads ``getrusage`` in the tool's main process at the end). CPU-ms per
   image hardly depends on machine load; images/s does, so the load average is printed;
-- peak RSS: the largest single process of the tree (``ru_maxrss``);
+- peak RSS: the largest single process of the tree (``ru_maxrss``; a process started from this
+  one inherits this one's high-water mark at exec, printed as the floor: it stays ~30 MB because
+  the workload lives in the server process, and the serial baseline, which imports TensorFlow
+  here, runs last);
 - the most requests the server had in flight at once.
 
 ``--repeat K`` runs each tool K times (alternating, fresh output and cache each time) and takes
@@ -86,6 +89,7 @@ import json
 import math
 import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -627,9 +631,11 @@ def bench_workload(
                     work / f"fer{k}" / "cache",
                 ):
                     shutil.rmtree(sub, ignore_errors=True)
-        result = _summarise(name, spec, fer_runs, base_runs, args, server)
+        result = _summarise(name, spec, fer_runs, base_runs, args)
         if args.profile:
             _profile(work, server, spec["target"], args)
+        if args.baseline == "serial" and result["fer_tf"] is not None:
+            _serial(server, result["fer_tf"], args)  # last: it imports TensorFlow here
     return result
 
 
@@ -639,7 +645,6 @@ def _summarise(
     fer_runs: list[Run],
     base_runs: list[Run],
     args: argparse.Namespace,
-    server: Server,
 ) -> dict[str, Any]:
     fer, base = _best(fer_runs), _best(base_runs)
     out: dict[str, Any] = {"workload": name, "fer_tf": fer, "img2dataset": base}
@@ -657,18 +662,20 @@ def _summarise(
             f"{steady:.2f}x (goal >= {spec['goal']}x steady on 2 cores), CPU per image "
             f"{cpu:.2f}x less"
         )
-    if args.baseline == "serial" and fer is not None:
-        urls = server.info["urls"]
-        sub = urls[: max(1, min(args.baseline_n, len(urls)))]
-        server.ask("reset")
-        base_s, base_cpu = _serial_baseline(sub, server.work / "serial")
-        rate = len(sub) / base_s
-        print(
-            f"  serial urllib   {len(sub)} images in {base_s:.1f}s = {rate:.1f} img/s, CPU "
-            f"{base_cpu / len(sub) * 1000:.2f} ms/img (a subset; the rate extrapolates); "
-            f"fer_tf end to end {fer.rate(False) / rate:.1f}x"
-        )
     return out
+
+
+def _serial(server: Server, fer: Run, args: argparse.Namespace) -> None:
+    urls = server.info["urls"]
+    sub = urls[: max(1, min(args.baseline_n, len(urls)))]
+    server.ask("reset")
+    base_s, base_cpu = _serial_baseline(sub, server.work / "serial")
+    rate = len(sub) / base_s
+    print(
+        f"  serial urllib   {len(sub)} images in {base_s:.1f}s = {rate:.1f} img/s, CPU "
+        f"{base_cpu / len(sub) * 1000:.2f} ms/img (a subset; the rate extrapolates); "
+        f"fer_tf end to end {fer.rate(False) / rate:.1f}x"
+    )
 
 
 def _profile(work: Path, server: Server, target: int, args: argparse.Namespace) -> None:
@@ -747,10 +754,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 0")
     tmp = Path(args.tmp) if args.tmp else Path(tempfile.mkdtemp(prefix="bench_build_records_"))
     tmp.mkdir(parents=True, exist_ok=True)
+    # A child inherits its launcher's RSS high-water mark at exec (the kernel records the old
+    # address space's), so a peak RSS below this process's own means nothing.
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"machine: {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f} "
         f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; python {sys.version.split()[0]}; "
-        f"work {tmp}"
+        f"work {tmp}; peak RSS floor (this process) {floor:.0f} MB"
     )
     if args.rss_scan:
         return rss_scan(args, tmp)
