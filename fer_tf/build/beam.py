@@ -67,6 +67,7 @@ __all__ = [
     "build_beam",
     "import_beam",
     "pipeline_flags",
+    "check_flags",
     "merge_index",
     "WorkerCache",
     "fetch_rows",
@@ -121,6 +122,37 @@ def pipeline_flags(options: BuildOptions) -> list[str]:
     if not any(f == "--runner" or f.startswith("--runner=") for f in flags):
         flags.insert(0, "--runner=DirectRunner")
     return flags
+
+
+def check_flags(flags: Sequence[str]) -> None:
+    """Check Beam's flags before any work: every flag known to Beam, the runner one it can make.
+
+    Beam itself only logs a warning for a flag it does not know (a typo would be ignored).
+
+    Args:
+        flags: :func:`pipeline_flags`.
+
+    Raises:
+        BuildError: an unknown flag, or a runner Beam cannot make (unknown, or its extra missing:
+            ``apache-beam[gcp]`` for Dataflow).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.runner import create_runner
+
+    options = PipelineOptions(list(flags))
+    known = options.get_all_options()
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(known))
+    if unknown:
+        raise BuildError(
+            "The 'beam_options' parameter must hold Apache Beam pipeline flags. Got "
+            f"{['--' + u for u in unknown]} instead, which no Beam pipeline option defines "
+            "(see Beam's PipelineOptions, and the runner's own options)."
+        )
+    runner = _beam_runner(flags)
+    try:
+        create_runner(runner)
+    except (ValueError, ImportError, RuntimeError, AttributeError) as exc:
+        raise BuildError(f"Apache Beam cannot make the runner {runner!r}: {exc}") from None
 
 
 def _beam_runner(flags: Sequence[str]) -> str:
@@ -705,6 +737,7 @@ def build_beam(options: BuildOptions) -> BuildSummary:
 
     beam = import_beam()  # before any work
     flags = pipeline_flags(options)
+    check_flags(flags)
     t0 = time.monotonic()
     inputs, fetch = _read(options)
     staging = options.out / STAGING
