@@ -195,6 +195,9 @@ class WorkerCache(DownloadCache):
     PARTS = "index.d"
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        #: Set when a batch was abandoned: the downloads then stopped end as "interrupted"
+        #: failures, which are not the URL's outcome and must not be remembered.
+        self.interrupted = False
         super().__init__(root)  # removes stale files in tmp/, never other workers' folders
         self._fh.close()  # index.jsonl is only appended to by the driver (merge_index)
         worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -205,6 +208,17 @@ class WorkerCache(DownloadCache):
         self._fh = (parts / f"{worker}.jsonl").open("a", encoding="utf-8")
         self.tmp = self.tmp / worker
         self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def record(self, result: FetchResult, max_bytes: int | None = None) -> None:
+        """Remember a result, except a failure caused by stopping an abandoned batch.
+
+        Args:
+            result: the outcome of one URL.
+            max_bytes: the byte cap it was fetched under.
+        """
+        if self.interrupted and not result.ok:
+            return  # the rerun (or Beam's retry of the bundle) fetches it again
+        super().record(result, max_bytes)
 
     def close(self) -> None:
         """Close the part file and remove this worker's (empty) download folder."""
@@ -245,12 +259,8 @@ def merge_index(cache_root: Path) -> int:
 
 def _row_entry(row: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """An ``errors.jsonl``/``skipped.jsonl`` entry of a spreadsheet row, as the local runner's."""
-    return {
-        "file": row["file"],
-        "sheet": row["sheet"],
-        "row": row["row"],
-        "source": row["source"],
-    } | (fields)
+    where = {"file": row["file"], "sheet": row["sheet"], "row": row["row"]}
+    return where | {"source": row["source"]} | fields
 
 
 def _route(
@@ -335,9 +345,20 @@ def fetch_rows(
 
     by_url = {row["source"]: row for row in rows}
     pass_through = not needs_change(proc_options)
-    with Downloader(cache, download_options) as dl:
-        for res in dl.fetch_many(list(by_url), retry_failed=retry_failed):
+    if isinstance(cache, WorkerCache):
+        cache.interrupted = False  # an earlier batch's stopped downloads have all ended
+    dl = Downloader(cache, download_options)
+    results = dl.fetch_many(list(by_url), retry_failed=retry_failed)
+    try:
+        for res in results:
             yield _route(res, by_url[res.source], cache, processed_root, proc_options, pass_through)
+    except BaseException:  # a crash, or Beam abandoning the bundle (GeneratorExit)
+        if isinstance(cache, WorkerCache):
+            cache.interrupted = True  # before the downloads in flight are stopped
+        raise
+    finally:
+        results.close()  # stops the downloads in flight
+        dl.close()
 
 
 def _shown(path: str, root: str) -> str:
@@ -572,10 +593,11 @@ def _fetch_sheet(
         "download_options": options.download_options(),
         "retry_failed": options.retry_failed,
     }
-    # Batches keep a worker's download threads busy (fetch_many overlaps up to 2x concurrency).
+    # Full batches keep a worker's download threads busy (fetch_many queues 2x concurrency);
+    # Beam's adaptive sizing would start at one URL per batch, one request at a time.
     batch = options.download_options().concurrency * 4
     step = (
-        "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch)
+        "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
     ) | "FetchProcess" >> beam.ParDo(_FetchDoFn(cfg))
     results = _results(beam, flags, staging, "fetch", step)
     got = [r["source"] for r in results]
