@@ -171,6 +171,7 @@ def _beam_runner(flags: Sequence[str]) -> str:
 
 
 def _load_index(path: Path, entries: dict[str, dict[str, Any]]) -> None:
+    """Read an index file's entries (the last line for a URL wins) into ``entries``."""
     with path.open("r", encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
@@ -203,8 +204,10 @@ class WorkerCache(DownloadCache):
         worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         parts = self.root / self.PARTS
         parts.mkdir(exist_ok=True)
+        # The other workers' entries, kept apart from the base class's own (newer) bookkeeping.
+        self._parts: dict[str, dict[str, Any]] = {}
         for part in sorted(parts.glob("*.jsonl")):
-            _load_index(part, self._entries)
+            _load_index(part, self._parts)
         self._fh = (parts / f"{worker}.jsonl").open("a", encoding="utf-8")
         self.tmp = self.tmp / worker
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -219,6 +222,19 @@ class WorkerCache(DownloadCache):
         if self.interrupted and not result.ok:
             return  # the rerun (or Beam's retry of the bundle) fetches it again
         super().record(result, max_bytes)
+        self._parts.pop(result.source, None)  # this worker's line is the newest
+
+    def lookup(self, url: str) -> dict[str, Any] | None:
+        """Index entry of ``url``: another worker's part, else ``index.jsonl`` or this worker's.
+
+        Args:
+            url: the URL.
+
+        Returns:
+            The entry, or None.
+        """
+        entry = self._parts.get(url)
+        return dict(entry) if entry is not None else super().lookup(url)
 
     def close(self) -> None:
         """Close the part file and remove this worker's (empty) download folder."""
@@ -674,7 +690,7 @@ def _plain(ex: Any) -> dict[str, Any]:
     """An example (a dict, or a :class:`~fer_tf.build.ingest.LocalExample`) as a JSON-able dict."""
     if isinstance(ex, dict):
         return ex
-    return {f.name: getattr(ex, f.name) for f in dataclasses.fields(ex)} | {"id": ex.id}
+    return {f.name: getattr(ex, f.name) for f in dataclasses.fields(ex)} | {"id": ex["id"]}
 
 
 def _write_shards(
@@ -690,8 +706,8 @@ def _write_shards(
     out = options.out
     (out / "manifest.json").unlink(missing_ok=True)  # no manifest describes half-written shards
     plan = _plan(out, examples, options)
-    tasks = (
-        json.dumps({"name": name, "examples": [_plain(ex) for ex in exs]})
+    tasks = (  # label sequences (tuples, arrays) become JSON lists
+        json.dumps({"name": name, "examples": [_plain(ex) for ex in exs]}, default=list)
         for split in plan
         for name, exs in plan[split]
     )
