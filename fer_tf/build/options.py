@@ -120,7 +120,8 @@ class BuildOptions:
         progress: report progress on stderr: a bar in a terminal, one line per 10% otherwise.
         runner: ``"local"`` (this process and its pool) or ``"beam"``: the fetch-and-process and
             shard-writing phases run as Apache Beam pipelines (:mod:`fer_tf.build.beam`; needs
-            ``pip install 'fer-tf[beam]'``). Same examples, splits and shards as ``"local"``.
+            ``pip install 'fer-tf[beam]'``). Same examples, splits and shards as ``"local"``;
+            ``workers`` is not used (the Beam runner sets the parallelism). See docs/scale.md.
         beam_options: Beam's own pipeline flags, passed to ``PipelineOptions`` as they are
             (``["--runner=DataflowRunner", "--project=p", ...]``, or one string split like a
             shell line); default: the DirectRunner. Only with ``runner="beam"``.
