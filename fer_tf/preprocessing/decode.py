@@ -277,8 +277,12 @@ def decode_image(data: bytes, info: dict[str, Any] | None = None) -> Any:
     return image
 
 
-def _decode(data: bytes, size: int | None, info: dict[str, Any] | None = None) -> tuple[Any, bool]:
+def _decode(
+    data: bytes, size: int | None, info: dict[str, Any] | None = None, im: Any = None
+) -> tuple[Any, bool]:
     """Decode upright, downscaled so the shorter side is at most ``size`` (None: full size).
+
+    ``im`` is the image :func:`_open` already made of ``data``, if any (not yet loaded).
 
     Returns:
         ``(array, bgr)``: uint8 ``(H, W, 3)``, in BGR order when ``bgr`` (OpenCV decoded it).
@@ -286,7 +290,7 @@ def _decode(data: bytes, size: int | None, info: dict[str, Any] | None = None) -
     Raises:
         ValueError: the bytes are not a decodable image.
     """
-    im = _open(data)
+    im = _open(data) if im is None else im
     width, height = im.size
     shrink = bool(size) and min(width, height) > int(size or 0)
     image = None
@@ -425,7 +429,7 @@ def process_image(data: bytes, options: Mapping[str, Any]) -> tuple[str, Any, st
         ):
             _validate(data, im)
             return "ok", data, ""
-        image, bgr = _decode(data, size)
+        image, bgr = _decode(data, size, im=im)
     except ValueError as exc:
         return "fail", None, str(exc)
     return "ok", _encode(image, quality, bgr), ""
