@@ -11,12 +11,12 @@ The kernel (decode -> resize -> encode) is built for cost, with the same validat
 Pillow decode:
 
 - Pillow parses the header only (format, mode, size, EXIF orientation, the decompression-bomb
-  limit). RGB and greyscale JPEGs are then decoded by OpenCV (the same libjpeg-turbo, same pixels
-  as Pillow), everything else (PNG, GIF, WebP, BMP, TIFF, CMYK/YCCK JPEG) by Pillow.
+  limit). RGB and greyscale JPEGs are then decoded by OpenCV (libjpeg-turbo, like Pillow: the same
+  pixels, tested), everything else (PNG, GIF, WebP, BMP, TIFF, CMYK/YCCK JPEG) by Pillow.
 - A JPEG that will be downscaled is decoded at the smallest DCT scale (1/2, 1/4 or 1/8) whose
   shorter side still reaches the target. DCT scaling entropy-decodes every coefficient, so corrupt
   data fails exactly as in a full decode; a JPEG without its end-of-image marker after the first
-  scan (truncated) never reaches OpenCV (which, before 4.10, only warns and fills the rest grey):
+  scan (truncated) never reaches OpenCV (older releases only warn and fill the rest grey):
   Pillow decodes it and reports "image file is truncated". Any OpenCV failure falls back to Pillow,
   so the set of accepted images and the failure messages are Pillow's.
 - The final resize maps the source rectangle exactly (the partial edge block of a DCT-scaled image
