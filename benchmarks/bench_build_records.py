@@ -72,10 +72,11 @@ Measured per tool and run:
 ``--repeat K`` runs each tool K times (alternating, fresh output and cache each time) and takes
 the best steady-state run of each. ``--n`` scales the workload. ``--rss-scan 2000,20000`` runs
 fer_tf alone on the small workload at each size and prints its peak RSS (it must not grow with the
-number of URLs). ``--profile`` runs fer_tf once more under cProfile (main thread of the main process;
-download threads and workers are not profiled, their CPU is shown from rusage), writes
-``fer_tf.prof`` and prints the top 25 cumulative entries. ``--baseline serial`` replaces
-img2dataset with the old serial-urllib baseline (Bartissol 2017's approach, timed on a subset).
+number of URLs). ``--profile`` runs fer_tf once more under cProfile: the main thread of the main
+process (wall clock, top 25 cumulative entries: where it waits), its download threads and its pool
+workers (CPU time per thread, ``time.thread_time``, merged, top 25 by own time), with the CPU split
+main process / workers from rusage; the ``.prof`` files are kept (``fer_tf.prof*``).
+``--baseline serial`` replaces img2dataset with the old serial-urllib baseline (Bartissol 2017's approach, timed on a subset).
 
 Usage::
 
@@ -118,18 +119,47 @@ WORKLOADS: dict[str, dict[str, Any]] = {
 }
 
 _FER_RUNNER = r"""
-import json, os, resource, sys
+import json, os, resource, sys, threading, time
 if __name__ == "__main__":
     out, prof = sys.argv[1], sys.argv[2]
     argv = sys.argv[3:]
     from fer_tf.cli.build_records import main
     if prof:
-        import cProfile
+        import cProfile, multiprocessing.util, pstats
+
+        class _Hook:  # register_after_fork keys on a weak reference
+            pass
+
+        hook, threads = _Hook(), []
+
+        def _in_worker(_):
+            # A forked pool worker: drop the parent thread's profiler, profile this process
+            # and write its stats when multiprocessing shuts the worker down.
+            sys.setprofile(None)
+            threading.setprofile(None)
+            p = cProfile.Profile(time.thread_time)  # CPU time: waits count for nothing
+            def dump():
+                p.disable()
+                p.dump_stats(f"{prof}.worker-{os.getpid()}")
+            multiprocessing.util.Finalize(hook, dump, exitpriority=100)
+            p.enable()
+
+        def _in_thread(frame, event, arg):
+            p = cProfile.Profile(time.thread_time)  # one per new thread (downloads), CPU time
+            threads.append(p)
+            p.enable()
+
+        multiprocessing.util.register_after_fork(hook, _in_worker)
+        threading.setprofile(_in_thread)
         profiler = cProfile.Profile()
-        # Forked pool workers would inherit the profiler (and run slower for nothing).
-        os.register_at_fork(after_in_child=lambda: sys.setprofile(None))
         rc = profiler.runcall(main, argv)
+        threading.setprofile(None)
         profiler.dump_stats(prof)
+        if threads:
+            merged = pstats.Stats(threads[0])
+            for p in threads[1:]:
+                merged.add(p)
+            merged.dump_stats(prof + ".threads")
     else:
         rc = main(argv)
     ru = {k: resource.getrusage(w) for k, w in
@@ -743,6 +773,7 @@ def _serial(server: Server, fer: Run, args: argparse.Namespace) -> None:
 
 
 def _profile(work: Path, server: Server, target: int, args: argparse.Namespace) -> None:
+    """One more fer_tf run, profiled: main thread, download threads and pool workers apart."""
     import pstats
 
     prof = work / "fer_tf.prof"
@@ -751,12 +782,23 @@ def _profile(work: Path, server: Server, target: int, args: argparse.Namespace) 
     if not r.ok or not prof.exists():
         return
     rest = r.cpu - (r.cpu_main or 0.0)
+    per = 1000 / max(1, r.images)
     print(
-        f"  profile: main process CPU {r.cpu_main or 0.0:.2f}s (download threads included), "
-        f"pool workers {rest:.2f}s, of {r.cpu:.2f}s; cProfile of the main thread -> {prof}"
+        f"  profile (cProfile slows Python code; CPU figures from rusage): main process "
+        f"{r.cpu_main or 0.0:.2f}s = {(r.cpu_main or 0.0) * per:.2f} ms/img (main thread and "
+        f"download threads), pool workers {rest:.2f}s = {rest * per:.2f} ms/img; {prof}*"
     )
-    stats = pstats.Stats(str(prof), stream=sys.stdout)
-    stats.sort_stats("cumulative").print_stats(25)
+    print("\n  -- main thread, top 25 by cumulative time (waits included) --")
+    pstats.Stats(str(prof), stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+    threads = Path(f"{prof}.threads")
+    if threads.exists():
+        print("  -- download and pool-manager threads of the main process, top 25 by own CPU --")
+        pstats.Stats(str(threads), stream=sys.stdout).sort_stats("tottime").print_stats(25)
+    workers = sorted(work.glob("fer_tf.prof.worker-*"))
+    if workers:
+        print(f"  -- {len(workers)} pool workers merged, top 25 by own CPU time --")
+        stats = pstats.Stats(*map(str, workers), stream=sys.stdout)
+        stats.sort_stats("tottime").print_stats(25)
 
 
 def rss_scan(args: argparse.Namespace, tmp: Path) -> int:
