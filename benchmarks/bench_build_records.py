@@ -288,7 +288,10 @@ class Server:
         self.proc.start()
         if not self.conn.poll(3600):
             raise RuntimeError("the mirror did not start within an hour")
-        self.info: dict[str, Any] = self.conn.recv()
+        try:
+            self.info: dict[str, Any] = self.conn.recv()
+        except EOFError:
+            raise RuntimeError("the mirror process failed (its traceback is above)") from None
         return self
 
     def ask(self, cmd: str) -> Any:
