@@ -57,8 +57,12 @@ Measured per tool and run:
 - CPU-ms per image: user + system time of the tool's whole process tree (``os.wait4`` on the tool's
   process includes every descendant it reaped; the benchmark is a child subreaper, so descendants
   that outlive their parent are reaped and counted too), and the split main process / the rest
-  (from a small runner that reads ``getrusage`` in the tool's main process at the end). CPU-ms per
-  image hardly depends on machine load; images/s does, so the load average is printed;
+  (from a small runner that reads ``getrusage`` in the tool's main process at the end). Also in
+  steady state: minus the tree's CPU when the server saw the first request (read from /proc by a
+  thread that polls the server every 20 ms), which leaves out start-up (img2dataset imports its
+  stack in four processes). CPU-ms per image hardly depends on machine load; images/s does, so the
+  load average is printed. On an idle machine with both tools CPU-bound, the steady-state ratio
+  tends to the ratio of steady-state CPU per image;
 - peak RSS: the largest single process of the tree (``ru_maxrss``; a process started from this
   one inherits this one's high-water mark at exec, printed as the floor: it stays ~30 MB because
   the workload lives in the server process, and the serial baseline, which imports TensorFlow
@@ -68,10 +72,11 @@ Measured per tool and run:
 ``--repeat K`` runs each tool K times (alternating, fresh output and cache each time) and takes
 the best steady-state run of each. ``--n`` scales the workload. ``--rss-scan 2000,20000`` runs
 fer_tf alone on the small workload at each size and prints its peak RSS (it must not grow with the
-number of URLs). ``--profile`` runs fer_tf once more under cProfile (main thread of the main process;
-download threads and workers are not profiled, their CPU is shown from rusage), writes
-``fer_tf.prof`` and prints the top 25 cumulative entries. ``--baseline serial`` replaces
-img2dataset with the old serial-urllib baseline (Bartissol 2017's approach, timed on a subset).
+number of URLs). ``--profile`` runs fer_tf once more under cProfile: the main thread of the main
+process (wall clock, top 25 cumulative entries: where it waits), its download threads and its pool
+workers (CPU time per thread, ``time.thread_time``, merged, top 25 by own time), with the CPU split
+main process / workers from rusage; the ``.prof`` files are kept (``fer_tf.prof*``).
+``--baseline serial`` replaces img2dataset with the old serial-urllib baseline (Bartissol 2017's approach, timed on a subset).
 
 Usage::
 
@@ -95,6 +100,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,18 +119,47 @@ WORKLOADS: dict[str, dict[str, Any]] = {
 }
 
 _FER_RUNNER = r"""
-import json, os, resource, sys
+import json, os, resource, sys, threading, time
 if __name__ == "__main__":
     out, prof = sys.argv[1], sys.argv[2]
     argv = sys.argv[3:]
     from fer_tf.cli.build_records import main
     if prof:
-        import cProfile
+        import cProfile, multiprocessing.util, pstats
+
+        class _Hook:  # register_after_fork keys on a weak reference
+            pass
+
+        hook, threads = _Hook(), []
+
+        def _in_worker(_):
+            # A forked pool worker: drop the parent thread's profiler, profile this process
+            # and write its stats when multiprocessing shuts the worker down.
+            sys.setprofile(None)
+            threading.setprofile(None)
+            p = cProfile.Profile(time.thread_time)  # CPU time: waits count for nothing
+            def dump():
+                p.disable()
+                p.dump_stats(f"{prof}.worker-{os.getpid()}")
+            multiprocessing.util.Finalize(hook, dump, exitpriority=100)
+            p.enable()
+
+        def _in_thread(frame, event, arg):
+            p = cProfile.Profile(time.thread_time)  # one per new thread (downloads), CPU time
+            threads.append(p)
+            p.enable()
+
+        multiprocessing.util.register_after_fork(hook, _in_worker)
+        threading.setprofile(_in_thread)
         profiler = cProfile.Profile()
-        # Forked pool workers would inherit the profiler (and run slower for nothing).
-        os.register_at_fork(after_in_child=lambda: sys.setprofile(None))
         rc = profiler.runcall(main, argv)
+        threading.setprofile(None)
         profiler.dump_stats(prof)
+        if threads:
+            merged = pstats.Stats(threads[0])
+            for p in threads[1:]:
+                merged.add(p)
+            merged.dump_stats(prof + ".threads")
     else:
         rc = main(argv)
     ru = {k: resource.getrusage(w) for k, w in
@@ -243,6 +278,7 @@ class Server:
     def __init__(self, workload: str, n: int, latency: float, seed: int, work: Path) -> None:
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe()
+        self.lock = threading.Lock()
         self.work = work
         self.proc = ctx.Process(
             target=_serve, args=(child, workload, n, latency, seed, str(work)), daemon=True
@@ -252,12 +288,16 @@ class Server:
         self.proc.start()
         if not self.conn.poll(3600):
             raise RuntimeError("the mirror did not start within an hour")
-        self.info: dict[str, Any] = self.conn.recv()
+        try:
+            self.info: dict[str, Any] = self.conn.recv()
+        except EOFError:
+            raise RuntimeError("the mirror process failed (its traceback is above)") from None
         return self
 
     def ask(self, cmd: str) -> Any:
-        self.conn.send(cmd)
-        return self.conn.recv()
+        with self.lock:  # the first-request watcher asks from its own thread
+            self.conn.send(cmd)
+            return self.conn.recv()
 
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(OSError):
@@ -281,6 +321,7 @@ class Run:
     startup: float = 0.0
     cpu: float = 0.0
     cpu_main: float | None = None
+    cpu_steady: float | None = None
     rss_mb: float = 0.0
     max_active: int = 0
     requests: int = 0
@@ -344,15 +385,60 @@ def _children(keep: set[int]) -> list[int]:
     return out
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds so far of ``root`` and its live descendants, with what they have reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after "(comm)": state, ppid, ... utime, stime, cutime, cstime (stat fields 14-17)
+        parent[int(d.name)] = int(fields[1])
+        cpu[int(d.name)] = sum(int(x) for x in fields[11:15]) / tick
+    tree, total = {root}, 0.0
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parent.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    for pid in tree:
+        total += cpu.get(pid, 0.0)
+    return total
+
+
+def _watch_first_request(server: Server, pid: int, box: dict[str, float], done: Any) -> None:
+    """Snapshot the tool's CPU when the server sees its first request (polled every 20 ms)."""
+    while not done.is_set():
+        if server.ask("stats")["first"] is not None:
+            box["cpu_at_first"] = _tree_cpu(pid)
+            return
+        done.wait(0.02)
+
+
 def _timed(cmd: list[str], env: dict[str, str], log: Path, server: Server) -> Run:
     """Run ``cmd`` against the server; fills wall/steady/CPU/RSS (images left to the caller)."""
     server.ask("reset")
     run = Run(tool="")
+    box: dict[str, float] = {}
+    done = threading.Event()
     t0 = time.monotonic()
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        watch = threading.Thread(
+            target=_watch_first_request, args=(server, proc.pid, box, done), daemon=True
+        )
+        watch.start()
         _, status, usage = os.wait4(proc.pid, 0)
     t_exit = time.monotonic()
+    done.set()
+    watch.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     orphan_cpu, orphan_rss = _reap_orphans({server.proc.pid})
     stats = server.ask("stats")
@@ -361,6 +447,7 @@ def _timed(cmd: list[str], env: dict[str, str], log: Path, server: Server) -> Ru
     run.startup = (first - t0) if first is not None else float("nan")
     run.steady = (t_exit - first) if first is not None else 0.0
     run.cpu = usage.ru_utime + usage.ru_stime + orphan_cpu
+    run.cpu_steady = run.cpu - box["cpu_at_first"] if "cpu_at_first" in box else None
     run.rss_mb = max(usage.ru_maxrss, orphan_rss) / 1024
     run.max_active, run.requests = stats["max_active"], stats["requests"]
     run.load = os.getloadavg()[0]
@@ -575,11 +662,12 @@ def _line(r: Run, label: str) -> str:
     if not r.ok:
         return f"  {label:<16} FAILED: {r.error}"
     per = 1000 / max(1, r.images)
-    main = (
-        f" (main {r.cpu_main * per:.2f} + rest {(r.cpu - r.cpu_main) * per:.2f})"
-        if r.cpu_main is not None
-        else ""
-    )
+    parts = []
+    if r.cpu_steady is not None:
+        parts.append(f"steady {r.cpu_steady * per:.2f}")
+    if r.cpu_main is not None:
+        parts.append(f"main {r.cpu_main * per:.2f} + rest {(r.cpu - r.cpu_main) * per:.2f}")
+    main = f" ({'; '.join(parts)})" if parts else ""
     return (
         f"  {label:<16} {r.images:>6} img  end to end {r.wall:6.2f}s = {r.rate(False):6.1f} img/s"
         f"  start-up {r.startup:5.2f}s  steady {r.steady:6.2f}s = {r.rate(True):6.1f} img/s"
@@ -659,9 +747,18 @@ def _summarise(
         out.update(e2e=e2e, steady=steady)
         print(
             f"  ratio fer_tf/img2dataset ({name}): end to end {e2e:.2f}x, steady state "
-            f"{steady:.2f}x (goal >= {spec['goal']}x steady on 2 cores), CPU per image "
-            f"{cpu:.2f}x less"
+            f"{steady:.2f}x (goal >= {spec['goal']}x steady on 2 cores); CPU per image, "
+            f"img2dataset/fer_tf: {cpu:.2f}x all in",
+            end="",
         )
+        if fer.cpu_steady and base.cpu_steady:
+            out["cpu_steady"] = (base.cpu_steady / base.images) / (fer.cpu_steady / fer.images)
+            print(
+                f", {out['cpu_steady']:.2f}x in steady state (what the steady-state ratio tends "
+                "to when both are CPU-bound; hardly depends on load)"
+            )
+        else:
+            print()
     return out
 
 
@@ -679,6 +776,7 @@ def _serial(server: Server, fer: Run, args: argparse.Namespace) -> None:
 
 
 def _profile(work: Path, server: Server, target: int, args: argparse.Namespace) -> None:
+    """One more fer_tf run, profiled: main thread, download threads and pool workers apart."""
     import pstats
 
     prof = work / "fer_tf.prof"
@@ -687,12 +785,23 @@ def _profile(work: Path, server: Server, target: int, args: argparse.Namespace) 
     if not r.ok or not prof.exists():
         return
     rest = r.cpu - (r.cpu_main or 0.0)
+    per = 1000 / max(1, r.images)
     print(
-        f"  profile: main process CPU {r.cpu_main or 0.0:.2f}s (download threads included), "
-        f"pool workers {rest:.2f}s, of {r.cpu:.2f}s; cProfile of the main thread -> {prof}"
+        f"  profile (cProfile slows Python code; CPU figures from rusage): main process "
+        f"{r.cpu_main or 0.0:.2f}s = {(r.cpu_main or 0.0) * per:.2f} ms/img (main thread and "
+        f"download threads), pool workers {rest:.2f}s = {rest * per:.2f} ms/img; {prof}*"
     )
-    stats = pstats.Stats(str(prof), stream=sys.stdout)
-    stats.sort_stats("cumulative").print_stats(25)
+    print("\n  -- main thread, top 25 by cumulative time (waits included) --")
+    pstats.Stats(str(prof), stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+    threads = Path(f"{prof}.threads")
+    if threads.exists():
+        print("  -- download and pool-manager threads of the main process, top 25 by own CPU --")
+        pstats.Stats(str(threads), stream=sys.stdout).sort_stats("tottime").print_stats(25)
+    workers = sorted(work.glob("fer_tf.prof.worker-*"))
+    if workers:
+        print(f"  -- {len(workers)} pool workers merged, top 25 by own CPU time --")
+        stats = pstats.Stats(*map(str, workers), stream=sys.stdout)
+        stats.sort_stats("tottime").print_stats(25)
 
 
 def rss_scan(args: argparse.Namespace, tmp: Path) -> int:
@@ -775,13 +884,14 @@ def main(argv: list[str] | None = None) -> int:
     names = ("web", "small") if args.workload == "both" else (args.workload,)
     results = [bench_workload(name, args, i2d, tmp) for name in names]
     failed = any(r["fer_tf"] is None for r in results)
-    if len(results) > 1:
+    if sum("steady" in r for r in results) > 1:
         print("\nsummary (best runs, steady state = images / (first request -> exit)):")
         for r in results:
             if "steady" in r:
                 print(
                     f"  {r['workload']:<6} end to end {r['e2e']:.2f}x, steady state "
-                    f"{r['steady']:.2f}x (goal {WORKLOADS[r['workload']]['goal']}x)"
+                    f"{r['steady']:.2f}x (goal {WORKLOADS[r['workload']]['goal']}x), steady-state "
+                    f"CPU per image {r.get('cpu_steady', float('nan')):.2f}x"
                 )
     print(f"load at the end {os.getloadavg()[0]:.2f}; files {tmp}")
     return 1 if failed else 0

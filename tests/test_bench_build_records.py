@@ -68,3 +68,9 @@ def test_fer_tf_side_runs_and_counts_every_image(
     line = next(ln for ln in out.splitlines() if "fer_tf #1" in ln)
     assert "     6 img" in line and "steady" in line and "CPU" in line and "peak RSS" in line
     assert "FAILED" not in out and list((tmp_path / "cache" / "workloads").glob("*.pkl"))
+
+
+def test_missing_img2dataset_is_reported_not_fatal(bench: ModuleType, tmp_path: Path) -> None:
+    args = bench.build_parser().parse_args(["--img2dataset-python", str(tmp_path / "nope")])
+    python, why = bench.img2dataset_python(args)  # given explicitly: never installs
+    assert python is None and "not importable" in why
