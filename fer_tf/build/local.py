@@ -49,11 +49,24 @@ __all__ = ["FetchOutcome", "fetch_and_process", "process_file", "triage_file"]
 # Jobs (pool processes and checker threads)
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
+
 def _write_atomic(target: str, payload: bytes, tmp_suffix: str) -> None:
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    # os-level calls: open, write, close, rename; the directory is made only when missing (a
+    # buffered open() adds fstat/ioctl/lseek, and each syscall is a GIL hand-off in a busy worker).
     tmp = f"{target}.{tmp_suffix}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
+    try:
+        fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     os.replace(tmp, target)
 
 

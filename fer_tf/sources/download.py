@@ -296,10 +296,14 @@ class DownloadCache:
     def store(self, tmp_path: Path, sha256: str) -> Path:
         """Move a fully written temporary file into the store (atomic rename)."""
         dst = self.object_path(sha256)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists():
-            tmp_path.unlink(missing_ok=True)
-        else:
+        # Same name, same bytes: replacing an object already there changes nothing. One rename,
+        # and a mkdir only the first time a prefix directory is used.
+        try:
+            os.replace(tmp_path, dst)
+        except FileNotFoundError:
+            if not tmp_path.exists():
+                raise
+            dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_path, dst)
         return dst
 
@@ -715,7 +719,7 @@ class Downloader:
         ok = False
         head = bytearray()  # the first bytes, for sniffing without reading the file back
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with os.fdopen(fd, "wb", buffering=0) as fh:  # chunks are 64 KiB already
                 for chunk in resp.chunks(_CHUNK):
                     size += len(chunk)
                     if size > o.max_bytes:
@@ -727,7 +731,9 @@ class Downloader:
                     if self._stop.is_set():
                         raise _Failure("connection", "interrupted")
                     h.update(chunk)
-                    fh.write(chunk)
+                    view = memoryview(chunk)
+                    while view:  # unbuffered: a short write is possible, if rare
+                        view = view[fh.write(view) :]
                     if len(head) < _SNIFF_BYTES:
                         head += chunk
             if size == 0:
