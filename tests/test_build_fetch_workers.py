@@ -164,3 +164,18 @@ def test_shared_slots_cap_a_host_and_the_total() -> None:
         t.join()
     assert peak["a"] <= 2 and peak["b"] <= 2 and peak["all"] <= 3
     assert peak["all"] >= 2
+
+
+def test_cache_forgets_lines_it_appends_when_asked(tmp_path: Path) -> None:
+    cache = DownloadCache(tmp_path)
+    cache.record(FetchResult("http://x.org/1", False, category="http_404", attempts=1))
+    cache.close()
+    cache = DownloadCache(tmp_path)
+    cache.remember_new = False  # what a build does: memory for the index it started from only
+    cache.record(FetchResult("http://x.org/1", True, "ab" * 32, 3))
+    cache.record(FetchResult("http://x.org/2", True, "ab" * 32, 3))
+    assert cache.lookup("http://x.org/1") is None  # never the outdated failure
+    assert cache.lookup("http://x.org/2") is None
+    cache.close()
+    again = DownloadCache(tmp_path)  # the file has every line: the last one wins
+    assert again.lookup("http://x.org/1")["ok"] and again.lookup("http://x.org/2")["ok"]

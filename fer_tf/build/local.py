@@ -690,6 +690,7 @@ def fetch_and_process(
         RuntimeError: a worker failed (a bug) or died.
     """
     download_options.validate()
+    cache.remember_new = False  # each URL is looked up once, before its result is recorded
     by_url = {row.source: row for row in rows}
     bar = Progress(
         len(rows),

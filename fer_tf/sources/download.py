@@ -205,6 +205,10 @@ class DownloadCache:
     """
 
     INDEX = "index.jsonl"
+    #: Keep the lines appended by this instance for :meth:`lookup`. A build asks about each URL
+    #: once, before recording it, and sets this to False: its memory then holds only the index it
+    #: started from, not one line per URL of the run.
+    remember_new: bool = True
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -273,7 +277,10 @@ class DownloadCache:
             raise RuntimeError("this DownloadCache is objects_only(): its index belongs to another")
         line = json.dumps(entry, sort_keys=True, ensure_ascii=False)
         with self._lock:
-            self._entries[entry["url"]] = line
+            if self.remember_new:
+                self._entries[entry["url"]] = line
+            else:
+                self._entries.pop(entry["url"], None)  # never answer with an outdated line
             self._fh.write(line + "\n")
             self._fh.flush()
 
