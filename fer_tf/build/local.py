@@ -606,6 +606,9 @@ class _Workers:
             self.tasks.put(None)
 
     def close(self, interrupted: bool) -> None:
+        """Wait for the workers to end; after an error or interrupt, end them first."""
+        if interrupted and not hasattr(self.procs[0], "terminate"):
+            self.finish()  # a worker thread (workers=0) cannot be killed: it is told to stop
         for p in self.procs:
             if interrupted and hasattr(p, "terminate"):
                 p.terminate()
