@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from fer_tf.sources.spreadsheet import read_spreadsheet
-from fer_tf.testing.mirror import FAULTS, VARIANTS, Mirror, encode_variant
+from fer_tf.testing.mirror import (
+    FAULTS,
+    VARIANTS,
+    Mirror,
+    encode_variant,
+    uniform_sizes,
+    web_photo_sizes,
+)
 
 
 def test_serves_images_and_stops_cleanly_with_a_hung_request() -> None:
@@ -92,3 +99,70 @@ def test_variants_are_images(variant: str) -> None:
     body = encode_variant(img, variant)
     with Image.open(io.BytesIO(body)) as im:
         assert im.format in ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+
+
+def test_web_photo_sizes_spread_like_web_images() -> None:
+    sizes = web_photo_sizes(600, seed=0)
+    assert sizes == web_photo_sizes(600, seed=0) != web_photo_sizes(600, seed=1)
+    longs = [max(s) for s in sizes]
+    assert min(longs) >= 320 and max(longs) <= 3000
+    assert 0.7 < sum(500 <= x <= 1600 for x in longs) / len(longs) < 0.9
+    assert sum(h > w for w, h in sizes) > 100  # portrait ones too
+    with pytest.raises(ValueError, match="max_side"):
+        web_photo_sizes(3, min_side=500, max_side=400)
+
+
+def test_uniform_sizes_in_range() -> None:
+    sizes = uniform_sizes(200, 280, 340, seed=3)
+    assert sizes == uniform_sizes(200, 280, 340, seed=3)
+    sides = [x for s in sizes for x in s]
+    assert min(sides) >= 280 and max(sides) <= 340 and len(set(sides)) > 30
+    with pytest.raises(ValueError, match="high"):
+        uniform_sizes(2, 300, 200)
+
+
+def test_photo_workload_sizes_png_share_and_cache(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    sizes = [(60, 40), (33, 50), (48, 48), (70, 30), (40, 41), (50, 20)]
+    kw = dict(sizes=sizes, content="photo", png_fraction=0.5, seed=2, comma_every=0)
+    m = Mirror(6, cache_dir=tmp_path, **kw)
+    pngs = [it for it in m.items if it.variant == "png"]
+    assert 0 < len(pngs) < 6 and all(it.path.endswith(".png") for it in pngs)
+    for it, size in zip(m.items, sizes):
+        with Image.open(io.BytesIO(it.body)) as im:
+            assert im.size == size and im.mode == "RGB"
+            assert im.format == ("PNG" if it.variant == "png" else "JPEG")
+    assert len(list(tmp_path.glob("mirror-bodies-*.pkl"))) == 1
+    again = Mirror(6, cache_dir=tmp_path, **kw)  # from the cache: same bytes
+    fresh = Mirror(6, **kw)  # generated again: same bytes (deterministic)
+    assert [it.body for it in again.items] == [it.body for it in m.items]
+    assert [it.body for it in fresh.items] == [it.body for it in m.items]
+    # photo-like: more detail (bytes) than SynthFACS faces of the same sizes, as JPEG alike
+    faces = Mirror(6, sizes=sizes, seed=2, comma_every=0)
+    jpeg = [i for i, it in enumerate(m.items) if it.variant == "jpeg"]
+    assert sum(len(m.items[i].body) for i in jpeg) > sum(len(faces.items[i].body) for i in jpeg)
+    with Image.open(io.BytesIO(faces.items[0].body)) as im:
+        assert im.size == (60, 40)
+
+
+def test_workload_options_rejected() -> None:
+    with pytest.raises(ValueError, match="content"):
+        Mirror(2, content="video")
+    with pytest.raises(ValueError, match="sizes"):
+        Mirror(2, sizes=[(10, 10)])
+    with pytest.raises(ValueError, match="png_fraction"):
+        Mirror(2, png_fraction=1.5)
+
+
+def test_first_and_last_request_times() -> None:
+    with Mirror(2, comma_every=0) as m:
+        assert m.first_request_at is None
+        t0 = time.monotonic()
+        for it in m.items:
+            urllib.request.urlopen(it.url, timeout=5).read()
+        assert t0 <= m.first_request_at <= m.last_request_at <= time.monotonic()
+        m.reset_counts()
+        assert m.first_request_at is None and m.last_request_at is None

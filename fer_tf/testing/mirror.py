@@ -30,6 +30,15 @@ fault                     what the server does                        category e
 Variants (all decode to the same upright face): ``jpeg`` (default), ``png_alpha`` (RGBA PNG),
 ``gif`` (two frames; the first is the face), ``webp``, ``cmyk`` (CMYK JPEG), ``grey`` (greyscale
 JPEG), ``exif_rotated`` (JPEG stored rotated, EXIF orientation 6), ``bmp``, ``png16`` (16-bit grey).
+One more, ``png`` (plain RGB PNG, as web photos come), is accepted everywhere but kept out of
+:data:`VARIANTS`, whose every entry the test fixtures serve.
+
+Benchmark workloads: ``sizes`` gives every item its own ``(width, height)``
+(:func:`web_photo_sizes`, :func:`uniform_sizes`), ``content="photo"`` serves photo-like images
+(crops of scikit-image's sample photos with mild sensor-like noise: ~1-3 bits per pixel as JPEG,
+like web photos, where SynthFACS faces are very smooth and decode unrealistically fast),
+``png_fraction`` serves a share of them as RGB PNG, and ``cache_dir`` keeps the generated bodies
+between runs. :attr:`Mirror.first_request_at` and :attr:`Mirror.last_request_at` time a client.
 
 Example::
 
@@ -48,6 +57,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,12 +71,16 @@ from fer_tf import facs
 from fer_tf.checks import check_choice, check_number, invalid
 
 __all__ = [
+    "CONTENTS",
     "FAULTS",
     "VARIANTS",
     "EXPECTED_CATEGORY",
     "MirrorItem",
     "Mirror",
     "encode_variant",
+    "photo_image",
+    "uniform_sizes",
+    "web_photo_sizes",
 ]
 
 #: Fault kinds and the failure category the downloader must report (None: the image arrives).
@@ -100,7 +114,13 @@ VARIANTS: tuple[str, ...] = (
     "bmp",
     "png16",
 )
+#: Accepted as well, but not in VARIANTS (the test fixtures serve one item per entry there).
+_EXTRA_VARIANTS: tuple[str, ...] = ("png",)
+_ALL_VARIANTS: tuple[str, ...] = VARIANTS + _EXTRA_VARIANTS
+#: Content kinds (see Mirror's ``content``).
+CONTENTS: tuple[str, ...] = ("synthfacs", "photo")
 _EXT = {
+    "png": "png",
     "jpeg": "jpg",
     "png_alpha": "png",
     "gif": "gif",
@@ -119,7 +139,7 @@ def encode_variant(image: np.ndarray, variant: str = "jpeg", quality: int = 90) 
 
     Args:
         image: uint8 RGB ``(H, W, 3)``.
-        variant: one of :data:`VARIANTS`.
+        variant: one of :data:`VARIANTS`, or ``"png"`` (plain RGB PNG).
         quality: JPEG/WebP quality.
 
     Returns:
@@ -131,11 +151,13 @@ def encode_variant(image: np.ndarray, variant: str = "jpeg", quality: int = 90) 
     """
     from PIL import Image
 
-    check_choice("variant", variant, VARIANTS)
+    check_choice("variant", variant, _ALL_VARIANTS)
     im = Image.fromarray(np.ascontiguousarray(image), "RGB")
     buf = io.BytesIO()
     if variant == "jpeg":
         im.save(buf, "JPEG", quality=quality)
+    elif variant == "png":
+        im.save(buf, "PNG")
     elif variant == "png_alpha":
         alpha = np.full(image.shape[:2], 255, np.uint8)
         alpha[:, : image.shape[1] // 8] = 0  # a transparent band on the left
@@ -222,6 +244,180 @@ def _faces(
             }
         )
     return out
+
+
+def web_photo_sizes(
+    n: int, *, seed: int = 0, min_side: int = 320, max_side: int = 3000
+) -> list[tuple[int, int]]:
+    """``(width, height)`` of ``n`` web photos, sized like EmotioNet's web images.
+
+    The long side is log-normal (median 900 px, sigma 0.45: ~80% between 500 and 1,600 px),
+    clipped to ``[min_side, max_side]``; the aspect ratio is 4:3 (40%), 3:2 (25%), 1:1 (15%),
+    16:9 (15%) or 5:4 (5%), in landscape 70% of the time and portrait otherwise.
+
+    Args:
+        n: number of sizes.
+        seed: random seed (same seed, same sizes).
+        min_side: smallest long side.
+        max_side: largest long side.
+
+    Returns:
+        ``n`` ``(width, height)`` pairs.
+
+    Raises:
+        ValueError: for a bad ``n`` or sides.
+    """
+    check_number("n", n, min=0, integer=True)
+    check_number("min_side", min_side, min=1, integer=True)
+    check_number("max_side", max_side, min=min_side, integer=True)
+    rng = np.random.default_rng([seed, 0x5EB])
+    longs = np.clip(np.rint(900.0 * np.exp(0.45 * rng.standard_normal(n))), min_side, max_side)
+    ratios = rng.choice([4 / 3, 3 / 2, 1.0, 16 / 9, 5 / 4], size=n, p=[0.4, 0.25, 0.15, 0.15, 0.05])
+    portrait = rng.random(n) < 0.3
+    out = []
+    for long, ratio, tall in zip(longs.astype(int), ratios, portrait):
+        short = max(1, int(round(long / ratio)))
+        out.append((short, int(long)) if tall else (int(long), short))
+    return out
+
+
+def uniform_sizes(n: int, low: int, high: int, *, seed: int = 0) -> list[tuple[int, int]]:
+    """``(width, height)`` pairs with each side drawn uniformly from ``low..high`` (inclusive).
+
+    Args:
+        n: number of sizes.
+        low: smallest side.
+        high: largest side.
+        seed: random seed.
+
+    Returns:
+        ``n`` ``(width, height)`` pairs.
+
+    Raises:
+        ValueError: for a bad ``n``, ``low`` or ``high``.
+    """
+    check_number("n", n, min=0, integer=True)
+    check_number("low", low, min=1, integer=True)
+    check_number("high", high, min=low, integer=True)
+    sides = np.random.default_rng([seed, 0x512E]).integers(low, high + 1, size=(n, 2))
+    return [(int(w), int(h)) for w, h in sides]
+
+
+#: scikit-image sample photos (bundled with the package, never downloaded) used for "photo".
+_PHOTO_SOURCES = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+)
+_PHOTOS: list[np.ndarray] = []
+
+
+def _photo_sources() -> list[np.ndarray]:
+    if not _PHOTOS:
+        try:
+            import skimage.data
+        except ImportError as err:  # pragma: no cover - scikit-image is a dev dependency
+            raise ImportError(
+                "content='photo' needs scikit-image (pip install 'fer-tf[dev]')."
+            ) from err
+        _PHOTOS.extend(np.ascontiguousarray(getattr(skimage.data, k)()) for k in _PHOTO_SOURCES)
+    return _PHOTOS
+
+
+def photo_image(
+    width: int, height: int, rng: np.random.Generator, noise: float = 3.0
+) -> np.ndarray:
+    """A photo-like RGB image: a random crop of a sample photo, resized, with sensor-like noise.
+
+    The crop (35-100% of the largest one with the target's aspect ratio, anywhere in one of
+    scikit-image's seven colour sample photos, mirrored half the time) is resized with bicubic
+    filtering to ``width x height``; Gaussian noise (``noise`` grey levels) then gives upscaled
+    crops the fine texture of real photos, so that as JPEG (quality 90) they take ~1-3 bits per
+    pixel like web photos, and decoding costs what it costs on them.
+
+    Args:
+        width: image width.
+        height: image height.
+        rng: random generator (the image is a function of its state).
+        noise: standard deviation of the added noise, in grey levels.
+
+    Returns:
+        uint8 RGB ``(height, width, 3)``.
+    """
+    from PIL import Image
+
+    photos = _photo_sources()
+    src = photos[int(rng.integers(len(photos)))]
+    sh, sw = src.shape[:2]
+    aspect = width / height
+    ch, cw = min(sh, sw / aspect), min(sh, sw / aspect) * aspect
+    frac = float(np.sqrt(rng.uniform(0.35, 1.0)))
+    ch, cw = max(8, int(ch * frac)), max(8, int(cw * frac))
+    y, x = int(rng.integers(0, sh - ch + 1)), int(rng.integers(0, sw - cw + 1))
+    crop = src[y : y + ch, x : x + cw]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    im = Image.fromarray(np.ascontiguousarray(crop), "RGB").resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
+    arr = np.asarray(im, np.float32)
+    if noise > 0:
+        arr = arr + rng.standard_normal(arr.shape, np.float32) * np.float32(noise)
+    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+
+
+def _bodies(
+    faces: list[dict[str, Any]],
+    sizes: Sequence[tuple[int, int]] | None,
+    content: str,
+    variants: Sequence[str],
+    quality: int,
+    seed: int,
+    size: int,
+) -> list[bytes]:
+    """The served bytes of every item (see Mirror's ``sizes`` and ``content``)."""
+    from PIL import Image
+
+    out = []
+    for i, (face, variant) in enumerate(zip(faces, variants)):
+        if content == "photo":
+            w, h = sizes[i] if sizes is not None else (size, size)
+            image = photo_image(w, h, np.random.default_rng([seed, 0x9407, i]))
+        elif sizes is not None and tuple(sizes[i]) != face["image"].shape[1::-1]:
+            im = Image.fromarray(face["image"], "RGB")
+            image = np.asarray(im.resize(tuple(sizes[i]), Image.Resampling.BICUBIC))
+        else:
+            image = face["image"]
+        out.append(encode_variant(image, variant, quality))
+    return out
+
+
+def _cached_bodies(cache_dir: str | os.PathLike[str] | None, key: tuple, make: Any) -> list[bytes]:
+    """``make()``, kept in ``cache_dir`` under a hash of ``key`` (every input of the bytes)."""
+    if cache_dir is None:
+        return make()
+    import hashlib
+    import pickle
+
+    import PIL
+
+    full = (key, PIL.__version__, np.__version__, 1)
+    digest = hashlib.sha256(repr(full).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / f"mirror-bodies-{digest}.pkl"
+    if path.exists():
+        with path.open("rb") as fh:
+            return pickle.load(fh)  # our own cache file, written below
+    bodies = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(bodies, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return bodies
 
 
 def _as_assignment(spec: Any, n: int, name: str, allowed: Sequence[str]) -> dict[int, str]:
@@ -383,6 +579,16 @@ class Mirror:
         comma_every: every k-th item gets a URL with a comma (0: none).
         host: address to bind (loopback by default).
         port: port (0: an ephemeral one).
+        sizes: ``(width, height)`` of every item (``n`` pairs), for benchmark workloads
+            (:func:`web_photo_sizes`, :func:`uniform_sizes`); default: every item ``size`` square.
+            SynthFACS faces are drawn at ``size`` and resized (bicubic) to their item's size.
+        content: ``"synthfacs"`` (the faces, default) or ``"photo"`` (:func:`photo_image`: photo-
+            like crops, which decode like web photos; labels are still SynthFACS's, drawn at
+            32 px). ``"photo"`` needs scikit-image.
+        png_fraction: share of the items without an assigned variant served as plain RGB PNG
+            (``"png"`` variant), picked at random with ``seed``.
+        cache_dir: keep the generated image bytes here between runs (keyed by every parameter
+            that shapes them, and the Pillow and NumPy versions); None: no cache.
 
     Raises:
         ValueError: for a bad fault/variant assignment or parameter.
@@ -408,8 +614,18 @@ class Mirror:
         comma_every: int = 5,
         host: str = "127.0.0.1",
         port: int = 0,
+        sizes: Sequence[tuple[int, int]] | None = None,
+        content: str = "synthfacs",
+        png_fraction: float = 0.0,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         check_number("n", n, min=0, integer=True)
+        check_choice("content", content, CONTENTS)
+        check_number("png_fraction", png_fraction, min=0.0, max=1.0)
+        if sizes is not None:
+            sizes = [(int(w), int(h)) for w, h in sizes]
+            if len(sizes) != n or any(w < 1 or h < 1 for w, h in sizes):
+                raise invalid("sizes", f"{n} (width, height) pairs of positive sides", sizes[:3])
         self.n = n
         self.aus = facs.parse_aus(aus)
         self.latency = float(latency)
@@ -428,12 +644,27 @@ class Mirror:
         self._active = 0
         #: Most requests handled at the same time (for concurrency checks).
         self.max_active = 0
+        #: ``time.monotonic()`` of the first and the latest request since the last
+        #: :meth:`reset_counts` (None before any): CLOCK_MONOTONIC is system-wide on Linux, so a
+        #: benchmark in another process can time a client from its first request.
+        self.first_request_at: float | None = None
+        self.last_request_at: float | None = None
         fault_of = _as_assignment(faults, n, "faults", FAULTS)
-        variant_of = _as_assignment(variants, n, "variants", VARIANTS)
-        faces = _faces(n, seed, size, self.aus, unknown_fraction)
+        variant_of = _as_assignment(variants, n, "variants", _ALL_VARIANTS)
+        if png_fraction > 0:
+            pick = np.random.default_rng([seed, 0x96]).random(n) < png_fraction
+            variant_of = {**{i: "png" for i in range(n) if pick[i]}, **variant_of}
+        face_size = 32 if content == "photo" else size
+        faces = _faces(n, seed, face_size, self.aus, unknown_fraction)
+        kinds = [variant_of.get(i, "jpeg") for i in range(n)]
+        bodies = _cached_bodies(
+            cache_dir,
+            (n, seed, size, self.aus, unknown_fraction, quality, sizes, content, kinds),
+            lambda: _bodies(faces, sizes, content, kinds, quality, seed, size),
+        )
         self.items: list[MirrorItem] = []
         for i, face in enumerate(faces):
-            variant = variant_of.get(i, "jpeg")
+            variant = kinds[i]
             name = (
                 f"{i:05d},s={size}"
                 if comma_every and i % comma_every == comma_every - 1
@@ -455,7 +686,7 @@ class Mirror:
                     emotion=face["emotion"],
                     posed=face["posed"],
                     subject=face["subject"],
-                    body=encode_variant(face["image"], variant, quality),
+                    body=bodies[i],
                     expected_category=EXPECTED_CATEGORY[fault] if fault else None,
                 )
             )
@@ -526,8 +757,12 @@ class Mirror:
 
     def _count(self, path: str) -> None:
         key = unquote(urlsplit(path).path)
+        now = time.monotonic()
         with self._counts_lock:
             self._counts[key] = self._counts.get(key, 0) + 1
+            if self.first_request_at is None:
+                self.first_request_at = now
+            self.last_request_at = now
 
     def _enter(self) -> None:
         with self._counts_lock:
@@ -546,10 +781,13 @@ class Mirror:
             return self._counts.get(unquote(urlsplit(path).path), 0)
 
     def reset_counts(self) -> None:
-        """Forget request counts (``"flaky"`` URLs fail again) and ``max_active``."""
+        """Forget request counts (``"flaky"`` URLs fail again), ``max_active`` and the
+        first/last request times."""
         with self._counts_lock:
             self._counts.clear()
             self.max_active = 0
+            self.first_request_at = None
+            self.last_request_at = None
 
     @property
     def good(self) -> list[MirrorItem]:
