@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "PROCESS_VERSION",
     "SPREADSHEET",
     "DEFAULT_VAL_FRACTION",
+    "RUNNERS",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -39,6 +41,8 @@ DEFAULT_EXAMPLES_PER_SHARD = 1024
 FACE_CROPS = ("none", "haar")
 FACE_FALLBACKS = ("keep", "drop")
 SPLIT_BY = ("id", "subject")
+#: How the build runs: in this process and its pool (``"local"``) or as an Apache Beam pipeline.
+RUNNERS = ("local", "beam")
 #: The default source: EmotioNet-style spreadsheets of image URLs (``spreadsheets``).
 SPREADSHEET = "spreadsheet"
 #: ``val_fraction=None`` means this, or 0 when folds are written (the folds are the protocol).
@@ -114,6 +118,13 @@ class BuildOptions:
             default, 0.9, lets old URL lists with heavy link rot through but stops a build in which
             (almost) nothing could be fetched: a blocked network, a proxy, a wrong URL column.
         progress: report progress on stderr: a bar in a terminal, one line per 10% otherwise.
+        runner: ``"local"`` (this process and its pool) or ``"beam"``: the fetch-and-process and
+            shard-writing phases run as Apache Beam pipelines (:mod:`fer_tf.build.beam`; needs
+            ``pip install 'fer-tf[beam]'``). Same examples, splits and shards as ``"local"``;
+            ``workers`` is not used (the Beam runner sets the parallelism). See docs/scale.md.
+        beam_options: Beam's own pipeline flags, passed to ``PipelineOptions`` as they are
+            (``["--runner=DataflowRunner", "--project=p", ...]``, or one string split like a
+            shell line); default: the DirectRunner. Only with ``runner="beam"``.
 
     Raises:
         ValueError: a bad number or choice (the message names it and says what is accepted).
@@ -153,6 +164,8 @@ class BuildOptions:
     retry_failed: bool = False
     max_failure_rate: float | None = 0.9
     progress: bool = True
+    runner: str = "local"
+    beam_options: str | Sequence[str] = ()
     au_ids: tuple[int, ...] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
@@ -191,6 +204,7 @@ class BuildOptions:
         check_number("face_margin", self.face_margin, min=0.0)
         check_number("workers", self.workers, min=0, integer=True, allow_none=True)
         check_number("max_failure_rate", self.max_failure_rate, min=0.0, max=1.0, allow_none=True)
+        self._check_runner()
         self.au_ids = facs.parse_aus(self.aus) if self.aus is not None else None
         self.download_options().validate()
 
@@ -226,6 +240,30 @@ class BuildOptions:
                 raise invalid("folds", "an integer >= 2, 'loso', 0 or None", folds)
         elif folds not in (None, 0):
             check_number("folds", folds, min=2, integer=True)
+
+    def _check_runner(self) -> None:
+        """Check ``runner`` and ``beam_options`` (a shell-like string becomes a list of flags)."""
+        check_choice("runner", self.runner, RUNNERS)
+        flags = self.beam_options
+        if isinstance(flags, str):
+            try:
+                flags = shlex.split(flags)
+            except ValueError as exc:
+                raise invalid("beam_options", "flags split like a shell line", flags) from exc
+        if flags is None:
+            flags = ()
+        flags = tuple(flags)
+        for flag in flags:
+            if not isinstance(flag, str) or not flag.startswith("--"):
+                raise invalid(
+                    "beam_options", "Apache Beam pipeline flags like '--runner=DirectRunner'", flag
+                )
+        if flags and self.runner != "beam":
+            raise ValueError(
+                "The 'beam_options' parameter is for runner='beam' (Apache Beam's own pipeline "
+                f"flags). Got {list(flags)!r} with runner={self.runner!r} instead."
+            )
+        self.beam_options = flags
 
     def make_source(self) -> Any:
         """The :class:`~fer_tf.sources.base.Source` these options read (local sources only).
@@ -389,6 +427,12 @@ class BuildOptions:
             "allow_private_hosts": dl.allow_private_hosts,
             "retry_failed": self.retry_failed,
             "max_failure_rate": self.max_failure_rate,
+            # Only Beam builds name their runner: local manifests keep their keys.
+            **(
+                {"runner": self.runner, "beam_options": list(self.beam_options)}
+                if self.runner != "local"
+                else {}
+            ),
         }
 
 

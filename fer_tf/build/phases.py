@@ -372,6 +372,10 @@ def build_records(
         if overrides.get("source", "spreadsheet") != "spreadsheet" and "input" not in overrides:
             overrides["input"], options = options, None  # the shorthand's first argument
         options = BuildOptions(options, output_dir, **overrides)
+    if options.runner == "beam":
+        from fer_tf.build.beam import build_beam
+
+        return build_beam(options)
     if options.local:
         return build_local(options)
     t0 = time.monotonic()

@@ -110,6 +110,7 @@ def _manifest(
     examples: dict[str, list[Any]],
     shards: dict[str, Any],
     fallback: int,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from fer_tf import __version__
     from fer_tf.records import SCHEMA_VERSION
@@ -158,6 +159,7 @@ def _manifest(
         "skipped_file": SKIPPED_NAME,
     }
     inputs.add_to_manifest(manifest, examples)
+    manifest.update(extra or {})
     return manifest
 
 
@@ -181,6 +183,7 @@ def write_reports(
     fallback: int,
     timings: dict[str, float],
     started: float,
+    extra: dict[str, Any] | None = None,
 ) -> BuildSummary:
     """Write ``errors.jsonl``, ``skipped.jsonl`` and ``manifest.json``; check the failure rate.
 
@@ -196,6 +199,7 @@ def write_reports(
         fallback: rows whose missing subject fell back to their id.
         timings: seconds per phase so far.
         started: ``time.monotonic()`` at the start of the build.
+        extra: top-level manifest fields to add (the Beam runner's ``runner`` and note).
 
     Returns:
         The :class:`BuildSummary`.
@@ -229,7 +233,7 @@ def write_reports(
         )
     from fer_tf.records import write_manifest
 
-    manifest = _manifest(options, inputs, summary, examples, shards, fallback)
+    manifest = _manifest(options, inputs, summary, examples, shards, fallback, extra)
     summary.manifest = str(write_manifest(out, manifest))
     summary.errors = str(out / ERRORS_NAME)
     summary.elapsed = time.monotonic() - started

@@ -31,6 +31,7 @@ from fer_tf.build.options import (
     FACE_CROPS,
     FACE_FALLBACKS,
     MAX_DEFAULT_WORKERS,
+    RUNNERS,
     SPLIT_BY,
     SPREADSHEET,
     BuildOptions,
@@ -316,6 +317,49 @@ def _add_download_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_runner_args(p: argparse.ArgumentParser) -> None:
+    run = p.add_argument_group("runner (docs/scale.md)")
+    run.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default=default("runner"),
+        help="'local': this machine's processes (default); 'beam': fetch/process and shard "
+        "writing as Apache Beam pipelines (pip install 'fer-tf[beam]'), same records",
+    )
+    run.add_argument(
+        "--beam-options",
+        dest="beam_options_line",
+        metavar="FLAGS",
+        help="Beam's own pipeline flags as one string, written with '=': "
+        '--beam-options="--runner=DirectRunner --direct_num_workers=2" (default: the '
+        "DirectRunner); Dataflow/Flink/Spark flags pass through unchanged",
+    )
+    run.add_argument(
+        "--beam-option",
+        dest="beam_option_list",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="one Beam pipeline flag, written with '=' (--beam-option=--project=my-project); "
+        "repeatable, added after --beam-options",
+    )
+
+
+def _beam_flags(args: argparse.Namespace) -> list[str]:
+    """``--beam-options`` split like a shell line, then every ``--beam-option``."""
+    import shlex
+
+    line = args.beam_options_line
+    try:
+        flags = shlex.split(line) if line else []
+    except ValueError as exc:
+        raise ValueError(
+            f"The '--beam-options' parameter must split like a shell line ({exc}). "
+            f"Got {line!r} instead."
+        ) from None
+    return flags + list(args.beam_option_list)
+
+
 def _add_report_args(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("reporting")
     bar = out.add_mutually_exclusive_group()
@@ -412,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_label_args(p)
     _add_image_args(p)
     _add_download_args(p)
+    _add_runner_args(p)
     _add_report_args(p)
     _add_source_args(p)
     return p
@@ -482,6 +527,7 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     _check_command(args)
     given = {f.name: getattr(args, f.name) for f in fields(BuildOptions) if hasattr(args, f.name)}
     given["source_options"] = _source_options(args)
+    given["beam_options"] = _beam_flags(args)
     return BuildOptions(spreadsheets=args.spreadsheet, **given)
 
 
