@@ -1,13 +1,20 @@
-"""The local runner of the fetch-and-process phase: download threads feeding a process pool.
+"""The local runner of the fetch-and-process phase: worker processes that download and process.
 
-Originals are downloaded by :class:`~fer_tf.sources.download.Downloader` threads into the
-content-addressed cache; each new original is then either validated cheaply in a thread (an upright
-RGB JPEG that needs no change is stored as downloaded: :func:`triage_file`) or decoded, processed
-and re-encoded in a worker process (:func:`process_file`). Results are cached under
-``cache_dir/processed/<options fingerprint>/`` (a JPEG, or a ``.fail`` JSON marker), so a rerun with
-the same options does no image work twice. Downloading and processing overlap.
+Each worker process runs its share of the download threads (one ``urllib3`` pool per worker; the
+per-host and total request limits are shared by all workers, :class:`~fer_tf.sources.download.
+SharedSlots`) and one image thread. A download thread fetches a URL into the content-addressed
+cache (hash, format check, atomic rename) and hands the body, still in memory, to the image
+thread, which validates it cheaply (an upright RGB JPEG that needs no change is stored as
+downloaded: :func:`triage_data`) or decodes, processes and re-encodes it (:func:`process_data`).
+Results are cached under ``cache_dir/processed/<options fingerprint>/`` (a JPEG, or a ``.fail``
+JSON marker), so a rerun with the same options does no image work twice.
 
-Workers run NumPy/Pillow/OpenCV code only, never TensorFlow.
+The build process only reads the rows, answers what the cache index knows, sends the other URLs
+to the workers in batches, applies the results (small tuples, in batches) and appends to
+``index.jsonl``, of which it is the only writer.
+
+Workers run NumPy/Pillow/OpenCV code only, never TensorFlow. The process pool of local dataset
+builds (:func:`_make_pool`, used by :mod:`fer_tf.build.process`) is kept here too.
 """
 
 from __future__ import annotations
