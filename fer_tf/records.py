@@ -11,6 +11,7 @@ TensorFlow lazily, inside the functions that need it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -321,8 +322,13 @@ def _bytes_feature(values: Sequence[bytes]) -> bytes:
     return _field(1, b"".join(_field(1, v) for v in values))
 
 
+#: Varints of the values labels take (-1 is ten bytes long): a lookup instead of a loop.
+_SMALL_VARINTS = {v: _varint(v) for v in range(-1, 128)}
+
+
 def _int64_feature(values: Sequence[int]) -> bytes:
-    packed = b"".join(_varint(int(v)) for v in values)
+    small = _SMALL_VARINTS
+    packed = b"".join(small.get(v) or _varint(int(v)) for v in values)
     return _field(3, _field(1, packed) if values else b"")
 
 
@@ -344,15 +350,28 @@ def _map_key_order(a: bytes, b: bytes) -> int:
     return len(b) - len(a)
 
 
-def _example(features: Mapping[str, bytes]) -> bytes:
-    """``Example`` bytes from serialized ``Feature`` messages (map entries in upb's order)."""
-    import functools
-
-    entries = []
+@functools.lru_cache(maxsize=8)
+def _key_plan(keys: tuple[str, ...]) -> tuple[tuple[str, bytes], ...]:
+    """The keys in upb's map order, each with its encoded map-entry key field (computed once)."""
     order = functools.cmp_to_key(_map_key_order)
-    for key in sorted(features, key=lambda k: order(k.encode("utf-8"))):
-        entries.append(_field(1, _field(1, key.encode("utf-8")) + _field(2, features[key])))
-    return _field(1, b"".join(entries))
+    ranked = sorted(keys, key=lambda k: order(k.encode("utf-8")))
+    return tuple((k, _field(1, k.encode("utf-8"))) for k in ranked)
+
+
+def _example(features: Mapping[str, bytes]) -> bytes:
+    """``Example`` bytes from serialized ``Feature`` messages (map entries in upb's order).
+
+    Equal to ``_field(1, b"".join(_field(1, _field(1, key) + _field(2, value)) ...))``, built
+    with one join: the image bytes are copied once here instead of four times.
+    """
+    parts: list[bytes] = []
+    for key, key_field in _key_plan(tuple(features)):
+        value = features[key]
+        value_len = _varint(len(value))
+        entry_len = len(key_field) + 1 + len(value_len) + len(value)
+        parts += (b"\x0a", _varint(entry_len), key_field, b"\x12", value_len, value)
+    body = b"".join(parts)
+    return b"\x0a" + _varint(len(body)) + body
 
 
 def _masked_crc32c(data: bytes) -> int:

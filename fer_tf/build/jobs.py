@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fer_tf.build.local import _fail_marker, _write_atomic, triage_file
+from fer_tf.build.local import _fail_marker, _write_atomic, triage_data
 from fer_tf.preprocessing.decode import (
     DEFAULT_JPEG_QUALITY,
     decode_image,
@@ -122,7 +122,7 @@ def process_local_file(
         return cached
     tag = str(os.getpid())
     if box is None and not needs_change(options):
-        status, detail, size = triage_file(src, str(dst), options)
+        status, detail, size = triage_data(data, str(dst), options)  # bytes already read
         if status == "pass":
             payload = json.dumps({"size": list(size) if size else None}).encode()
             _write_atomic(str(dst.with_suffix(".pass")), payload, tag)

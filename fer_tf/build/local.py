@@ -1,13 +1,20 @@
-"""The local runner of the fetch-and-process phase: download threads feeding a process pool.
+"""The local runner of the fetch-and-process phase: worker processes that download and process.
 
-Originals are downloaded by :class:`~fer_tf.sources.download.Downloader` threads into the
-content-addressed cache; each new original is then either validated cheaply in a thread (an upright
-RGB JPEG that needs no change is stored as downloaded: :func:`triage_file`) or decoded, processed
-and re-encoded in a worker process (:func:`process_file`). Results are cached under
-``cache_dir/processed/<options fingerprint>/`` (a JPEG, or a ``.fail`` JSON marker), so a rerun with
-the same options does no image work twice. Downloading and processing overlap.
+Each worker process runs its share of the download threads (one ``urllib3`` pool per worker; the
+per-host and total request limits are shared by all workers, :class:`~fer_tf.sources.download.
+SharedSlots`) and one image thread. A download thread fetches a URL into the content-addressed
+cache (hash, format check, atomic rename) and hands the body, still in memory, to the image
+thread, which validates it cheaply (an upright RGB JPEG that needs no change is stored as
+downloaded: :func:`triage_data`) or decodes, processes and re-encodes it (:func:`process_data`).
+Results are cached under ``cache_dir/processed/<options fingerprint>/`` (a JPEG, or a ``.fail``
+JSON marker), so a rerun with the same options does no image work twice.
 
-Workers run NumPy/Pillow/OpenCV code only, never TensorFlow.
+The build process only reads the rows, answers what the cache index knows, sends the other URLs
+to the workers in batches, applies the results (small tuples, in batches) and appends to
+``index.jsonl``, of which it is the only writer.
+
+Workers run NumPy/Pillow/OpenCV code only, never TensorFlow. The process pool of local dataset
+builds (:func:`_make_pool`, used by :mod:`fer_tf.build.process`) is kept here too.
 """
 
 from __future__ import annotations
@@ -16,17 +23,16 @@ import io
 import json
 import multiprocessing
 import os
+import queue
 import sys
 import threading
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterable, Sequence
 from concurrent.futures import (
-    FIRST_COMPLETED,
     Executor,
     Future,
     ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
 )
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +40,13 @@ from typing import Any
 
 from fer_tf.build.progress import Progress
 from fer_tf.preprocessing.decode import exif_orientation, needs_change, process_image
-from fer_tf.sources.download import DownloadCache, Downloader, DownloadOptions, FetchResult
+from fer_tf.sources.download import (
+    DownloadCache,
+    Downloader,
+    DownloadOptions,
+    FetchResult,
+    SharedSlots,
+)
 from fer_tf.sources.spreadsheet import SheetRow
 
 __all__ = ["FetchOutcome", "fetch_and_process", "process_file", "triage_file"]
@@ -44,16 +56,48 @@ __all__ = ["FetchOutcome", "fetch_and_process", "process_file", "triage_file"]
 # Jobs (pool processes and checker threads)
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+
+
 def _write_atomic(target: str, payload: bytes, tmp_suffix: str) -> None:
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    # os-level calls: open, write, close, rename; the directory is made only when missing (a
+    # buffered open() adds fstat/ioctl/lseek, and each syscall is a GIL hand-off in a busy worker).
     tmp = f"{target}.{tmp_suffix}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
+    try:
+        fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     os.replace(tmp, target)
 
 
 def _fail_marker(status: str, detail: str) -> bytes:
     return json.dumps({"status": status, "detail": detail}).encode()
+
+
+def process_data(data: bytes, dst: str, options: dict[str, Any]) -> tuple[str, str]:
+    """Process an original's bytes into ``dst`` (JPEG) or ``dst + '.fail'`` (JSON marker).
+
+    Args:
+        data: the original's bytes.
+        dst: the processed JPEG's path.
+        options: :meth:`~fer_tf.build.options.BuildOptions.process_options`.
+
+    Returns:
+        ``(status, detail)`` as :func:`~fer_tf.preprocessing.decode.process_image` gives them.
+    """
+    status, jpeg, detail = process_image(data, options)
+    if status == "ok":
+        _write_atomic(dst, jpeg, str(os.getpid()))
+    else:
+        _write_atomic(dst + ".fail", _fail_marker(status, detail), str(os.getpid()))
+    return status, detail
 
 
 def process_file(src: str, dst: str, options: dict[str, Any]) -> tuple[str, str]:
@@ -69,42 +113,35 @@ def process_file(src: str, dst: str, options: dict[str, Any]) -> tuple[str, str]
     """
     with open(src, "rb") as fh:
         data = fh.read()
-    status, jpeg, detail = process_image(data, options)
-    if status == "ok":
-        _write_atomic(dst, jpeg, str(os.getpid()))
-    else:
-        _write_atomic(dst + ".fail", _fail_marker(status, detail), str(os.getpid()))
-    return status, detail
+    return process_data(data, dst, options)
 
 
-def triage_file(
-    src: str, dst: str, options: dict[str, Any]
+def triage_data(
+    data: bytes, dst: str, options: dict[str, Any]
 ) -> tuple[str, str, tuple[int, int] | None]:
-    """Thread job: validate an original that :func:`process_image` would store unchanged, cheaply.
+    """Validate an original that :func:`process_image` would store unchanged, cheaply.
 
     An upright RGB JPEG that needs no resize is stored byte for byte as downloaded; validating it
     does not need full-size pixels. Its header is parsed (format, mode, EXIF orientation, size) and
     the entropy-coded data is decoded at 1/8 scale, greyscale (libjpeg's DCT scaling still reads
-    every coefficient, so a truncated or corrupt JPEG fails exactly like a full decode). Pillow
-    releases the GIL while decoding, so this runs in threads, with no inter-process traffic.
+    every coefficient, so a truncated or corrupt JPEG fails exactly like a full decode).
 
     Args:
-        src: the original's path.
+        data: the original's bytes.
         dst: the processed JPEG's path (only its ``.fail`` marker may be written here).
         options: :meth:`~fer_tf.build.options.BuildOptions.process_options`.
 
     Returns:
-        ``("pass", "", (width, height))``: store ``src`` as it is; ``("fail", detail, None)``: a
-        corrupt image (a ``.fail`` marker is written to ``dst + '.fail'``, as the process pool
-        does); ``("process", "", None)``: anything else, for :func:`process_file`.
+        ``("pass", "", (width, height))``: store the original as it is; ``("fail", detail, None)``:
+        a corrupt image (a ``.fail`` marker is written to ``dst + '.fail'``, as
+        :func:`process_data` does); ``("process", "", None)``: anything else, for
+        :func:`process_data`.
     """
     from PIL import Image
 
-    with open(src, "rb") as fh:
-        data = fh.read()
     try:
         im = Image.open(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - the full decode in the process pool reports it
+    except Exception:  # noqa: BLE001 - the full decode reports it
         return "process", "", None
     if im.format != "JPEG" or im.mode != "RGB":
         return "process", "", None
@@ -123,6 +160,24 @@ def triage_file(
     suffix = f"{os.getpid()}.{threading.get_ident()}"
     _write_atomic(dst + ".fail", _fail_marker("fail", detail), suffix)
     return "fail", detail, None
+
+
+def triage_file(
+    src: str, dst: str, options: dict[str, Any]
+) -> tuple[str, str, tuple[int, int] | None]:
+    """:func:`triage_data` on the file ``src``.
+
+    Args:
+        src: the original's path.
+        dst: the processed JPEG's path (only its ``.fail`` marker may be written here).
+        options: :meth:`~fer_tf.build.options.BuildOptions.process_options`.
+
+    Returns:
+        As :func:`triage_data`.
+    """
+    with open(src, "rb") as fh:
+        data = fh.read()
+    return triage_data(data, dst, options)
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,8 +267,171 @@ class FetchOutcome:
     frames_decoded: int = 0
 
 
+# --------------------------------------------------------------------------------------------
+# Fetch workers: download -> hash -> store -> process, all in one process per worker
+
+#: URLs per task message to the workers, and results per message back.
+_BATCH = 16
+#: Downloaded originals waiting for a worker's image thread (bounds a worker's memory).
+_READY_MAX = 4
+
+
+@dataclass(frozen=True)
+class _WorkerSpec:
+    """What a fetch worker needs (picklable: handed to spawned processes too)."""
+
+    cache_root: str
+    processed_root: str
+    proc_options: dict[str, Any]
+    download_options: DownloadOptions
+    threads: int
+    slots: SharedSlots
+
+
+def _dst(processed_root: str, sha: str) -> str:
+    return f"{processed_root}/{sha[:2]}/{sha}.jpg"
+
+
+def _read_marker(path: str) -> tuple[str, str]:
+    with open(path, encoding="utf-8") as fh:
+        info = json.load(fh)
+    return str(info.get("status", "fail")), str(info.get("detail", ""))
+
+
+def settle(
+    sha: str, data: bytes | None, cache: DownloadCache, processed_root: str, options: dict[str, Any]
+) -> tuple[str, str, tuple[int, int] | None, bool]:
+    """Validate or process the original ``sha`` (once: results are cached on disk).
+
+    Args:
+        sha: the original's content hash.
+        data: its bytes, or None to read the stored original.
+        cache: the store holding the original.
+        processed_root: ``cache_dir/processed/<fingerprint>``.
+        options: :meth:`~fer_tf.build.options.BuildOptions.process_options`.
+
+    Returns:
+        ``(status, detail, size, fresh)``: status ``"ready"`` (the processed JPEG is at its cache
+        path), ``"pass"`` (the original is kept as it is; ``size`` is ``(width, height)``),
+        ``"skip"`` (no face) or ``"fail"`` (corrupt); ``fresh`` is False when the processed
+        cache already answered.
+    """
+    dst = _dst(processed_root, sha)
+    if os.path.exists(dst):
+        return "ready", "", None, False
+    if os.path.exists(dst + ".fail"):
+        status, detail = _read_marker(dst + ".fail")
+        return status, detail, None, False
+    if data is None:
+        with open(cache.object_path(sha), "rb") as fh:
+            data = fh.read()
+    if not needs_change(options):
+        status, detail, size = triage_data(data, dst, options)
+        if status != "process":
+            return status, detail, size, True
+    status, detail = process_data(data, dst, options)
+    return ("ready" if status == "ok" else status), detail, None, True
+
+
+#: One URL's result from a worker: ``(url, sha256, download, status, detail, size, fresh)``;
+#: ``download`` is ``(ok, bytes, category, detail, attempts)`` for a URL fetched now, None for an
+#: original that was already cached; ``status`` is empty when the download failed.
+WorkerResult = tuple[str, str, Any, str, str, Any, bool]
+
+
+class _FetchWorker:
+    """One worker: download threads, and this thread validating/processing what they fetched.
+
+    Tasks are batches of ``(url, sha256 or None)`` (a known sha256: a cached original to process);
+    results go back in batches, a None after the last. Download threads block on a small queue
+    when images arrive faster than they are processed, so memory stays bounded.
+    """
+
+    def __init__(self, spec: _WorkerSpec, tasks: Any, results: Any) -> None:
+        self.spec = spec
+        self.tasks = tasks
+        self.results = results
+        self.cache = DownloadCache.objects_only(spec.cache_root)
+        self.todo: queue.Queue[tuple[str, str | None] | None] = queue.Queue(spec.threads)
+        self.ready: queue.Queue[Any] = queue.Queue(_READY_MAX)
+
+    def run(self) -> None:
+        try:
+            dl = Downloader(self.cache, self.spec.download_options, slots=self.spec.slots)
+            threads = [threading.Thread(target=self.feed, daemon=True)]
+            threads += [
+                threading.Thread(target=self.download, args=(dl,), daemon=True)
+                for _ in range(self.spec.threads)
+            ]
+            for t in threads:
+                t.start()
+            self.process(self.spec.threads)
+            dl.close()
+        except BaseException:  # noqa: BLE001 - a bug: the build process re-raises it
+            self.results.put(("error", traceback.format_exc()))
+            return
+        self.results.put(None)
+
+    def feed(self) -> None:
+        while (batch := self.tasks.get()) is not None:
+            for item in batch:
+                self.todo.put(item)
+        for _ in range(self.spec.threads):
+            self.todo.put(None)
+
+    def download(self, dl: Downloader) -> None:
+        try:
+            while (item := self.todo.get()) is not None:
+                url, sha = item
+                if sha is not None:
+                    self.ready.put((url, None, sha, None))
+                    continue
+                res, body = dl.fetch_data(url)
+                self.ready.put((url, res, res.sha256, body))
+        except BaseException:  # noqa: BLE001 - a bug: handed to the image thread, then up
+            self.ready.put(("error", traceback.format_exc()))
+        self.ready.put(None)
+
+    def process(self, producers: int) -> None:
+        spec, out = self.spec, []
+        while producers:
+            item = self.ready.get()
+            if item is None:
+                producers -= 1
+                continue
+            if item[0] == "error" and len(item) == 2:
+                raise RuntimeError(f"a download thread failed:\n{item[1]}")
+            url, res, sha, body = item
+            fetched = None
+            if res is not None:
+                fetched = (res.ok, res.size, res.category, res.detail, res.attempts)
+            if res is not None and not res.ok:
+                out.append((url, sha, fetched, "", "", None, False))
+            else:
+                status, detail, size, fresh = settle(
+                    sha, body, self.cache, spec.processed_root, spec.proc_options
+                )
+                out.append((url, sha, fetched, status, detail, size, fresh))
+            # Batches while busy; at once when nothing else is ready (no result waits long).
+            if len(out) >= _BATCH or self.ready.empty():
+                self.results.put(out)
+                out = []
+        if out:
+            self.results.put(out)
+
+
+def _worker_main(spec: _WorkerSpec, tasks: Any, results: Any) -> None:
+    """Entry point of a fetch worker process."""
+    _worker_init()
+    _FetchWorker(spec, tasks, results).run()
+
+
 class _Run:
-    """The state of one fetch-and-process run (see :func:`fetch_and_process`)."""
+    """The build process's side of fetch-and-process: route URLs, apply results, write the index.
+
+    The index (``index.jsonl``) has one writer, this process: a worker stores an original before
+    reporting it, and this process records it after, so the index never names a missing object.
+    """
 
     def __init__(
         self,
@@ -221,27 +439,16 @@ class _Run:
         cache: DownloadCache,
         processed_root: Path,
         proc_options: dict[str, Any],
-        workers: int,
+        download_options: DownloadOptions,
         bar: Progress,
     ) -> None:
         self.rows = rows
         self.cache = cache
-        self.processed_root = processed_root
+        self.processed_root = str(processed_root)
         self.proc_options = proc_options
-        self.workers = workers
+        self.max_bytes = download_options.max_bytes
         self.bar = bar
         self.out = FetchOutcome()
-        self.pool: Executor = _InlineExecutor() if workers == 0 else _make_pool(workers)
-        # Pass-through checks (header + reduced decode) run in threads: cheaper than a process hop.
-        self.checker = ThreadPoolExecutor(max(2, workers), thread_name_prefix="fer_tf-check")
-        self.pass_through = not needs_change(proc_options)
-        self.passed: dict[str, str] = {}  # sha -> original path (validated, kept as downloaded)
-        self.waiting: dict[str, list[str]] = {}  # sha -> urls waiting for its processing
-        self.jobs: dict[Future[Any], tuple[str, str]] = {}  # future -> (sha, "check"|"process")
-        self.attempts_of: dict[str, int] = {}
-
-    def dst(self, sha: str) -> Path:
-        return self.processed_root / sha[:2] / f"{sha}.jpg"
 
     def fail(self, url: str, stage: str, category: str, detail: str, attempts: int) -> None:
         row = self.rows[url]
@@ -259,98 +466,203 @@ class _Run:
         )
         self.bar.update(1, failed=1)
 
-    def finish_sha(self, sha: str) -> None:
-        """Apply the processed result of ``sha`` to every URL waiting on it."""
-        dst = self.dst(sha)
-        marker = Path(str(dst) + ".fail")
-        for url in self.waiting.pop(sha, []):
-            if sha in self.passed or dst.exists():
-                self.out.ready[url] = self.passed.get(sha, str(dst))
-                self.bar.update(1, ready=1)
-                continue
-            info = json.loads(marker.read_text(encoding="utf-8"))
-            row = self.rows[url]
-            if info.get("status") == "skip":
-                self.out.skipped.append(
-                    {
-                        "file": row.file,
-                        "sheet": row.sheet,
-                        "row": row.row,
-                        "source": url,
-                        "reason": "no_face",
-                        "detail": info.get("detail", ""),
-                    }
-                )
-                self.bar.update(1)
-                continue
-            detail, attempts = str(info.get("detail", "")), self.attempts_of.get(url, 1)
-            self.fail(url, "decode", "corrupt_image", detail, attempts)
-            self.cache.record(
-                FetchResult(
-                    url,
-                    False,
-                    category="corrupt_image",
-                    detail=detail,
-                    attempts=attempts,
-                    stage="decode",
-                )
-            )
-
-    def submit_process(self, sha: str) -> None:
-        src, dst = str(self.cache.object_path(sha)), str(self.dst(sha))
-        self.jobs[self.pool.submit(process_file, src, dst, self.proc_options)] = (sha, "process")
-
-    def drain(self, block_until: int) -> None:
-        while len(self.jobs) > block_until:
-            done, _ = wait(list(self.jobs), return_when=FIRST_COMPLETED)
-            for fut in done:
-                sha, kind = self.jobs.pop(fut)
-                result = fut.result()  # re-raise worker crashes (bugs), not image problems
-                if kind == "check":
-                    status, _, size = result
-                    if status == "process":
-                        self.submit_process(sha)
-                        continue
-                    if status == "pass":
-                        self.passed[sha] = str(self.cache.object_path(sha))
-                        self.out.dims[self.passed[sha]] = size
-                self.finish_sha(sha)
-
-    def take(self, res: FetchResult) -> None:
-        """Route one download result: failure, already processed, or a new check/process job."""
-        if res.cached:
-            self.out.cached += 1
-            self.bar.update(cached=1)
+    def cached(self, res: FetchResult) -> str | None:
+        """Apply a result the index answered; returns the sha256 still to process, if any."""
+        self.out.cached += 1
+        self.bar.update(cached=1)
         if not res.ok:
             self.fail(res.source, res.stage, res.category, res.detail, res.attempts)
-            return
-        if not res.cached:
+            return None
+        dst = _dst(self.processed_root, res.sha256)
+        if os.path.exists(dst):
+            self.settled(res.source, "ready", "", None, res.sha256, 0)
+            return None
+        if os.path.exists(dst + ".fail"):
+            status, detail = _read_marker(dst + ".fail")
+            self.settled(res.source, status, detail, None, res.sha256, 0)
+            return None
+        return res.sha256
+
+    def take(self, result: WorkerResult) -> None:
+        """Apply one worker result (recording fresh downloads in the index)."""
+        url, sha, fetched, status, detail, size, fresh = result
+        attempts = 0  # an original from the cache (as the index answers it)
+        if fetched is not None:
+            ok, nbytes, category, why, attempts = fetched
+            res = FetchResult(url, ok, sha, nbytes, category, why, attempts)
+            self.cache.record(res, max_bytes=self.max_bytes)
+            if not ok:
+                self.fail(url, "download", category, why, attempts)
+                return
             self.out.downloaded += 1
             self.bar.update(downloaded=1)
-        self.attempts_of[res.source] = res.attempts
-        sha = res.sha256
-        if sha in self.waiting:
-            self.waiting[sha].append(res.source)
-            return
-        self.waiting[sha] = [res.source]
-        dst = self.dst(sha)
-        if dst.exists() or Path(str(dst) + ".fail").exists():
-            self.finish_sha(sha)
-            return
-        if self.pass_through:
-            src = str(self.cache.object_path(sha))
-            fut = self.checker.submit(triage_file, src, str(dst), self.proc_options)
-            self.jobs[fut] = (sha, "check")
-        else:
-            self.submit_process(sha)
-        self.out.processed += 1
-        self.drain(block_until=16 * max(1, self.workers))
+        self.out.processed += int(fresh)
+        self.settled(url, status, detail, size, sha, attempts)
 
-    def shutdown(self, interrupted: bool) -> None:
-        self.bar.close()
-        self.checker.shutdown(wait=not interrupted, cancel_futures=True)
-        self.pool.shutdown(wait=not interrupted, cancel_futures=True)
-        self.cache.close()
+    def settled(
+        self, url: str, status: str, detail: str, size: Any, sha: str, attempts: int
+    ) -> None:
+        """Apply the validation/processing outcome of ``url``'s original."""
+        if status in ("ready", "pass"):
+            if status == "pass":
+                path = str(self.cache.object_path(sha))
+                if size:
+                    self.out.dims[path] = (int(size[0]), int(size[1]))
+            else:
+                path = _dst(self.processed_root, sha)
+            self.out.ready[url] = path
+            self.bar.update(1, ready=1)
+            return
+        row = self.rows[url]
+        if status == "skip":
+            self.out.skipped.append(
+                {
+                    "file": row.file,
+                    "sheet": row.sheet,
+                    "row": row.row,
+                    "source": url,
+                    "reason": "no_face",
+                    "detail": detail,
+                }
+            )
+            self.bar.update(1)
+            return
+        self.fail(url, "decode", "corrupt_image", detail, attempts)
+        self.cache.record(
+            FetchResult(
+                url,
+                False,
+                category="corrupt_image",
+                detail=detail,
+                attempts=attempts,
+                stage="decode",
+            )
+        )
+
+
+class _Workers:
+    """The fetch workers (processes; ``workers=0``: one thread of this process) and their queues."""
+
+    def __init__(self, spec: dict[str, Any], workers: int) -> None:
+        o: DownloadOptions = spec["download_options"]
+        self.count = max(1, workers)
+        if workers == 0:
+            self.tasks: Any = queue.Queue()
+            self.results: Any = queue.Queue()
+            slots = SharedSlots(o.per_host, o.concurrency)
+            one = _WorkerSpec(threads=o.concurrency, slots=slots, **spec)
+            self.procs: list[Any] = [
+                threading.Thread(
+                    target=_FetchWorker(one, self.tasks, self.results).run, daemon=True
+                )
+            ]
+        else:
+            # Forked on Linux (fast; no __main__ guard needed in user scripts); spawned elsewhere.
+            ctx = multiprocessing.get_context(
+                "fork" if sys.platform.startswith("linux") else "spawn"
+            )
+            self.tasks, self.results = ctx.Queue(), ctx.Queue()
+            slots = SharedSlots(o.per_host, o.concurrency, context=ctx)
+            # The download threads are shared out; ``slots`` caps the total at ``concurrency``.
+            shares = [
+                o.concurrency // workers + (i < o.concurrency % workers) for i in range(workers)
+            ]
+            self.procs = [
+                ctx.Process(
+                    target=_worker_main,
+                    args=(
+                        _WorkerSpec(threads=max(1, n), slots=slots, **spec),
+                        self.tasks,
+                        self.results,
+                    ),
+                    daemon=True,
+                )
+                for n in shares
+            ]
+        for p in self.procs:
+            p.start()
+        self.running = len(self.procs)
+
+    def get(self, timeout: float = 1.0) -> list[WorkerResult] | None:
+        """The next batch of results (None: nothing for ``timeout`` seconds).
+
+        Raises:
+            RuntimeError: a worker failed (a bug) or died.
+        """
+        try:
+            msg = self.results.get(timeout=timeout)
+        except queue.Empty:
+            dead = [p for p in self.procs if not p.is_alive()]
+            if len(dead) <= len(self.procs) - self.running:
+                return None
+            try:  # a worker that finished may have exited just after the wait timed out
+                msg = self.results.get(timeout=timeout)
+            except queue.Empty:
+                codes = [getattr(p, "exitcode", None) for p in dead]
+                raise RuntimeError(f"a fetch worker died (exit codes {codes})") from None
+        if msg is None:
+            self.running -= 1
+            return []
+        if isinstance(msg, tuple):
+            raise RuntimeError(f"a fetch worker failed:\n{msg[1]}")
+        return msg
+
+    def finish(self) -> None:
+        """Tell every worker that no more tasks come."""
+        for _ in self.procs:
+            self.tasks.put(None)
+
+    def close(self, interrupted: bool) -> None:
+        """Wait for the workers to end; after an error or interrupt, end them first."""
+        if interrupted and not hasattr(self.procs[0], "terminate"):
+            self.finish()  # a worker thread (workers=0) cannot be killed: it is told to stop
+        for p in self.procs:
+            if interrupted and hasattr(p, "terminate"):
+                p.terminate()
+            p.join(timeout=None if not interrupted else 5)
+        for q in (self.tasks, self.results):
+            if hasattr(q, "cancel_join_thread"):
+                q.cancel_join_thread()
+                q.close()
+
+
+def _route(
+    run: _Run,
+    pool: _Workers,
+    rows: Iterable[SheetRow],
+    index: Downloader,
+    retry_failed: bool,
+    limit: int,
+) -> None:
+    """Answer what the cache knows, send the rest to the workers in batches, apply results."""
+    batch: list[tuple[str, str | None]] = []
+    outstanding = 0
+
+    def collect(limit: int | None) -> None:
+        # Apply results until at most ``limit`` URLs are out (None: until every worker is done).
+        nonlocal outstanding
+        while outstanding > limit if limit is not None else pool.running:
+            for result in pool.get() or ():
+                run.take(result)
+                outstanding -= 1
+
+    for row in rows:
+        hit = index.cached_result(row.source, retry_failed=retry_failed)
+        if hit is not None:
+            sha = run.cached(hit)
+            if sha is None:
+                continue
+        batch.append((row.source, hit.sha256 if hit is not None else None))
+        if len(batch) >= _BATCH:
+            pool.tasks.put(batch)
+            outstanding += len(batch)
+            batch = []
+            collect(limit)
+    if batch:
+        pool.tasks.put(batch)
+        outstanding += len(batch)
+    pool.finish()
+    collect(None)
 
 
 def fetch_and_process(
@@ -364,7 +676,11 @@ def fetch_and_process(
     retry_failed: bool = False,
     progress: bool = True,
 ) -> FetchOutcome:
-    """Download every row's URL and process each new original, pipelined.
+    """Download every row's URL and validate/process each new original, in worker processes.
+
+    Each worker downloads with its share of the ``concurrency`` threads (the per-host and total
+    limits are shared by all workers), stores the original, and validates or processes it from
+    memory; this process only routes URLs and results in batches and writes the index.
 
     Args:
         rows: the rows to fetch (unique URLs).
@@ -372,13 +688,19 @@ def fetch_and_process(
         processed_root: ``cache_dir/processed/<fingerprint>``.
         proc_options: :meth:`~fer_tf.build.options.BuildOptions.process_options`.
         download_options: downloader settings.
-        workers: worker processes (0: in this process).
+        workers: worker processes (0: one thread of this process).
         retry_failed: re-attempt sources whose failure the cache remembers.
         progress: show progress on stderr.
 
     Returns:
         A :class:`FetchOutcome`.
+
+    Raises:
+        ValueError: invalid download options.
+        RuntimeError: a worker failed (a bug) or died.
     """
+    download_options.validate()
+    cache.remember_new = False  # each URL is looked up once, before its result is recorded
     by_url = {row.source: row for row in rows}
     bar = Progress(
         len(rows),
@@ -387,16 +709,24 @@ def fetch_and_process(
         enabled=progress,
         counters=("downloaded", "cached", "failed", "ready"),
     )
-    run = _Run(by_url, cache, processed_root, proc_options, workers, bar)
+    run = _Run(by_url, cache, processed_root, proc_options, download_options, bar)
+    spec = {
+        "cache_root": str(cache.root),
+        "processed_root": str(processed_root),
+        "proc_options": dict(proc_options),
+        "download_options": download_options,
+    }
+    pool = _Workers(spec, workers)
     interrupted = False
+    limit = 2 * download_options.concurrency + pool.count * _BATCH
     try:
-        with Downloader(cache, download_options) as dl:
-            for res in dl.fetch_many((r.source for r in rows), retry_failed=retry_failed):
-                run.take(res)
-            run.drain(block_until=0)
-    except KeyboardInterrupt:
+        with Downloader(cache, download_options) as index:  # the index only: no request is sent
+            _route(run, pool, rows, index, retry_failed, limit)
+    except BaseException:
         interrupted = True
         raise
     finally:
-        run.shutdown(interrupted)
+        bar.close()
+        pool.close(interrupted)
+        cache.close()
     return run.out

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,14 @@ from fer_tf.sources.download import FAILURE_CATEGORIES, DownloadCache
 from fer_tf.sources.spreadsheet import SKIP_REASONS, SheetRow, SpreadsheetData, SpreadsheetError
 from fer_tf.sources.spreadsheet import read_spreadsheets as _read_spreadsheets
 
-__all__ = ["Inputs", "read_sources", "split_examples", "build_local", "build_records"]
+__all__ = [
+    "Inputs",
+    "SheetExample",
+    "read_sources",
+    "split_examples",
+    "build_local",
+    "build_records",
+]
 
 
 @dataclass
@@ -52,7 +60,7 @@ class Inputs:
     Attributes:
         data: what the spreadsheets held.
         au_ids: the AU columns stored (selected, or every one found).
-        labels: URL -> AU labels (for ``au_ids``) of every row to fetch.
+        labels: URL -> AU labels (for ``au_ids``; an ``array('b')``) of every row to fetch.
         rows: the rows to fetch, in spreadsheet order.
         skipped: ``skipped.jsonl`` entries so far (bad rows, duplicates, unknown labels).
         sheet_errors: unusable sheets (manifest ``sheet_errors``).
@@ -61,7 +69,7 @@ class Inputs:
 
     data: SpreadsheetData
     au_ids: tuple[int, ...]
-    labels: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    labels: dict[str, Sequence[int]] = field(default_factory=dict)
     rows: list[SheetRow] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     sheet_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -135,7 +143,8 @@ def read_sources(options: BuildOptions) -> Inputs:
             inputs.skipped.append(_unknown_label_entry(row, unknown))
             continue
         inputs.rows.append(row)
-        inputs.labels[row.source] = labels
+        # One signed byte per AU (an array is ~1/5 of a tuple of ints' memory, per URL).
+        inputs.labels[row.source] = array("b", labels)
     if not inputs.rows:
         raise SpreadsheetError(_no_usable_rows(options.paths, data, inputs.skipped))
     return inputs
@@ -156,9 +165,44 @@ def _no_usable_rows(paths: Sequence[Path], data: SpreadsheetData, skipped: list[
     )
 
 
+@dataclass(slots=True)
+class SheetExample:
+    """One spreadsheet example on its way to a shard: a slotted record (a third of a dict's
+    memory per example) that reads like one (``ex["au"]``, ``ex.get("size")``), as
+    :class:`~fer_tf.build.ingest.LocalExample` does, so the shard writer and the label statistics
+    take either.
+
+    Attributes:
+        id: the record id (hex SHA-1 of ``source``).
+        source: the URL.
+        path: the JPEG stored in the record.
+        size: ``(width, height)`` of ``path`` when known.
+        The others: the record's labels (see :mod:`fer_tf.records`).
+    """
+
+    id: str
+    source: str
+    path: str
+    size: tuple[int, int] | None
+    au: Sequence[int]
+    valence: float
+    arousal: float
+    emotion: int
+    posed: int
+    subject: str
+    dataset: str = "spreadsheet"
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``ex.get(key, default)``, like a dict."""
+        return getattr(self, key, default)
+
+
 def split_examples(
     inputs: Inputs, fetched: FetchOutcome, options: BuildOptions
-) -> tuple[dict[str, list[dict[str, Any]]], int]:
+) -> tuple[dict[str, list[SheetExample]], int]:
     """Phase 3a: the examples of every split (unsorted; :func:`write_shards` sorts them by id).
 
     Args:
@@ -171,7 +215,7 @@ def split_examples(
     """
     by_url = {row.source: row for row in inputs.rows}
     splits = SPLITS + (("test",) if options.test_fraction > 0 else ())
-    examples: dict[str, list[dict[str, Any]]] = {s: [] for s in splits}
+    examples: dict[str, list[SheetExample]] = {s: [] for s in splits}
     val, test = options.resolved_val_fraction, options.test_fraction
     fallback = 0
     for url, path in fetched.ready.items():
@@ -184,19 +228,18 @@ def split_examples(
             else:
                 fallback += 1
         examples[split_of(key, options.seed, val, test)].append(
-            {
-                "id": ex_id,
-                "source": url,
-                "path": path,
-                "size": fetched.dims.get(path),
-                "au": inputs.labels[url],
-                "valence": row.valence,
-                "arousal": row.arousal,
-                "emotion": row.emotion,
-                "posed": row.posed,
-                "subject": row.subject,
-                "dataset": "spreadsheet",
-            }
+            SheetExample(
+                id=ex_id,
+                source=url,
+                path=path,
+                size=fetched.dims.get(path),
+                au=inputs.labels[url],
+                valence=row.valence,
+                arousal=row.arousal,
+                emotion=row.emotion,
+                posed=row.posed,
+                subject=row.subject,
+            )
         )
     return examples, fallback
 

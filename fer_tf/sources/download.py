@@ -38,6 +38,7 @@ import socket
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -54,6 +55,7 @@ __all__ = [
     "FetchResult",
     "DownloadCache",
     "Downloader",
+    "SharedSlots",
     "check_url",
 ]
 
@@ -203,6 +205,10 @@ class DownloadCache:
     """
 
     INDEX = "index.jsonl"
+    #: Keep the lines appended by this instance for :meth:`lookup`. A build asks about each URL
+    #: once, before recording it, and sets this to False: its memory then holds only the index it
+    #: started from, not one line per URL of the run.
+    remember_new: bool = True
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -215,23 +221,46 @@ class DownloadCache:
             with contextlib.suppress(OSError):
                 stale.unlink()
         self._lock = threading.Lock()
-        self._entries: dict[str, dict[str, Any]] = {}
+        # URL -> its last index line, kept as the JSON text (a third of a parsed dict's memory).
+        self._entries: dict[str, str] = {}
         index = self.root / self.INDEX
         if index.exists():
             with index.open("r", encoding="utf-8", errors="replace") as fh:
                 for line in fh:
                     try:
                         entry = json.loads(line)
-                        self._entries[entry["url"]] = entry
+                        self._entries[str(entry["url"])] = line.rstrip("\n")
                     except (ValueError, KeyError, TypeError):
                         continue  # torn line from a killed run
-        self._fh = index.open("a", encoding="utf-8")
+        self._fh: Any = index.open("a", encoding="utf-8")
         if index.stat().st_size:
             with index.open("rb") as fh:
                 fh.seek(-1, os.SEEK_END)
                 if fh.read(1) != b"\n":
                     self._fh.write("\n")
                     self._fh.flush()
+
+    @classmethod
+    def objects_only(cls, root: str | os.PathLike[str]) -> DownloadCache:
+        """The object store of a cache that another process has open (a build's worker).
+
+        Nothing is cleaned and the index is neither read nor written: :meth:`record` raises, and
+        :meth:`lookup` knows nothing. Originals are stored and read as usual.
+
+        Args:
+            root: the cache directory (already created by the owning :class:`DownloadCache`).
+
+        Returns:
+            The store.
+        """
+        self = cls.__new__(cls)
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.tmp = self.root / "tmp"
+        self._lock = threading.Lock()
+        self._entries = {}
+        self._fh = None
+        return self
 
     def object_path(self, sha256: str) -> Path:
         """Path of the original with this hash."""
@@ -240,13 +269,19 @@ class DownloadCache:
     def lookup(self, url: str) -> dict[str, Any] | None:
         """Index entry of ``url`` (``{"url", "ok", "sha256"...}`` or a failure), or None."""
         with self._lock:
-            return self._entries.get(url)
+            line = self._entries.get(url)
+        return None if line is None else dict(json.loads(line))
 
     def _append(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+        if self._fh is None:
+            raise RuntimeError("this DownloadCache is objects_only(): its index belongs to another")
+        line = json.dumps(entry, sort_keys=True, ensure_ascii=False)
         with self._lock:
-            self._entries[entry["url"]] = entry
-            self._fh.write(line)
+            if self.remember_new:
+                self._entries[entry["url"]] = line
+            else:
+                self._entries.pop(entry["url"], None)  # never answer with an outdated line
+            self._fh.write(line + "\n")
             self._fh.flush()
 
     def record(self, result: FetchResult, max_bytes: int | None = None) -> None:
@@ -268,10 +303,14 @@ class DownloadCache:
     def store(self, tmp_path: Path, sha256: str) -> Path:
         """Move a fully written temporary file into the store (atomic rename)."""
         dst = self.object_path(sha256)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists():
-            tmp_path.unlink(missing_ok=True)
-        else:
+        # Same name, same bytes: replacing an object already there changes nothing. One rename,
+        # and a mkdir only the first time a prefix directory is used.
+        try:
+            os.replace(tmp_path, dst)
+        except FileNotFoundError:
+            if not tmp_path.exists():
+                raise
+            dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_path, dst)
         return dst
 
@@ -283,7 +322,7 @@ class DownloadCache:
     def close(self) -> None:
         """Close the index file."""
         with self._lock:
-            if not self._fh.closed:
+            if self._fh is not None and not self._fh.closed:
                 self._fh.close()
 
     def __enter__(self) -> DownloadCache:
@@ -457,21 +496,61 @@ def _sniff_image(path_or_data: Path | bytes) -> str:
 # Downloader
 
 
+class SharedSlots:
+    """Request limits shared by the threads of several processes (the build's workers).
+
+    ``per_host`` requests per host name and ``concurrency`` requests in all, counted across every
+    process the object is handed to (POSIX semaphores; create it before starting the processes).
+    Host names are hashed (CRC-32) into ``buckets`` semaphores: two hosts that share a bucket share
+    its ``per_host`` budget, so no host ever gets more than ``per_host`` requests at once, and a
+    colliding host may get fewer.
+
+    Args:
+        per_host: requests per host name.
+        concurrency: requests in all.
+        context: a ``multiprocessing`` context (its semaphores), or None for ``threading`` ones
+            (one process).
+        buckets: semaphores the host names are hashed into.
+    """
+
+    def __init__(
+        self, per_host: int, concurrency: int, context: Any = None, buckets: int = 256
+    ) -> None:
+        make = threading.BoundedSemaphore if context is None else context.BoundedSemaphore
+        self.total = make(concurrency)
+        self.hosts = [make(per_host) for _ in range(buckets)]
+
+    @contextlib.contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        """Hold one request slot of ``host`` (and one of the total) for the ``with`` block."""
+        sem = self.hosts[zlib.crc32(host.encode("utf-8", "surrogatepass")) % len(self.hosts)]
+        with self.total, sem:
+            yield
+
+
 class Downloader:
     """Fetch URLs into a :class:`DownloadCache`, concurrently and defensively.
 
     Args:
         cache: where originals and the URL index live.
         options: settings (validated).
+        slots: request limits shared with other processes; None: this downloader's own per-host
+            semaphores (its threads are then the only ones counted).
 
     Raises:
         ValueError: for invalid options.
     """
 
-    def __init__(self, cache: DownloadCache, options: DownloadOptions | None = None) -> None:
+    def __init__(
+        self,
+        cache: DownloadCache,
+        options: DownloadOptions | None = None,
+        slots: SharedSlots | None = None,
+    ) -> None:
         self.cache = cache
         self.options = options or DownloadOptions()
         self.options.validate()
+        self._slots = slots
         self._local = threading.local()
         self._sessions: list[Any] = []
         self._sessions_lock = threading.Lock()
@@ -557,7 +636,9 @@ class Downloader:
                 self._sessions.append(s)
         return s
 
-    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
+    def _host_slot(self, host: str) -> Any:
+        if self._slots is not None:
+            return self._slots.slot(host)
         with self._hosts_lock:
             sem = self._hosts.get(host)
             if sem is None:
@@ -582,8 +663,8 @@ class Downloader:
 
     # -- one URL --
 
-    def _get_once(self, url: str) -> tuple[str, int, str]:
-        """One attempt including redirects: returns (sha256, size, final_url)."""
+    def _get_once(self, url: str) -> tuple[str, int, str, bytes | None]:
+        """One attempt including redirects: returns (sha256, size, final_url, body or None)."""
         o = self.options
         timeouts = (o.connect_timeout or min(o.timeout, 10.0), o.timeout)
         deadline = time.monotonic() + (o.body_deadline or max(60.0, 6 * o.timeout))
@@ -626,13 +707,13 @@ class Downloader:
                         )
                     if status < 200 or status >= 300:
                         raise _Failure("http_4xx", f"unexpected HTTP status {status}")
-                    sha, size = self._save_body(resp, deadline)
-                    return sha, size, current
+                    sha, size, body = self._save_body(resp, deadline)
+                    return sha, size, current, body
                 finally:
                     resp.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _save_body(self, resp: _Response, deadline: float) -> tuple[str, int]:
+    def _save_body(self, resp: _Response, deadline: float) -> tuple[str, int, bytes | None]:
         o = self.options
         length = resp.headers.get("Content-Length")
         if length and length.strip().isdigit() and int(length) > o.max_bytes:
@@ -645,7 +726,7 @@ class Downloader:
         ok = False
         head = bytearray()  # the first bytes, for sniffing without reading the file back
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with os.fdopen(fd, "wb", buffering=0) as fh:  # chunks are 64 KiB already
                 for chunk in resp.chunks(_CHUNK):
                     size += len(chunk)
                     if size > o.max_bytes:
@@ -657,16 +738,19 @@ class Downloader:
                     if self._stop.is_set():
                         raise _Failure("connection", "interrupted")
                     h.update(chunk)
-                    fh.write(chunk)
+                    view = memoryview(chunk)
+                    while view:  # unbuffered: a short write is possible, if rare
+                        view = view[fh.write(view) :]
                     if len(head) < _SNIFF_BYTES:
                         head += chunk
             if size == 0:
                 raise _Failure("not_image", "empty body")
-            _sniff_image(bytes(head) if size <= len(head) else tmp)
+            body = bytes(head) if size <= len(head) else None
+            _sniff_image(body if body is not None else tmp)
             sha = h.hexdigest()
             self.cache.store(tmp, sha)
             ok = True
-            return sha, size
+            return sha, size, body
         finally:
             if not ok:
                 tmp.unlink(missing_ok=True)
@@ -680,14 +764,33 @@ class Downloader:
         Returns:
             A :class:`FetchResult`; failures are results, not exceptions.
         """
+        result, _ = self.fetch_data(url)
+        self.cache.record(result, max_bytes=self.options.max_bytes)
+        return result
+
+    def fetch_data(self, url: str) -> tuple[FetchResult, bytes | None]:
+        """Download one URL into the cache (ignores the index), without recording the outcome.
+
+        For callers that record results elsewhere (the build's worker processes hand them to the
+        one process that writes ``index.jsonl``) and want to process the body without reading
+        the stored original back.
+
+        Args:
+            url: the URL, as written in the spreadsheet.
+
+        Returns:
+            ``(result, body)``: ``body`` is the original's bytes when it is at most 1 MB (kept in
+            memory anyway for the format check), else None (read the stored original).
+        """
         o = self.options
         attempts = 0
+        body: bytes | None = None
         result: FetchResult
         while True:
             try:
                 check_url(url)
                 attempts += 1
-                sha, size, final = self._get_once(url)
+                sha, size, final, body = self._get_once(url)
                 result = FetchResult(url, True, sha, size, attempts=attempts, final_url=final)
                 break
             except _Failure as f:
@@ -711,8 +814,7 @@ class Downloader:
                     url, False, category=failure.category, detail=failure.detail, attempts=attempts
                 )
                 break
-        self.cache.record(result, max_bytes=o.max_bytes)
-        return result
+        return result, body
 
     def cached_result(self, url: str, *, retry_failed: bool = False) -> FetchResult | None:
         """The remembered outcome of ``url``, or None when it must be (re)fetched.

@@ -80,7 +80,7 @@ class SpreadsheetError(ValueError):
     """A spreadsheet that cannot be used at all (unreadable, empty, no URL column)."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per URL: no __dict__ each
 class SheetRow:
     """One usable spreadsheet row.
 
