@@ -379,6 +379,16 @@ def _slim(run: Path) -> None:
             p.unlink()
 
 
+def _all_absent(records: Path, split: object) -> float | None:
+    """Total accuracy of answering "absent" for every known (image, AU) cell of ``split``."""
+    manifest = records / "manifest.json"
+    if not manifest.exists():
+        return None
+    stats = json.loads(manifest.read_text()).get("label_stats", {}).get(str(split), {})
+    absent, present = sum(stats.get("au_absent", [])), sum(stats.get("au_present", []))
+    return absent / (absent + present) if absent + present else None
+
+
 def _summary(run: Path, cpu: float, steps_total: int) -> dict[str, object]:
     hist = _history(run)
     ev = json.loads((run / "eval.json").read_text()) if (run / "eval.json").exists() else {}
@@ -393,6 +403,7 @@ def _summary(run: Path, cpu: float, steps_total: int) -> dict[str, object]:
 
         data = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("data", {})
         out["batch_size"] = data.get("batch_size")
+        out["all_absent"] = _all_absent(Path(str(data.get("records"))), data.get("eval_split"))
         out["image_size"] = data.get("image_size")
     out["status"] = ev.get("status")
     if hist:
@@ -462,6 +473,7 @@ def _search_trials(run: Path) -> list[dict[str, object]]:
             r["loss_first"] = hist[0].get("train/loss")
             r["loss_last"] = hist[-1].get("train/loss")
             r["s_per_step"] = hist[-1]["seconds"] / max(1.0, hist[-1]["step"])
+            r["val_loss"] = hist[-1].get("val/loss")
         if r.get("run_dir"):
             _slim(Path(r["run_dir"]))
     return rows
@@ -500,7 +512,8 @@ def _metric_text(e: dict[str, object]) -> str:
     if "total_accuracy" in m:
         return (
             f"val ({n} images) total acc. {_f(m['total_accuracy'])}, "
-            f"F1 {_f(m.get('f1_micro'))}, AUC {_f(m.get('auc_pooled'))}"
+            f"F1 {_f(m.get('f1_micro'))}, AUC {_f(m.get('auc_pooled'))} (all-absent total acc. "
+            f"{_f(e.get('all_absent'))})"
         )
     if "mse" in m:
         return f"val ({n} images) MSE {_f(m['mse'])}, RMSE {_f(math.sqrt(float(m['mse'])))}"
@@ -533,6 +546,7 @@ def cell(e: dict[str, object]) -> str:
             parts.append(
                 f"trial {t['trial']} ({choice}): loss {_f(t.get('loss_first'))} → "
                 f"{_f(t.get('loss_last'))}, val {t['metric']} {_f(t['value'])}, "
+                f"val loss {_f(t.get('val_loss'))}, "
                 f"{_f(t.get('s_per_step'), 1)} s/step"
             )
         return f"{e['how']}: " + "; ".join(parts) + f"; best trial {trials[0]['trial']}"
@@ -597,7 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     else:  # re-read the kept run files (history.csv, eval.json), so the cells use this code
         for key, e in results.items():
             run = work / "runs" / key
-            if not e.get("rc") and "trials" not in e and (run / "eval.json").exists():
+            if not e.get("rc") and "trials" in e and (run / "search.csv").exists():
+                e["trials"] = _search_trials(run)
+            elif not e.get("rc") and (run / "eval.json").exists():
                 e.update(_summary(run, float(e["cpu_s"]), 0))
         path.write_text(json.dumps(results, indent=1, default=str))
     table = report(results, rows)
