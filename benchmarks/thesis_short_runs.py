@@ -541,15 +541,18 @@ def cell(e: dict[str, object]) -> str:
             if t.get("status") == "invalid":
                 parts.append(f"trial {t['trial']} invalid ({t.get('note', '')[:60]})")
                 continue
-            keys = [k for k in t if "." in k]
+            keys = [k for k in t if "." in k and t[k] not in ("", None)]
             choice = ", ".join(f"{k.split('.')[-1]} {t[k]}" for k in keys)
             parts.append(
-                f"trial {t['trial']} ({choice}): loss {_f(t.get('loss_first'))} → "
-                f"{_f(t.get('loss_last'))}, val {t['metric']} {_f(t['value'])}, "
-                f"val loss {_f(t.get('val_loss'))}, "
-                f"{_f(t.get('s_per_step'), 1)} s/step"
+                f"trial {t['trial']} ({choice}): train loss {_f(t.get('loss_last'))}, "
+                f"val {t['metric']} {_f(t['value'])}, val loss {_f(t.get('val_loss'))}"
             )
-        return f"{e['how']}: " + "; ".join(parts) + f"; best trial {trials[0]['trial']}"
+        return (
+            f"{e['how']}: "
+            + "; ".join(parts)
+            + f"; best (by val {trials[0].get('metric')}) trial {trials[0]['trial']}; whole "
+            f"search {float(e['wall_s']):.0f} s wall, {float(e['cpu_s']):.0f} s CPU"
+        )
     head = (
         f"{e['how']}; {e.get('epochs')} epochs, {e.get('steps')} steps at batch "
         f"{e.get('batch_size')}, {e.get('image_size')} px: "
