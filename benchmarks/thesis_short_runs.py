@@ -582,12 +582,93 @@ def report(results: dict[str, dict[str, object]], rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+# docs/seeds.md's reproduction table: the first cell of a row -> the rows measured for it (with a
+# short label where one table row gathers several runs).
+DOC_ROWS: dict[str, list[tuple[str, str]]] = {
+    "Christensen 2018, posed vs spontaneous, Inception V4": [("posed2_inception_v4", "")],
+    "Christensen 2018, 12 classes, Inception V4": [("posed12_inception_v4", "")],
+    "Christensen 2018, 12 classes, shallow CNN": [("posed12_shallow_cnn", "")],
+    "Christensen 2018, Table 4.1 search": [("christensen2018_table4_1", "")],
+    "Bartissol 2017, 60 AUs, Inception V2 (as published)": [("emotionet60_zero_filled", "")],
+    "Bartissol 2017, 60 AUs, VGG16": [("emotionet60_vgg16", "")],
+    "Bartissol 2017, 60 AUs, corrected": [("emotionet60_masked", "")],
+    "Bartissol 2017, 11 AUs, Inception V2": [("emotionet11_inception_v2", "")],
+    "Bartissol 2017, 11 AUs, VGG16": [("emotionet11_vgg16", "")],
+    "Bartissol 2017, batch and learning-rate sweeps": [
+        ("bartissol2017_batch", "batch"),
+        ("bartissol2017_lr", "learning rate"),
+    ],
+    "Bartissol 2017, valence/arousal, Inception V2": [("emotionet_va_inception_v2", "")],
+    "Bartissol 2017, valence/arousal, VGG16": [("emotionet_va_vgg16", "")],
+    "Amaya & Dave, CNN 3 on JAFFE": [("jaffe_fer2013_cnn", "")],
+    "Korber, FaceNet unfreeze N = 1, 2, 4, 6, 9 (50/50)": [
+        (f"korber_n{n}", f"N = {n}") for n in (1, 2, 4, 6, 9)
+    ],
+    "Korber, N = 9, 80/20": [("korber_80_20", "")],
+    "Athanasiadis 2022, implementation 1": [("athanasiadis2022_impl1_vgg16", "")],
+    "Athanasiadis 2022, implementation 2": [("athanasiadis2022_impl2_vgg16_reduced", "")],
+    "Athanasiadis 2022, implementation 3": [("emotion_vgg16_weighted", "")],
+    "Athanasiadis 2022, implementation 4": [("athanasiadis2022_impl4_vgg16_reduced_weighted", "")],
+}
+
+
+def doc_cell(results: dict[str, dict[str, object]], keys: list[tuple[str, str]]) -> str | None:
+    """The docs table cell for one table row (None while none of its runs has a result)."""
+    done = [(results[k], label) for k, label in keys if k in results]
+    if not done:
+        return None
+    if len(keys) == 1:
+        return cell(done[0][0])
+    if any("trials" in e or e.get("rc") for e, _ in done):
+        return " / ".join(f"{label}: {cell(e)}" for e, label in done)
+    first = done[0][0]
+    parts = []
+    for e, label in done:
+        m = e.get("eval") or {}
+        assert isinstance(m, dict)
+        parts.append(
+            f"{label}: train loss {_f(e.get('loss_first'))} → {_f(e.get('loss_last'))}, "
+            f"val acc. {_f(m.get('accuracy'))}, val loss {_f(m.get('loss'))}, "
+            f"{_f(e.get('s_per_step'), 2)} s/step"
+        )
+    missing = [label for k, label in keys if k not in results]
+    k = int(first.get("classes", 0) or 0)
+    m0 = first.get("eval") or {}
+    assert isinstance(m0, dict)
+    return (
+        f"{first['how']}; {first.get('epochs')} epochs, {first.get('steps')} steps at batch "
+        f"{first.get('batch_size')}, {first.get('image_size')} px each: "
+        + "; ".join(parts)
+        + f" (val {int(m0.get('examples', 0) or 0)} images; chance 1/{k}, largest class "
+        f"{_f(first.get('majority'))}, ln {k} = {_f(first.get('chance_loss'))})"
+        + (f"; not yet run: {', '.join(missing)}" if missing else "")
+    )
+
+
+def fill_docs(path: Path, results: dict[str, dict[str, object]]) -> int:
+    """Rewrite the last cell of each measured row of the docs table; return rows filled."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    filled = 0
+    for i, line in enumerate(lines):
+        for first, keys in DOC_ROWS.items():
+            if line.startswith(f"| {first} |"):
+                text = doc_cell(results, keys)
+                if text is not None:
+                    cells = line.split(" | ")
+                    cells[-1] = text.replace("|", "/") + " |"
+                    lines[i] = " | ".join(cells)
+                    filled += 1
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return filled
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", default="", help="comma-separated row keys (default: all)")
     p.add_argument("--list", action="store_true", help="list the rows and exit")
     p.add_argument("--report", action="store_true", help="print the table from results.json")
+    p.add_argument("--docs", metavar="SEEDS_MD", help="also fill docs/seeds.md's last column")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "fer_tf_thesis_short_runs"))
     args = p.parse_args(argv)
     rows = _rows()
@@ -621,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(results, indent=1, default=str))
     table = report(results, rows)
     (work / "results.md").write_text(table + "\n")
+    if args.docs:
+        print(f"{fill_docs(Path(args.docs), results)} rows of {args.docs} filled")
     print(table)
     return 0
 
