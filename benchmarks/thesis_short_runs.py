@@ -206,7 +206,7 @@ def _rows() -> list[Row]:
                 "korber_sfew_facenet",
                 "sfew",
                 [*big, f"model.unfreeze_modules={n}"],
-                "random backbone, SFEW layout, fold 0 of 2",
+                "random backbone (trainable counts: below), SFEW layout, fold 0 of 2",
             )
         )
     rows.append(
@@ -515,8 +515,11 @@ def _metric_text(e: dict[str, object]) -> str:
             f"F1 {_f(m.get('f1_micro'))}, AUC {_f(m.get('auc_pooled'))} (all-absent total acc. "
             f"{_f(e.get('all_absent'))})"
         )
-    if "mse" in m:
-        return f"val ({n} images) MSE {_f(m['mse'])}, RMSE {_f(math.sqrt(float(m['mse'])))}"
+    if "mse_mean" in m:  # SynthFACS valence and arousal lie in [-1, 1]
+        return (
+            f"val ({n} images, valence/arousal in [−1, 1]) MSE {_f(m['mse_mean'])}, RMSE "
+            f"{_f(m.get('rmse_mean'))}, Pearson r {_f(m.get('pearson_mean'))}"
+        )
     if "accuracy" in m:
         k = int(e.get("classes", 0) or 0)
         chance = f" (chance 1/{k} = {1 / k:.3f}" if k else " ("
@@ -693,7 +696,9 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(json.dumps(results, indent=1, default=str))
         print(f"total wall time {time.perf_counter() - t0:.0f} s", flush=True)
     else:  # re-read the kept run files (history.csv, eval.json), so the cells use this code
+        how = {r.key: r.how for r in rows}
         for key, e in results.items():
+            e["how"] = how.get(key, e.get("how"))
             run = work / "runs" / key
             if not e.get("rc") and "trials" in e and (run / "search.csv").exists():
                 e["trials"] = _search_trials(run)
