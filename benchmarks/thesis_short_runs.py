@@ -124,7 +124,7 @@ def _rows() -> list[Row]:
             "emotionet60_vgg16",
             "au60",
             huge,
-            "random backbone",
+            "random backbone, fc6-fc8 trained",
         ),
         Row(
             "emotionet60_masked",
@@ -187,7 +187,7 @@ def _rows() -> list[Row]:
             "emotionet_va_vgg16",
             "au11",
             huge,
-            "random backbone",
+            "random backbone, fc6-fc8 trained",
         ),
         Row(
             "jaffe_fer2013_cnn",
@@ -216,7 +216,7 @@ def _rows() -> list[Row]:
             "korber_sfew_facenet_80_20",
             "sfew5",
             big,
-            "random backbone, SFEW layout, fold 0 of 5",
+            "random backbone, N = 9, SFEW layout, fold 0 of 5",
         )
     )
     for key, label in (
@@ -226,7 +226,15 @@ def _rows() -> list[Row]:
         ("athanasiadis2022_impl4_vgg16_reduced_weighted", "Athanasiadis 2022, implementation 4"),
     ):
         rows.append(
-            Row(key, label, key, "ckplus", huge, "random backbone, CK+ layout", videos=True)
+            Row(
+                key,
+                label,
+                key,
+                "ckplus",
+                huge,
+                "random backbone, fc6-fc8 trained, CK+ layout",
+                videos=True,
+            )
         )
     return rows
 
