@@ -3,6 +3,7 @@
     python benchmarks/thesis_short_runs.py --list
     python benchmarks/thesis_short_runs.py [--only posed2_inception_v4,korber_n1] [--work DIR]
     python benchmarks/thesis_short_runs.py --report     # re-print the table from DIR/results.json
+    python benchmarks/thesis_short_runs.py --report --docs docs/seeds.md   # fill the last column
 
 Each row runs the table's own command (``fer-tf-train --config NAME --records R ...``, or its
 ``--search``) in a subprocess under ``nice -n 19`` with two TensorFlow threads, on SynthFACS
