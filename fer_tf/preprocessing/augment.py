@@ -47,6 +47,7 @@ __all__ = [
     "geometric_transforms",
     "apply_transforms",
     "gaussian_blur",
+    "standard_normal",
     "warp_to_size",
 ]
 
@@ -238,6 +239,115 @@ class AugmentPolicy:
         x = warp_to_size(image, image_size, self, warp_seed, flip=flip)
         return self.photometric(x[None], photo_seed)[0]
 
+    def draw_params(
+        self, batch: int, image_size: Any, seed: Any, *, flip: bool = False, channels: int = 3
+    ) -> dict[str, tf.Tensor]:
+        """Draw the random parameters of ``batch`` examples at once (vectorised).
+
+        The input pipeline's fast path: the per-example draws (dozens of tiny ops each) are
+        made for a block of examples in one go, and :meth:`augment_with_params` then applies
+        one example's parameters. The parameters have the same distribution as those
+        :meth:`augment_example` draws per example (same gates, ranges and formulas); the
+        random stream differs, so a seed gives other, equally distributed, draws.
+
+        Args:
+            batch: number of examples (a Python int).
+            image_size: output size, int or ``(height, width)``.
+            seed: stateless seed ``[2]``.
+            flip: also draw the pipeline's left-right flip (probability 0.5).
+            channels: channel count of the images.
+
+        Returns:
+            A dict of per-example tensors with leading dimension ``batch``: ``geometry``
+            ``[B, 8]`` (output->input matrix at the output size), ``flip``, ``blur_on``,
+            ``blur_sigma``, ``noise_on``, ``noise_std``, ``noise_seed`` ``[B, 2]``,
+            ``contrast_on``, ``contrast``, ``colour_on`` (contrast or colour fired),
+            ``colour_matrix`` ``[B, C, C]`` and ``brightness``.
+        """
+        from fer_tf.preprocessing.image import as_size
+
+        out_h, out_w = as_size(image_size)
+        s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+        if self.has_geometry:
+            geometry = geometric_transforms(self, batch, out_h, out_w, s[0])
+        else:
+            geometry = tf.tile(tf.constant([[1.0, 0, 0, 0, 1, 0, 0, 0]]), [batch, 1])
+        flipped = tf.random.stateless_uniform([batch], s[1]) < 0.5
+        p: dict[str, tf.Tensor] = {
+            "geometry": geometry,
+            "flip": flipped if flip else tf.zeros([batch], tf.bool),
+        }
+        g, v = tf.unstack(tf.random.experimental.stateless_split(s[2], 2))
+        p["blur_on"] = tf.logical_and(_gate(g, batch, self.blur_p), self.blur_sigma[1] > 0)
+        p["blur_sigma"] = _uniform(v, [batch], *self.blur_sigma)
+        g, v, n = tf.unstack(tf.random.experimental.stateless_split(s[3], 3))
+        p["noise_on"] = tf.logical_and(_gate(g, batch, self.noise_p), self.noise_std[1] > 0)
+        p["noise_std"] = _uniform(v, [batch], *self.noise_std)
+        p["noise_seed"] = tf.random.experimental.stateless_split(n, batch)
+        c = tf.random.experimental.stateless_split(s[4], 6)
+        p["contrast_on"] = _gate(c[0], batch, self.contrast_p)
+        p["contrast"] = tf.where(p["contrast_on"], _uniform(c[1], [batch], *self.contrast), 1.0)
+        on = _gate(c[2], batch, self.color_p)
+        p["colour_on"] = tf.logical_or(p["contrast_on"], on)
+        gain = tf.where(on[:, None], _uniform(c[3], [batch, channels], *self.color_gain), 1.0)
+        sat = tf.where(on, _uniform(c[4], [batch], *self.saturation), 1.0)
+        p["brightness"] = tf.where(on, _uniform(c[5], [batch], *self.brightness), 0.0)
+        a = tf.eye(channels, batch_shape=[batch]) * gain[:, None, :]  # gain, row-vector form
+        if channels == 3:
+            a = tf.linalg.matmul(a, _saturation_matrix(sat))
+        p["colour_matrix"] = a
+        return p
+
+    def augment_with_params(
+        self, image: tf.Tensor, image_size: Any, params: dict[str, tf.Tensor]
+    ) -> tf.Tensor:
+        """Augment one image with one example's :meth:`draw_params` parameters.
+
+        The same ops, in the same order, as :meth:`augment_example`: one resampling to
+        ``image_size`` (resize, flip and geometry fused), then blur, noise, contrast + colour
+        (one 3x3 matrix) and clipping; an op that did not fire costs nothing.
+
+        Args:
+            image: ``[h, w, C]`` in ``[0, 255]``.
+            image_size: output size, int or ``(height, width)``.
+            params: one example's slice of :meth:`draw_params` (leading dimension removed).
+
+        Returns:
+            ``float32 [height, width, C]`` in ``[0, 255]``.
+        """
+        from fer_tf.preprocessing.image import as_size
+
+        out_h, out_w = as_size(image_size)
+        x = tf.cast(image, tf.float32)
+        shape = tf.shape(x)
+        h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+        m = _resize_flip_inverse(h, w, out_h, out_w, None, flipped=params["flip"])
+        g = tf.reshape(tf.concat([params["geometry"], [1.0]], axis=0), [3, 3])
+        m = tf.linalg.matmul(m, g)
+        x = _sample(x, m, out_h, out_w, self.fill_mode, self.fill_value, self.interpolation)
+        if self.blur_p > 0 and self.blur_sigma[1] > 0:
+            x = tf.cond(
+                params["blur_on"],
+                lambda: gaussian_blur(
+                    x[None], params["blur_sigma"][None], max_sigma=self.blur_sigma[1]
+                )[0],
+                lambda: x,
+            )
+        if self.noise_p > 0 and self.noise_std[1] > 0:
+            depth = x.shape[-1] if self.noise_per_channel else 1
+            x = tf.cond(
+                params["noise_on"],
+                lambda: (
+                    x
+                    + standard_normal([out_h, out_w, depth], params["noise_seed"])
+                    * params["noise_std"]
+                ),
+                lambda: x,
+            )
+        if self.contrast_p > 0 or self.color_p > 0:
+            x = tf.cond(params["colour_on"], lambda: _apply_colour(x, params), lambda: x)
+        return tf.clip_by_value(x, 0.0, 255.0)
+
     def _blur(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         g, v = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         on = _gate(g, batch, self.blur_p)
@@ -261,7 +371,7 @@ class AugmentPolicy:
             shape = tf.shape(sub)
             if not self.noise_per_channel:  # imgaug's default: one value per pixel
                 shape = tf.concat([shape[:-1], [1]], axis=0)
-            return sub + tf.random.stateless_normal(shape, n) * sub_std[:, None, None, None]
+            return sub + standard_normal(shape, n) * sub_std[:, None, None, None]
 
         if x.shape[0] == 1:
             return tf.cond(on[0], lambda: noisy(x, std), lambda: x)
@@ -275,35 +385,70 @@ class AugmentPolicy:
         if channels is None:
             raise ValueError("The images passed to an AugmentPolicy need a static channel count.")
         # Contrast: y = f x + (1 - f) m, m the per-image, per-channel mean.
-        f = tf.where(
-            _gate(s[0], batch, self.contrast_p), _uniform(s[1], [batch], *self.contrast), 1.0
-        )
+        contrast_on = _gate(s[0], batch, self.contrast_p)
+        f = tf.where(contrast_on, _uniform(s[1], [batch], *self.contrast), 1.0)
         on = _gate(s[2], batch, self.color_p)
         gain = tf.where(on[:, None], _uniform(s[3], [batch, channels], *self.color_gain), 1.0)
         sat = tf.where(on, _uniform(s[4], [batch], *self.saturation), 1.0)
         bright = tf.where(on, _uniform(s[5], [batch], *self.brightness), 0.0)
-        mean = tf.reduce_mean(x, axis=[1, 2])  # [B, C]
+        single = x.shape[0] == 1
+        if single:
+            # The mean only matters when contrast fired ((1 - f) = 0 otherwise): skip the pass.
+            mean = tf.cond(
+                contrast_on[0],
+                lambda: tf.reduce_mean(x, axis=[1, 2]),
+                lambda: tf.zeros([1, channels], x.dtype),
+            )
+        else:
+            mean = tf.reduce_mean(x, axis=[1, 2])  # [B, C]
         eye = tf.eye(channels, batch_shape=[batch])
         # Row-vector convention: y = x @ M + o.
         m = f[:, None, None] * eye * gain[:, None, :]  # contrast then gain
         o = (1.0 - f[:, None]) * mean * gain  # [B, C]
         if channels == 3:
-            w = tf.constant(_LUMA, tf.float32)
-            # z = sat * y + (1 - sat) * (y . w) 1^T
-            sat_m = sat[:, None, None] * eye + (1.0 - sat)[:, None, None] * (
-                w[None, :, None] * tf.ones([1, 1, 3])
-            )
+            sat_m = _saturation_matrix(sat)
             m = tf.linalg.matmul(m, sat_m)
             o = tf.linalg.matvec(sat_m, o, transpose_a=True)
         o = o + bright[:, None]
-        if x.shape[0] == 1:  # one image: a 1x1 convolution is much faster than a batched matmul
-            return tf.nn.conv2d(x, m[0][None, None], 1, "VALID") + o[0]
+        if single:
+            # One image: a 1x1 convolution is much faster than a batched matmul, and an image
+            # that drew neither contrast nor colour (identity matrix, zero offset) is left as is.
+            return tf.cond(
+                tf.logical_or(contrast_on[0], on[0]),
+                lambda: tf.nn.conv2d(x, m[0][None, None], 1, "VALID") + o[0],
+                lambda: x,
+            )
         shape = tf.shape(x)
         y = tf.linalg.matmul(tf.reshape(x, [batch, -1, channels]), m) + o[:, None, :]
         return tf.reshape(y, shape)
 
 
 _LUMA = (0.299, 0.587, 0.114)
+
+
+def _saturation_matrix(sat: tf.Tensor) -> tf.Tensor:
+    """``[B, 3, 3]`` row-vector matrices of ``z = sat * y + (1 - sat) * (y . luma) 1^T``."""
+    w = tf.constant(_LUMA, tf.float32)
+    eye = tf.eye(3, batch_shape=tf.shape(sat)[:1])
+    return sat[:, None, None] * eye + (1.0 - sat)[:, None, None] * (
+        w[None, :, None] * tf.ones([1, 1, 3])
+    )
+
+
+def _apply_colour(x: tf.Tensor, params: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Contrast (around the channel means) then gain/saturation/brightness on one image
+    ``[H, W, C]``, as one 1x1 convolution: ``y = f x A + (1 - f) mean A + brightness``."""
+    f = params["contrast"]
+    a = params["colour_matrix"]
+    channels = x.shape[-1]
+    # The mean only matters when contrast fired ((1 - f) = 0 otherwise).
+    mean = tf.cond(
+        params["contrast_on"],
+        lambda: tf.reduce_mean(x, axis=[0, 1]),
+        lambda: tf.zeros([channels], x.dtype),
+    )
+    o = (1.0 - f) * tf.linalg.matvec(a, mean, transpose_a=True) + params["brightness"]
+    return tf.nn.conv2d(x[None], (f * a)[None, None], 1, "VALID")[0] + o
 
 
 def geometric_transforms(
@@ -418,17 +563,24 @@ def apply_transforms(
 
 
 def _resize_flip_inverse(
-    h: tf.Tensor, w: tf.Tensor, out_h: int, out_w: int, flip_seed: tf.Tensor | None
+    h: tf.Tensor,
+    w: tf.Tensor,
+    out_h: int,
+    out_w: int,
+    flip_seed: tf.Tensor | None,
+    flipped: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Output pixel -> input pixel ``[3, 3]`` matrix of a plain resize (pixel centres at integer
-    coordinates), then of a left-right flip drawn from ``flip_seed`` (``None``: no flip)."""
+    coordinates), then of a left-right flip drawn from ``flip_seed`` (``None``: no flip) or
+    given as the bool ``flipped``."""
     sx, sy = w / out_w, h / out_h
     m = tf.reshape(
         tf.stack([sx, 0.0, 0.5 * sx - 0.5, 0.0, sy, 0.5 * sy - 0.5, 0.0, 0.0, 1.0]), [3, 3]
     )
-    if flip_seed is None:
+    if flip_seed is None and flipped is None:
         return m
-    flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
+    if flipped is None:
+        flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
     f = tf.where(flipped, -1.0, 1.0)
     flip_inv = tf.reshape(
         tf.stack([f, 0.0, tf.where(flipped, out_w - 1.0, 0.0), 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
@@ -480,13 +632,31 @@ def warp_to_size(
     h = tf.cast(shape[0], tf.float32)
     w = tf.cast(shape[1], tf.float32)
     m = _resize_flip_inverse(h, w, out_h, out_w, flip_seed if flip else None)
-    fill_mode, fill_value, interpolation = "reflect", 0.0, "bilinear"
+    fill = ("reflect", 0.0, "bilinear")
     if policy is not None and policy.has_geometry:
         g = geometric_transforms(policy, 1, out_h, out_w, geo_seed)
         g = tf.reshape(tf.concat([g, tf.ones([1, 1])], axis=1), [3, 3])
         m = tf.linalg.matmul(m, g)
-        fill_mode, fill_value = policy.fill_mode, policy.fill_value
-        interpolation = policy.interpolation
+        fill = (policy.fill_mode, policy.fill_value, policy.interpolation)
+    return _sample(x, m, out_h, out_w, *fill, fast=fast)
+
+
+def _sample(
+    x: tf.Tensor,
+    m: tf.Tensor,
+    out_h: int,
+    out_w: int,
+    fill_mode: str,
+    fill_value: float,
+    interpolation: str,
+    *,
+    fast: bool = True,
+) -> tf.Tensor:
+    """Sample ``float32 [h, w, C]`` ``x`` through the output->input ``[3, 3]`` matrix ``m``
+    (:func:`warp_to_size`'s resampling, with its crop_and_resize fast path)."""
+    shape = tf.shape(x)
+    h = tf.cast(shape[0], tf.float32)
+    w = tf.cast(shape[1], tf.float32)
 
     def projective() -> tf.Tensor:
         return tf.raw_ops.ImageProjectiveTransformV3(
@@ -528,7 +698,33 @@ def warp_to_size(
     )
     use_fast = tf.logical_and(aligned, inside) if fill_mode != "constant" else aligned
     out = tf.cond(use_fast, axis_aligned, projective) if fast else projective()
-    return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
+    return tf.ensure_shape(out, [out_h, out_w, x.shape[-1]])
+
+
+def standard_normal(shape: Any, seed: Any) -> tf.Tensor:
+    """Standard normal ``float32`` samples by the Box-Muller transform of stateless uniforms.
+
+    The same distribution as ``tf.random.stateless_normal`` (TensorFlow's CPU kernel is
+    Box-Muller too, on Philox uniforms), computed with vectorised element-wise ops: about twice
+    as fast on CPU for an image's worth of noise. Values differ from ``stateless_normal`` for
+    the same seed; they are stateless and deterministic in the seed.
+
+    Args:
+        shape: output shape (1-D int tensor or list).
+        seed: stateless seed ``[2]``.
+
+    Returns:
+        ``float32`` tensor of ``shape``.
+    """
+    shape = tf.cast(shape, tf.int32)
+    n = tf.reduce_prod(shape)
+    half = (n + 1) // 2
+    u = tf.random.stateless_uniform(tf.stack([2, half]), seed, dtype=tf.float32)
+    # 1 - u is in (0, 1]: the log is finite.
+    radius = tf.sqrt(-2.0 * tf.math.log(1.0 - u[0]))
+    angle = (2.0 * math.pi) * u[1]
+    z = tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=0)[:n]
+    return tf.reshape(z, shape)
 
 
 def gaussian_blur(images: tf.Tensor, sigma: tf.Tensor, *, max_sigma: float) -> tf.Tensor:
