@@ -851,9 +851,7 @@ def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> t
             return image
         return img.normalize(_to_channels(image, plan), family)
 
-    def load_train(
-        index: tf.Tensor, encoded: tf.Tensor, targets: Any, params: Any = None
-    ) -> tuple[tf.Tensor, Any]:
+    def load_train(index: tf.Tensor, encoded: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
         s = tf.random.experimental.stateless_fold_in(example_seed, index)
         crop_seed, warp_seed = tf.unstack(tf.random.experimental.stateless_split(s, 2))
         shape = img.image_shape(encoded)
@@ -870,9 +868,8 @@ def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> t
             image = img.equalize_histogram(image)
         if fused:
             # One resampling (resize + flip + the policy's geometry), then the photometric ops,
-            # per example while the image is in cache, with parameters drawn per block of
-            # examples (_augment_params); then normalise.
-            image = policy.augment_with_params(image, size, params)
+            # per example while the image is in cache; then normalise.
+            image = policy.augment_example(image, size, warp_seed, flip=plan.flip)
         else:
             image = img.resize(image, size)
             if plan.flip:
@@ -886,13 +883,6 @@ def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> t
             image = img.equalize_histogram(image)
         return finish(image), targets
 
-    if plan.training and fused:
-        ds = tf.data.Dataset.zip((ds.enumerate(), _augment_params(plan, example_seed)))
-        return ds.map(
-            lambda i_element, params: load_train(i_element[0], *i_element[1], params),
-            num_parallel_calls=o.num_parallel_calls,
-            deterministic=plan.deterministic,
-        )
     if plan.training:
         return ds.enumerate().map(
             lambda i, element: load_train(i, *element),
@@ -902,25 +892,6 @@ def _load_images(ds: tf.data.Dataset, plan: _Plan, example_seed: tf.Tensor) -> t
     return ds.map(
         load_eval, num_parallel_calls=o.num_parallel_calls, deterministic=plan.deterministic
     )
-
-
-# Examples whose augmentation parameters are drawn together: the per-example draws are dozens
-# of tiny ops whose fixed cost (~0.3 ms per example on CPU) this amortises.
-PARAM_BLOCK = 64
-
-
-def _augment_params(plan: _Plan, example_seed: tf.Tensor) -> tf.data.Dataset:
-    """One example's augmentation parameters per element, drawn ``PARAM_BLOCK`` at a time
-    (:meth:`~fer_tf.preprocessing.augment.AugmentPolicy.draw_params`); the k-th element goes
-    with the k-th example, so a seed fixes every example's draws."""
-    seed = tf.random.experimental.stateless_split(example_seed, 2)[1]
-    policy, size, flip = plan.policy, plan.size, plan.flip
-    blocks = tf.data.Dataset.counter().map(
-        lambda i: policy.draw_params(
-            PARAM_BLOCK, size, tf.random.experimental.stateless_fold_in(seed, i), flip=flip
-        )
-    )
-    return blocks.unbatch()
 
 
 def _batch(

@@ -239,115 +239,6 @@ class AugmentPolicy:
         x = warp_to_size(image, image_size, self, warp_seed, flip=flip)
         return self.photometric(x[None], photo_seed)[0]
 
-    def draw_params(
-        self, batch: int, image_size: Any, seed: Any, *, flip: bool = False, channels: int = 3
-    ) -> dict[str, tf.Tensor]:
-        """Draw the random parameters of ``batch`` examples at once (vectorised).
-
-        The input pipeline's fast path: the per-example draws (dozens of tiny ops each) are
-        made for a block of examples in one go, and :meth:`augment_with_params` then applies
-        one example's parameters. The parameters have the same distribution as those
-        :meth:`augment_example` draws per example (same gates, ranges and formulas); the
-        random stream differs, so a seed gives other, equally distributed, draws.
-
-        Args:
-            batch: number of examples (a Python int).
-            image_size: output size, int or ``(height, width)``.
-            seed: stateless seed ``[2]``.
-            flip: also draw the pipeline's left-right flip (probability 0.5).
-            channels: channel count of the images.
-
-        Returns:
-            A dict of per-example tensors with leading dimension ``batch``: ``geometry``
-            ``[B, 8]`` (output->input matrix at the output size), ``flip``, ``blur_on``,
-            ``blur_sigma``, ``noise_on``, ``noise_std``, ``noise_seed`` ``[B, 2]``,
-            ``contrast_on``, ``contrast``, ``colour_on`` (contrast or colour fired),
-            ``colour_matrix`` ``[B, C, C]`` and ``brightness``.
-        """
-        from fer_tf.preprocessing.image import as_size
-
-        out_h, out_w = as_size(image_size)
-        s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
-        if self.has_geometry:
-            geometry = geometric_transforms(self, batch, out_h, out_w, s[0])
-        else:
-            geometry = tf.tile(tf.constant([[1.0, 0, 0, 0, 1, 0, 0, 0]]), [batch, 1])
-        flipped = tf.random.stateless_uniform([batch], s[1]) < 0.5
-        p: dict[str, tf.Tensor] = {
-            "geometry": geometry,
-            "flip": flipped if flip else tf.zeros([batch], tf.bool),
-        }
-        g, v = tf.unstack(tf.random.experimental.stateless_split(s[2], 2))
-        p["blur_on"] = tf.logical_and(_gate(g, batch, self.blur_p), self.blur_sigma[1] > 0)
-        p["blur_sigma"] = _uniform(v, [batch], *self.blur_sigma)
-        g, v, n = tf.unstack(tf.random.experimental.stateless_split(s[3], 3))
-        p["noise_on"] = tf.logical_and(_gate(g, batch, self.noise_p), self.noise_std[1] > 0)
-        p["noise_std"] = _uniform(v, [batch], *self.noise_std)
-        p["noise_seed"] = tf.random.experimental.stateless_split(n, batch)
-        c = tf.random.experimental.stateless_split(s[4], 6)
-        p["contrast_on"] = _gate(c[0], batch, self.contrast_p)
-        p["contrast"] = tf.where(p["contrast_on"], _uniform(c[1], [batch], *self.contrast), 1.0)
-        on = _gate(c[2], batch, self.color_p)
-        p["colour_on"] = tf.logical_or(p["contrast_on"], on)
-        gain = tf.where(on[:, None], _uniform(c[3], [batch, channels], *self.color_gain), 1.0)
-        sat = tf.where(on, _uniform(c[4], [batch], *self.saturation), 1.0)
-        p["brightness"] = tf.where(on, _uniform(c[5], [batch], *self.brightness), 0.0)
-        a = tf.eye(channels, batch_shape=[batch]) * gain[:, None, :]  # gain, row-vector form
-        if channels == 3:
-            a = tf.linalg.matmul(a, _saturation_matrix(sat))
-        p["colour_matrix"] = a
-        return p
-
-    def augment_with_params(
-        self, image: tf.Tensor, image_size: Any, params: dict[str, tf.Tensor]
-    ) -> tf.Tensor:
-        """Augment one image with one example's :meth:`draw_params` parameters.
-
-        The same ops, in the same order, as :meth:`augment_example`: one resampling to
-        ``image_size`` (resize, flip and geometry fused), then blur, noise, contrast + colour
-        (one 3x3 matrix) and clipping; an op that did not fire costs nothing.
-
-        Args:
-            image: ``[h, w, C]`` in ``[0, 255]``.
-            image_size: output size, int or ``(height, width)``.
-            params: one example's slice of :meth:`draw_params` (leading dimension removed).
-
-        Returns:
-            ``float32 [height, width, C]`` in ``[0, 255]``.
-        """
-        from fer_tf.preprocessing.image import as_size
-
-        out_h, out_w = as_size(image_size)
-        x = tf.cast(image, tf.float32)
-        shape = tf.shape(x)
-        h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-        m = _resize_flip_inverse(h, w, out_h, out_w, None, flipped=params["flip"])
-        g = tf.reshape(tf.concat([params["geometry"], [1.0]], axis=0), [3, 3])
-        m = tf.linalg.matmul(m, g)
-        x = _sample(x, m, out_h, out_w, self.fill_mode, self.fill_value, self.interpolation)
-        if self.blur_p > 0 and self.blur_sigma[1] > 0:
-            x = tf.cond(
-                params["blur_on"],
-                lambda: gaussian_blur(
-                    x[None], params["blur_sigma"][None], max_sigma=self.blur_sigma[1]
-                )[0],
-                lambda: x,
-            )
-        if self.noise_p > 0 and self.noise_std[1] > 0:
-            depth = x.shape[-1] if self.noise_per_channel else 1
-            x = tf.cond(
-                params["noise_on"],
-                lambda: (
-                    x
-                    + standard_normal([out_h, out_w, depth], params["noise_seed"])
-                    * params["noise_std"]
-                ),
-                lambda: x,
-            )
-        if self.contrast_p > 0 or self.color_p > 0:
-            x = tf.cond(params["colour_on"], lambda: _apply_colour(x, params), lambda: x)
-        return tf.clip_by_value(x, 0.0, 255.0)
-
     def _blur(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         g, v = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         on = _gate(g, batch, self.blur_p)
@@ -433,22 +324,6 @@ def _saturation_matrix(sat: tf.Tensor) -> tf.Tensor:
     return sat[:, None, None] * eye + (1.0 - sat)[:, None, None] * (
         w[None, :, None] * tf.ones([1, 1, 3])
     )
-
-
-def _apply_colour(x: tf.Tensor, params: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Contrast (around the channel means) then gain/saturation/brightness on one image
-    ``[H, W, C]``, as one 1x1 convolution: ``y = f x A + (1 - f) mean A + brightness``."""
-    f = params["contrast"]
-    a = params["colour_matrix"]
-    channels = x.shape[-1]
-    # The mean only matters when contrast fired ((1 - f) = 0 otherwise).
-    mean = tf.cond(
-        params["contrast_on"],
-        lambda: tf.reduce_mean(x, axis=[0, 1]),
-        lambda: tf.zeros([channels], x.dtype),
-    )
-    o = (1.0 - f) * tf.linalg.matvec(a, mean, transpose_a=True) + params["brightness"]
-    return tf.nn.conv2d(x[None], (f * a)[None, None], 1, "VALID")[0] + o
 
 
 def geometric_transforms(
@@ -568,19 +443,16 @@ def _resize_flip_inverse(
     out_h: int,
     out_w: int,
     flip_seed: tf.Tensor | None,
-    flipped: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Output pixel -> input pixel ``[3, 3]`` matrix of a plain resize (pixel centres at integer
-    coordinates), then of a left-right flip drawn from ``flip_seed`` (``None``: no flip) or
-    given as the bool ``flipped``."""
+    coordinates), then of a left-right flip drawn from ``flip_seed`` (``None``: no flip)."""
     sx, sy = w / out_w, h / out_h
     m = tf.reshape(
         tf.stack([sx, 0.0, 0.5 * sx - 0.5, 0.0, sy, 0.5 * sy - 0.5, 0.0, 0.0, 1.0]), [3, 3]
     )
-    if flip_seed is None and flipped is None:
+    if flip_seed is None:
         return m
-    if flipped is None:
-        flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
+    flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
     f = tf.where(flipped, -1.0, 1.0)
     flip_inv = tf.reshape(
         tf.stack([f, 0.0, tf.where(flipped, out_w - 1.0, 0.0), 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
