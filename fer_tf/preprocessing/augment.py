@@ -577,8 +577,8 @@ def standard_normal(shape: Any, seed: Any) -> tf.Tensor:
     """Standard normal ``float32`` samples by the Box-Muller transform of stateless uniforms.
 
     The same distribution as ``tf.random.stateless_normal`` (TensorFlow's CPU kernel is
-    Box-Muller too, on Philox uniforms), computed with vectorised element-wise ops: about twice
-    as fast on CPU for an image's worth of noise. Values differ from ``stateless_normal`` for
+    Box-Muller too, on Philox uniforms), computed with vectorised element-wise ops: about 1.8x
+    as fast on CPU for an image's worth of noise (299 x 299 values). Values differ from ``stateless_normal`` for
     the same seed; they are stateless and deterministic in the seed.
 
     Args:
