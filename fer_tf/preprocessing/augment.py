@@ -438,11 +438,7 @@ def apply_transforms(
 
 
 def _resize_flip_inverse(
-    h: tf.Tensor,
-    w: tf.Tensor,
-    out_h: int,
-    out_w: int,
-    flip_seed: tf.Tensor | None,
+    h: tf.Tensor, w: tf.Tensor, out_h: int, out_w: int, flip_seed: tf.Tensor | None
 ) -> tf.Tensor:
     """Output pixel -> input pixel ``[3, 3]`` matrix of a plain resize (pixel centres at integer
     coordinates), then of a left-right flip drawn from ``flip_seed`` (``None``: no flip)."""
@@ -504,31 +500,13 @@ def warp_to_size(
     h = tf.cast(shape[0], tf.float32)
     w = tf.cast(shape[1], tf.float32)
     m = _resize_flip_inverse(h, w, out_h, out_w, flip_seed if flip else None)
-    fill = ("reflect", 0.0, "bilinear")
+    fill_mode, fill_value, interpolation = "reflect", 0.0, "bilinear"
     if policy is not None and policy.has_geometry:
         g = geometric_transforms(policy, 1, out_h, out_w, geo_seed)
         g = tf.reshape(tf.concat([g, tf.ones([1, 1])], axis=1), [3, 3])
         m = tf.linalg.matmul(m, g)
-        fill = (policy.fill_mode, policy.fill_value, policy.interpolation)
-    return _sample(x, m, out_h, out_w, *fill, fast=fast)
-
-
-def _sample(
-    x: tf.Tensor,
-    m: tf.Tensor,
-    out_h: int,
-    out_w: int,
-    fill_mode: str,
-    fill_value: float,
-    interpolation: str,
-    *,
-    fast: bool = True,
-) -> tf.Tensor:
-    """Sample ``float32 [h, w, C]`` ``x`` through the output->input ``[3, 3]`` matrix ``m``
-    (:func:`warp_to_size`'s resampling, with its crop_and_resize fast path)."""
-    shape = tf.shape(x)
-    h = tf.cast(shape[0], tf.float32)
-    w = tf.cast(shape[1], tf.float32)
+        fill_mode, fill_value = policy.fill_mode, policy.fill_value
+        interpolation = policy.interpolation
 
     def projective() -> tf.Tensor:
         return tf.raw_ops.ImageProjectiveTransformV3(
@@ -570,7 +548,7 @@ def _sample(
     )
     use_fast = tf.logical_and(aligned, inside) if fill_mode != "constant" else aligned
     out = tf.cond(use_fast, axis_aligned, projective) if fast else projective()
-    return tf.ensure_shape(out, [out_h, out_w, x.shape[-1]])
+    return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
 
 
 def standard_normal(shape: Any, seed: Any) -> tf.Tensor:
@@ -578,8 +556,8 @@ def standard_normal(shape: Any, seed: Any) -> tf.Tensor:
 
     The same distribution as ``tf.random.stateless_normal`` (TensorFlow's CPU kernel is
     Box-Muller too, on Philox uniforms), computed with vectorised element-wise ops: about 1.8x
-    as fast on CPU for an image's worth of noise (299 x 299 values). Values differ from ``stateless_normal`` for
-    the same seed; they are stateless and deterministic in the seed.
+    as fast on CPU for an image's worth of noise (299 x 299 values). Values differ from
+    ``stateless_normal``'s for the same seed; they are stateless and deterministic in the seed.
 
     Args:
         shape: output shape (1-D int tensor or list).
