@@ -270,3 +270,36 @@ def test_get_policy_overrides_and_errors():
 
 def test_the_earlier_policy_name_is_still_accepted():
     assert A.get_policy("seed000") == A.get_policy("christensen2018") == A.CHRISTENSEN2018
+
+
+# ------------------------------------------------------------------------- fast paths
+
+
+def test_an_image_that_drew_no_colour_op_is_left_unchanged(images):
+    """The one-image colour path skips the matrix when neither contrast nor colour fired."""
+    policy = A.AugmentPolicy(contrast_p=1e-9, contrast=(0.5, 1.5), color_p=1e-9, brightness=(5, 9))
+    np.testing.assert_array_equal(policy.photometric(images[:1], SEED).numpy(), images[:1].numpy())
+    # Only colour fired (no contrast): the channel means are not needed and the result is the
+    # batched matmul's.
+    policy = policy.replace(color_p=1.0)
+    one = policy.photometric(images[:1], SEED).numpy()
+    two = policy.photometric(tf.concat([images[:1]] * 2, 0), SEED).numpy()[:1]
+    np.testing.assert_allclose(one, two, atol=1e-2)
+    assert not np.allclose(one, images[:1].numpy())
+
+
+def test_standard_normal_is_standard_normal_and_stateless():
+    z = A.standard_normal([300, 301, 1], SEED).numpy().ravel()
+    assert z.shape == (300 * 301,)
+    np.testing.assert_array_equal(z, A.standard_normal([300, 301, 1], SEED).numpy().ravel())
+    assert not np.array_equal(z, A.standard_normal([300, 301, 1], [3, 5]).numpy().ravel())
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1.0) < 0.01
+    assert abs(((z - z.mean()) ** 4).mean() / z.var() ** 2 - 3.0) < 0.05
+    # Kolmogorov-Smirnov distance to N(0, 1), below the 1% critical value 1.63 / sqrt(n).
+    from math import erf, sqrt
+
+    zs = np.sort(z)[::50]
+    cdf = np.array([0.5 * (1 + erf(v / sqrt(2))) for v in zs])
+    emp = (np.arange(len(zs)) * 50 + 0.5) / len(z)
+    assert np.abs(cdf - emp).max() < 1.63 / sqrt(len(z))
+    _same_in_graph(lambda s: A.standard_normal([5, 7, 3], s), SEED)

@@ -47,6 +47,7 @@ __all__ = [
     "geometric_transforms",
     "apply_transforms",
     "gaussian_blur",
+    "standard_normal",
     "warp_to_size",
 ]
 
@@ -261,7 +262,7 @@ class AugmentPolicy:
             shape = tf.shape(sub)
             if not self.noise_per_channel:  # imgaug's default: one value per pixel
                 shape = tf.concat([shape[:-1], [1]], axis=0)
-            return sub + tf.random.stateless_normal(shape, n) * sub_std[:, None, None, None]
+            return sub + standard_normal(shape, n) * sub_std[:, None, None, None]
 
         if x.shape[0] == 1:
             return tf.cond(on[0], lambda: noisy(x, std), lambda: x)
@@ -275,35 +276,54 @@ class AugmentPolicy:
         if channels is None:
             raise ValueError("The images passed to an AugmentPolicy need a static channel count.")
         # Contrast: y = f x + (1 - f) m, m the per-image, per-channel mean.
-        f = tf.where(
-            _gate(s[0], batch, self.contrast_p), _uniform(s[1], [batch], *self.contrast), 1.0
-        )
+        contrast_on = _gate(s[0], batch, self.contrast_p)
+        f = tf.where(contrast_on, _uniform(s[1], [batch], *self.contrast), 1.0)
         on = _gate(s[2], batch, self.color_p)
         gain = tf.where(on[:, None], _uniform(s[3], [batch, channels], *self.color_gain), 1.0)
         sat = tf.where(on, _uniform(s[4], [batch], *self.saturation), 1.0)
         bright = tf.where(on, _uniform(s[5], [batch], *self.brightness), 0.0)
-        mean = tf.reduce_mean(x, axis=[1, 2])  # [B, C]
+        single = x.shape[0] == 1
+        if single:
+            # The mean only matters when contrast fired ((1 - f) = 0 otherwise): skip the pass.
+            mean = tf.cond(
+                contrast_on[0],
+                lambda: tf.reduce_mean(x, axis=[1, 2]),
+                lambda: tf.zeros([1, channels], x.dtype),
+            )
+        else:
+            mean = tf.reduce_mean(x, axis=[1, 2])  # [B, C]
         eye = tf.eye(channels, batch_shape=[batch])
         # Row-vector convention: y = x @ M + o.
         m = f[:, None, None] * eye * gain[:, None, :]  # contrast then gain
         o = (1.0 - f[:, None]) * mean * gain  # [B, C]
         if channels == 3:
-            w = tf.constant(_LUMA, tf.float32)
-            # z = sat * y + (1 - sat) * (y . w) 1^T
-            sat_m = sat[:, None, None] * eye + (1.0 - sat)[:, None, None] * (
-                w[None, :, None] * tf.ones([1, 1, 3])
-            )
+            sat_m = _saturation_matrix(sat)
             m = tf.linalg.matmul(m, sat_m)
             o = tf.linalg.matvec(sat_m, o, transpose_a=True)
         o = o + bright[:, None]
-        if x.shape[0] == 1:  # one image: a 1x1 convolution is much faster than a batched matmul
-            return tf.nn.conv2d(x, m[0][None, None], 1, "VALID") + o[0]
+        if single:
+            # One image: a 1x1 convolution is much faster than a batched matmul, and an image
+            # that drew neither contrast nor colour (identity matrix, zero offset) is left as is.
+            return tf.cond(
+                tf.logical_or(contrast_on[0], on[0]),
+                lambda: tf.nn.conv2d(x, m[0][None, None], 1, "VALID") + o[0],
+                lambda: x,
+            )
         shape = tf.shape(x)
         y = tf.linalg.matmul(tf.reshape(x, [batch, -1, channels]), m) + o[:, None, :]
         return tf.reshape(y, shape)
 
 
 _LUMA = (0.299, 0.587, 0.114)
+
+
+def _saturation_matrix(sat: tf.Tensor) -> tf.Tensor:
+    """``[B, 3, 3]`` row-vector matrices of ``z = sat * y + (1 - sat) * (y . luma) 1^T``."""
+    w = tf.constant(_LUMA, tf.float32)
+    eye = tf.eye(3, batch_shape=tf.shape(sat)[:1])
+    return sat[:, None, None] * eye + (1.0 - sat)[:, None, None] * (
+        w[None, :, None] * tf.ones([1, 1, 3])
+    )
 
 
 def geometric_transforms(
@@ -529,6 +549,32 @@ def warp_to_size(
     use_fast = tf.logical_and(aligned, inside) if fill_mode != "constant" else aligned
     out = tf.cond(use_fast, axis_aligned, projective) if fast else projective()
     return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
+
+
+def standard_normal(shape: Any, seed: Any) -> tf.Tensor:
+    """Standard normal ``float32`` samples by the Box-Muller transform of stateless uniforms.
+
+    The same distribution as ``tf.random.stateless_normal`` (TensorFlow's CPU kernel is
+    Box-Muller too, on Philox uniforms), computed with vectorised element-wise ops: about 1.8x
+    as fast on CPU for an image's worth of noise (299 x 299 values). Values differ from
+    ``stateless_normal``'s for the same seed; they are stateless and deterministic in the seed.
+
+    Args:
+        shape: output shape (1-D int tensor or list).
+        seed: stateless seed ``[2]``.
+
+    Returns:
+        ``float32`` tensor of ``shape``.
+    """
+    shape = tf.cast(shape, tf.int32)
+    n = tf.reduce_prod(shape)
+    half = (n + 1) // 2
+    u = tf.random.stateless_uniform(tf.stack([2, half]), seed, dtype=tf.float32)
+    # 1 - u is in (0, 1]: the log is finite.
+    radius = tf.sqrt(-2.0 * tf.math.log(1.0 - u[0]))
+    angle = (2.0 * math.pi) * u[1]
+    z = tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=0)[:n]
+    return tf.reshape(z, shape)
 
 
 def gaussian_blur(images: tf.Tensor, sigma: tf.Tensor, *, max_sigma: float) -> tf.Tensor:
