@@ -37,6 +37,7 @@ from fer_tf.build.local import FetchOutcome, fetch_and_process
 from fer_tf.build.options import BuildOptions
 from fer_tf.build.report import write_reports
 from fer_tf.build.shards import SPLITS, write_shards
+from fer_tf.build.spill import DEFAULT_SPILL_THRESHOLD, ExampleStore
 from fer_tf.build.splits import split_of
 from fer_tf.build.summary import BuildError, BuildSummary
 from fer_tf.sources.download import FAILURE_CATEGORIES, DownloadCache
@@ -48,6 +49,7 @@ __all__ = [
     "SheetExample",
     "read_sources",
     "split_examples",
+    "example_store",
     "build_local",
     "build_records",
 ]
@@ -200,26 +202,65 @@ class SheetExample:
         return getattr(self, key, default)
 
 
+def _sheet_tuple(ex: SheetExample) -> tuple[Any, ...]:
+    return (ex.id, ex.source, ex.path, ex.size, ex.au, ex.valence, ex.arousal, ex.emotion,
+            ex.posed, ex.subject, ex.dataset)  # fmt: skip
+
+
+def _sheet_example(t: tuple[Any, ...]) -> SheetExample:
+    return SheetExample(*t)
+
+
+def example_store(options: BuildOptions, threshold: int | None = None) -> ExampleStore:
+    """The phase 3 store of a spreadsheet build (spills under ``cache_dir`` past ``threshold``).
+
+    Args:
+        options: the build options (``cache_root``, ``test_fraction``).
+        threshold: examples kept in memory (default
+            :data:`~fer_tf.build.spill.DEFAULT_SPILL_THRESHOLD`).
+
+    Returns:
+        An empty :class:`~fer_tf.build.spill.ExampleStore` (close it after the reports).
+    """
+    splits = SPLITS + (("test",) if options.test_fraction > 0 else ())
+    return ExampleStore(
+        splits,
+        options.cache_root,
+        DEFAULT_SPILL_THRESHOLD if threshold is None else threshold,
+        encode=_sheet_tuple,
+        decode=_sheet_example,
+    )
+
+
 def split_examples(
-    inputs: Inputs, fetched: FetchOutcome, options: BuildOptions
-) -> tuple[dict[str, list[SheetExample]], int]:
-    """Phase 3a: the examples of every split (unsorted; :func:`write_shards` sorts them by id).
+    inputs: Inputs,
+    fetched: FetchOutcome,
+    options: BuildOptions,
+    store: ExampleStore | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Phase 3a: the examples of every split.
 
     Args:
         inputs: phase 1's result.
         fetched: phase 2's result.
         options: the build options (``split_by``, ``seed``, ``val_fraction``, ``test_fraction``).
+        store: where the examples go (:func:`example_store`; it may spill them to disk). None:
+            plain lists, unsorted (:func:`write_shards` sorts them by id).
 
     Returns:
-        ``(examples per split, rows whose missing subject fell back to their id)``.
+        ``(examples per split, rows whose missing subject fell back to their id)``; with a
+        ``store``, the examples per split are its :meth:`~ExampleStore.views` (sorted by id).
     """
-    by_url = {row.source: row for row in inputs.rows}
     splits = SPLITS + (("test",) if options.test_fraction > 0 else ())
-    examples: dict[str, list[SheetExample]] = {s: [] for s in splits}
+    lists: dict[str, list[SheetExample]] = {s: [] for s in splits}
+    add = store.add if store is not None else (lambda split, ex: lists[split].append(ex))
     val, test = options.resolved_val_fraction, options.test_fraction
     fallback = 0
-    for url, path in fetched.ready.items():
-        row = by_url[url]
+    for row in inputs.rows:  # spreadsheet order; no second map of URL -> row
+        url = row.source
+        path = fetched.ready.get(url)
+        if path is None:
+            continue
         ex_id = hashlib.sha1(url.encode("utf-8")).hexdigest()
         key = ex_id
         if options.resolved_split_by == "subject":
@@ -227,7 +268,8 @@ def split_examples(
                 key = "subject:" + row.subject
             else:
                 fallback += 1
-        examples[split_of(key, options.seed, val, test)].append(
+        add(
+            split_of(key, options.seed, val, test),
             SheetExample(
                 id=ex_id,
                 source=url,
@@ -239,9 +281,9 @@ def split_examples(
                 emotion=row.emotion,
                 posed=row.posed,
                 subject=row.subject,
-            )
+            ),
         )
-    return examples, fallback
+    return (store.views() if store is not None else lists), fallback
 
 
 def _open_cache(options: BuildOptions) -> DownloadCache:
@@ -395,7 +437,11 @@ def build_records(
     )
     timings["fetch_process"] = time.monotonic() - t1
     t2 = time.monotonic()
-    examples, fallback = split_examples(inputs, fetched, options)
-    shards = write_shards(options, examples)
-    timings["write"] = time.monotonic() - t2
-    return write_reports(options, inputs, fetched, examples, shards, fallback, timings, t0)
+    store = example_store(options)
+    try:
+        examples, fallback = split_examples(inputs, fetched, options, store)
+        shards = write_shards(options, examples)
+        timings["write"] = time.monotonic() - t2
+        return write_reports(options, inputs, fetched, examples, shards, fallback, timings, t0)
+    finally:
+        store.close()
