@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import (
     Executor,
     Future,
@@ -259,6 +259,9 @@ class FetchOutcome:
 
     ready: dict[str, str] = field(default_factory=dict)
     dims: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: ``on_ready(row, path, size)`` takes each ready source instead of ``ready``/``dims`` (the
+    #: build hands it straight to phase 3, so no per-URL map is kept here).
+    on_ready: Callable[[SheetRow, str, tuple[int, int] | None], None] | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     downloaded: int = 0
@@ -504,13 +507,19 @@ class _Run:
     ) -> None:
         """Apply the validation/processing outcome of ``url``'s original."""
         if status in ("ready", "pass"):
+            dims = None
             if status == "pass":
                 path = str(self.cache.object_path(sha))
                 if size:
-                    self.out.dims[path] = (int(size[0]), int(size[1]))
+                    dims = (int(size[0]), int(size[1]))
             else:
                 path = _dst(self.processed_root, sha)
-            self.out.ready[url] = path
+            if self.out.on_ready is not None:
+                self.out.on_ready(self.rows[url], path, dims)
+            else:
+                self.out.ready[url] = path
+                if dims:
+                    self.out.dims[path] = dims
             self.bar.update(1, ready=1)
             return
         row = self.rows[url]
@@ -675,6 +684,7 @@ def fetch_and_process(
     workers: int,
     retry_failed: bool = False,
     progress: bool = True,
+    on_ready: Callable[[SheetRow, str, tuple[int, int] | None], None] | None = None,
 ) -> FetchOutcome:
     """Download every row's URL and validate/process each new original, in worker processes.
 
@@ -691,6 +701,8 @@ def fetch_and_process(
         workers: worker processes (0: one thread of this process).
         retry_failed: re-attempt sources whose failure the cache remembers.
         progress: show progress on stderr.
+        on_ready: called with ``(row, JPEG path, (width, height) or None)`` for each source
+            ready, in completion order, instead of filling :attr:`FetchOutcome.ready`/``dims``.
 
     Returns:
         A :class:`FetchOutcome`.
@@ -710,6 +722,7 @@ def fetch_and_process(
         counters=("downloaded", "cached", "failed", "ready"),
     )
     run = _Run(by_url, cache, processed_root, proc_options, download_options, bar)
+    run.out.on_ready = on_ready
     spec = {
         "cache_root": str(cache.root),
         "processed_root": str(processed_root),
