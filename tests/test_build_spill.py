@@ -94,3 +94,41 @@ def test_spilled_build_writes_the_same_outputs(
     # three splits, one of them cut in several shards (the split hashes depend on the port)
     assert len([n for n in outs[None] if n.endswith(".tfrecord")]) >= 4
     assert outs[0] == outs[None] and outs[4] == outs[None]
+
+
+def test_cache_index_past_its_memory_limit_answers_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fer_tf.sources import download
+    from fer_tf.sources.download import DownloadCache, FetchResult
+
+    with DownloadCache(tmp_path / "c") as cache:
+        for i in range(9):
+            cache.record(FetchResult(f"http://h/{i}", True, f"{i:064x}", i))
+        cache.record(FetchResult("http://h/3", False, category="http_4xx", detail="404"))
+        cache.record(FetchResult("http://h/5", True, "f" * 64, 55))  # the last line wins
+    with (tmp_path / "c" / "index.jsonl").open("a") as fh:
+        fh.write('{"url": "http://h/torn", "ok": tr')  # a torn line from a killed run
+    urls = [f"http://h/{i}" for i in range(10)]
+
+    def reference() -> dict[str, Any]:  # everything in memory, as before
+        monkeypatch.setattr(download, "INDEX_MEMORY_LINES", 1000)
+        cache = DownloadCache(tmp_path / "c")
+        assert cache._entries._db is None
+        return {u: cache.lookup(u) for u in urls}
+
+    want = reference()
+    assert want["http://h/3"]["category"] == "http_4xx" and want["http://h/5"]["size"] == 55
+    assert want["http://h/9"] is None
+    for i, limit in enumerate((1, 2, 4)):
+        want = reference()
+        monkeypatch.setattr(download, "INDEX_MEMORY_LINES", limit)
+        cache = DownloadCache(tmp_path / "c")
+        assert cache._entries._db is not None  # spilled
+        assert {u: cache.lookup(u) for u in urls} == want
+        assert cache.lookup("http://h/torn") is None
+        cache.remember_new = False  # a build: a recorded URL is never answered from old lines
+        cache.record(FetchResult(urls[i], False, category="timeout", detail="t"))
+        assert cache.lookup(urls[i]) is None and cache.lookup(urls[i + 5]) == want[urls[i + 5]]
+        cache.close()
+    assert reference()["http://h/2"]["category"] == "timeout"
