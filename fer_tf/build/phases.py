@@ -141,13 +141,16 @@ def read_sources(options: BuildOptions) -> Inputs:
         )
     inputs.skipped = [i.to_json() for i in data.issues if i.reason != "bad_sheet"]
     inputs.sheet_errors = [i.to_json() for i in data.issues if i.reason == "bad_sheet"]
-    for row in data.rows:
-        labels = row.au(au_ids)
-        if options.drop_unknown and any(v == -1 for v in labels):
-            unknown = [a for a, v in zip(au_ids, labels) if v == -1]
-            inputs.skipped.append(_unknown_label_entry(row, unknown))
-            continue
-        inputs.rows.append(row)
+    if not options.drop_unknown:
+        inputs.rows = data.rows  # every row is fetched: no copy of the list
+    else:
+        for row in data.rows:
+            labels = row.au(au_ids)
+            if any(v == -1 for v in labels):
+                unknown = [a for a, v in zip(au_ids, labels) if v == -1]
+                inputs.skipped.append(_unknown_label_entry(row, unknown))
+                continue
+            inputs.rows.append(row)
     if not inputs.rows:
         raise SpreadsheetError(_no_usable_rows(options.paths, data, inputs.skipped))
     return inputs
