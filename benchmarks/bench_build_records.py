@@ -321,6 +321,8 @@ class Run:
     startup: float = 0.0
     cpu: float = 0.0
     cpu_main: float | None = None
+    rss_main_mb: float | None = None  # the build process (fer_tf runs)
+    rss_children_mb: float | None = None  # its largest worker
     cpu_steady: float | None = None
     rss_mb: float = 0.0
     max_active: int = 0
@@ -462,6 +464,7 @@ def _split(run: Run, rusage_file: Path) -> None:
     if rusage_file.exists():
         ru = json.loads(rusage_file.read_text())
         run.cpu_main = ru["self"][0]
+        run.rss_main_mb, run.rss_children_mb = ru["self"][1] / 1024, ru["children"][1] / 1024
 
 
 def run_fer_tf(
@@ -823,6 +826,13 @@ def rss_scan(args: argparse.Namespace, tmp: Path) -> int:
             f"peak RSS: {r0.rss_mb:.0f} MB at {n0} URLs, {r1.rss_mb:.0f} MB at {n1} URLs "
             f"({(r1.rss_mb - r0.rss_mb) / (n1 - n0) * 1000:.1f} MB per 1,000 more URLs)"
         )
+        if r0.rss_main_mb is not None and r1.rss_main_mb is not None:
+            print(
+                f"build process peak RSS: {r0.rss_main_mb:.1f} MB at {n0} URLs, "
+                f"{r1.rss_main_mb:.1f} MB at {n1} URLs "
+                f"({(r1.rss_main_mb - r0.rss_main_mb) / (n1 - n0) * 1e6:.0f} bytes per URL); "
+                f"largest worker {r0.rss_children_mb:.1f} and {r1.rss_children_mb:.1f} MB"
+            )
     return 0 if len(ok) == len(rows) else 1
 
 

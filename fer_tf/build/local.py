@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import (
     Executor,
     Future,
@@ -259,6 +259,9 @@ class FetchOutcome:
 
     ready: dict[str, str] = field(default_factory=dict)
     dims: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: ``on_ready(row, path, size)`` takes each ready source instead of ``ready``/``dims`` (the
+    #: build hands it straight to phase 3, so no per-URL map is kept here).
+    on_ready: Callable[[SheetRow, str, tuple[int, int] | None], None] | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     downloaded: int = 0
@@ -431,18 +434,19 @@ class _Run:
 
     The index (``index.jsonl``) has one writer, this process: a worker stores an original before
     reporting it, and this process records it after, so the index never names a missing object.
+    Only the rows out with the workers are kept by URL (``pending``, bounded by the routing
+    limit), not a map of every row.
     """
 
     def __init__(
         self,
-        rows: dict[str, SheetRow],
         cache: DownloadCache,
         processed_root: Path,
         proc_options: dict[str, Any],
         download_options: DownloadOptions,
         bar: Progress,
     ) -> None:
-        self.rows = rows
+        self.pending: dict[str, SheetRow] = {}
         self.cache = cache
         self.processed_root = str(processed_root)
         self.proc_options = proc_options
@@ -450,14 +454,13 @@ class _Run:
         self.bar = bar
         self.out = FetchOutcome()
 
-    def fail(self, url: str, stage: str, category: str, detail: str, attempts: int) -> None:
-        row = self.rows[url]
+    def fail(self, row: SheetRow, stage: str, category: str, detail: str, attempts: int) -> None:
         self.out.failures.append(
             {
                 "file": row.file,
                 "sheet": row.sheet,
                 "row": row.row,
-                "source": url,
+                "source": row.source,
                 "stage": stage,
                 "category": category,
                 "detail": detail,
@@ -466,54 +469,61 @@ class _Run:
         )
         self.bar.update(1, failed=1)
 
-    def cached(self, res: FetchResult) -> str | None:
+    def cached(self, row: SheetRow, res: FetchResult) -> str | None:
         """Apply a result the index answered; returns the sha256 still to process, if any."""
         self.out.cached += 1
         self.bar.update(cached=1)
         if not res.ok:
-            self.fail(res.source, res.stage, res.category, res.detail, res.attempts)
+            self.fail(row, res.stage, res.category, res.detail, res.attempts)
             return None
         dst = _dst(self.processed_root, res.sha256)
         if os.path.exists(dst):
-            self.settled(res.source, "ready", "", None, res.sha256, 0)
+            self.settled(row, "ready", "", None, res.sha256, 0)
             return None
         if os.path.exists(dst + ".fail"):
             status, detail = _read_marker(dst + ".fail")
-            self.settled(res.source, status, detail, None, res.sha256, 0)
+            self.settled(row, status, detail, None, res.sha256, 0)
             return None
         return res.sha256
 
     def take(self, result: WorkerResult) -> None:
         """Apply one worker result (recording fresh downloads in the index)."""
         url, sha, fetched, status, detail, size, fresh = result
+        row = self.pending.pop(url)
         attempts = 0  # an original from the cache (as the index answers it)
         if fetched is not None:
             ok, nbytes, category, why, attempts = fetched
             res = FetchResult(url, ok, sha, nbytes, category, why, attempts)
             self.cache.record(res, max_bytes=self.max_bytes)
             if not ok:
-                self.fail(url, "download", category, why, attempts)
+                self.fail(row, "download", category, why, attempts)
                 return
             self.out.downloaded += 1
             self.bar.update(downloaded=1)
         self.out.processed += int(fresh)
-        self.settled(url, status, detail, size, sha, attempts)
+        self.settled(row, status, detail, size, sha, attempts)
 
     def settled(
-        self, url: str, status: str, detail: str, size: Any, sha: str, attempts: int
+        self, row: SheetRow, status: str, detail: str, size: Any, sha: str, attempts: int
     ) -> None:
-        """Apply the validation/processing outcome of ``url``'s original."""
+        """Apply the validation/processing outcome of ``row``'s original."""
+        url = row.source
         if status in ("ready", "pass"):
+            dims = None
             if status == "pass":
                 path = str(self.cache.object_path(sha))
                 if size:
-                    self.out.dims[path] = (int(size[0]), int(size[1]))
+                    dims = (int(size[0]), int(size[1]))
             else:
                 path = _dst(self.processed_root, sha)
-            self.out.ready[url] = path
+            if self.out.on_ready is not None:
+                self.out.on_ready(row, path, dims)
+            else:
+                self.out.ready[url] = path
+                if dims:
+                    self.out.dims[path] = dims
             self.bar.update(1, ready=1)
             return
-        row = self.rows[url]
         if status == "skip":
             self.out.skipped.append(
                 {
@@ -527,7 +537,7 @@ class _Run:
             )
             self.bar.update(1)
             return
-        self.fail(url, "decode", "corrupt_image", detail, attempts)
+        self.fail(row, "decode", "corrupt_image", detail, attempts)
         self.cache.record(
             FetchResult(
                 url,
@@ -649,9 +659,10 @@ def _route(
     for row in rows:
         hit = index.cached_result(row.source, retry_failed=retry_failed)
         if hit is not None:
-            sha = run.cached(hit)
+            sha = run.cached(row, hit)
             if sha is None:
                 continue
+        run.pending[row.source] = row
         batch.append((row.source, hit.sha256 if hit is not None else None))
         if len(batch) >= _BATCH:
             pool.tasks.put(batch)
@@ -675,6 +686,7 @@ def fetch_and_process(
     workers: int,
     retry_failed: bool = False,
     progress: bool = True,
+    on_ready: Callable[[SheetRow, str, tuple[int, int] | None], None] | None = None,
 ) -> FetchOutcome:
     """Download every row's URL and validate/process each new original, in worker processes.
 
@@ -691,6 +703,8 @@ def fetch_and_process(
         workers: worker processes (0: one thread of this process).
         retry_failed: re-attempt sources whose failure the cache remembers.
         progress: show progress on stderr.
+        on_ready: called with ``(row, JPEG path, (width, height) or None)`` for each source
+            ready, in completion order, instead of filling :attr:`FetchOutcome.ready`/``dims``.
 
     Returns:
         A :class:`FetchOutcome`.
@@ -701,7 +715,6 @@ def fetch_and_process(
     """
     download_options.validate()
     cache.remember_new = False  # each URL is looked up once, before its result is recorded
-    by_url = {row.source: row for row in rows}
     bar = Progress(
         len(rows),
         "fetch+process",
@@ -709,7 +722,8 @@ def fetch_and_process(
         enabled=progress,
         counters=("downloaded", "cached", "failed", "ready"),
     )
-    run = _Run(by_url, cache, processed_root, proc_options, download_options, bar)
+    run = _Run(cache, processed_root, proc_options, download_options, bar)
+    run.out.on_ready = on_ready
     spec = {
         "cache_root": str(cache.root),
         "processed_root": str(processed_root),

@@ -37,6 +37,7 @@ from fer_tf.build.local import FetchOutcome, fetch_and_process
 from fer_tf.build.options import BuildOptions
 from fer_tf.build.report import write_reports
 from fer_tf.build.shards import SPLITS, write_shards
+from fer_tf.build.spill import DEFAULT_SPILL_THRESHOLD, ExampleStore
 from fer_tf.build.splits import split_of
 from fer_tf.build.summary import BuildError, BuildSummary
 from fer_tf.sources.download import FAILURE_CATEGORIES, DownloadCache
@@ -48,6 +49,7 @@ __all__ = [
     "SheetExample",
     "read_sources",
     "split_examples",
+    "example_store",
     "build_local",
     "build_records",
 ]
@@ -60,7 +62,6 @@ class Inputs:
     Attributes:
         data: what the spreadsheets held.
         au_ids: the AU columns stored (selected, or every one found).
-        labels: URL -> AU labels (for ``au_ids``; an ``array('b')``) of every row to fetch.
         rows: the rows to fetch, in spreadsheet order.
         skipped: ``skipped.jsonl`` entries so far (bad rows, duplicates, unknown labels).
         sheet_errors: unusable sheets (manifest ``sheet_errors``).
@@ -69,7 +70,6 @@ class Inputs:
 
     data: SpreadsheetData
     au_ids: tuple[int, ...]
-    labels: dict[str, Sequence[int]] = field(default_factory=dict)
     rows: list[SheetRow] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     sheet_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -78,6 +78,11 @@ class Inputs:
     failure_categories: tuple[str, ...] = FAILURE_CATEGORIES
     skip_reasons: tuple[str, ...] = SKIP_REASONS
     emotion_names: tuple[str, ...] = facs.EMOTIONS
+
+    def labels_of(self, row: SheetRow) -> Sequence[int]:
+        """``row``'s AU labels for :attr:`au_ids` (one signed byte each), computed when needed:
+        no per-URL map of labels is kept."""
+        return array("b", row.au(self.au_ids))
 
     @property
     def total_rows(self) -> int:
@@ -136,15 +141,16 @@ def read_sources(options: BuildOptions) -> Inputs:
         )
     inputs.skipped = [i.to_json() for i in data.issues if i.reason != "bad_sheet"]
     inputs.sheet_errors = [i.to_json() for i in data.issues if i.reason == "bad_sheet"]
-    for row in data.rows:
-        labels = row.au(au_ids)
-        if options.drop_unknown and any(v == -1 for v in labels):
-            unknown = [a for a, v in zip(au_ids, labels) if v == -1]
-            inputs.skipped.append(_unknown_label_entry(row, unknown))
-            continue
-        inputs.rows.append(row)
-        # One signed byte per AU (an array is ~1/5 of a tuple of ints' memory, per URL).
-        inputs.labels[row.source] = array("b", labels)
+    if not options.drop_unknown:
+        inputs.rows = data.rows  # every row is fetched: no copy of the list
+    else:
+        for row in data.rows:
+            labels = row.au(au_ids)
+            if any(v == -1 for v in labels):
+                unknown = [a for a, v in zip(au_ids, labels) if v == -1]
+                inputs.skipped.append(_unknown_label_entry(row, unknown))
+                continue
+            inputs.rows.append(row)
     if not inputs.rows:
         raise SpreadsheetError(_no_usable_rows(options.paths, data, inputs.skipped))
     return inputs
@@ -200,48 +206,102 @@ class SheetExample:
         return getattr(self, key, default)
 
 
-def split_examples(
-    inputs: Inputs, fetched: FetchOutcome, options: BuildOptions
-) -> tuple[dict[str, list[SheetExample]], int]:
-    """Phase 3a: the examples of every split (unsorted; :func:`write_shards` sorts them by id).
+def _sheet_tuple(ex: SheetExample) -> tuple[Any, ...]:
+    return (ex.id, ex.source, ex.path, ex.size, ex.au, ex.valence, ex.arousal, ex.emotion,
+            ex.posed, ex.subject, ex.dataset)  # fmt: skip
+
+
+def _sheet_example(t: tuple[Any, ...]) -> SheetExample:
+    return SheetExample(*t)
+
+
+def example_store(options: BuildOptions, threshold: int | None = None) -> ExampleStore:
+    """The phase 3 store of a spreadsheet build (spills under ``cache_dir`` past ``threshold``).
 
     Args:
-        inputs: phase 1's result.
-        fetched: phase 2's result.
-        options: the build options (``split_by``, ``seed``, ``val_fraction``, ``test_fraction``).
+        options: the build options (``cache_root``, ``test_fraction``).
+        threshold: examples kept in memory (default
+            :data:`~fer_tf.build.spill.DEFAULT_SPILL_THRESHOLD`).
 
     Returns:
-        ``(examples per split, rows whose missing subject fell back to their id)``.
+        An empty :class:`~fer_tf.build.spill.ExampleStore` (close it after the reports).
     """
-    by_url = {row.source: row for row in inputs.rows}
     splits = SPLITS + (("test",) if options.test_fraction > 0 else ())
-    examples: dict[str, list[SheetExample]] = {s: [] for s in splits}
-    val, test = options.resolved_val_fraction, options.test_fraction
-    fallback = 0
-    for url, path in fetched.ready.items():
-        row = by_url[url]
+    return ExampleStore(
+        splits,
+        options.cache_root,
+        DEFAULT_SPILL_THRESHOLD if threshold is None else threshold,
+        encode=_sheet_tuple,
+        decode=_sheet_example,
+    )
+
+
+class _Splitter:
+    """Phase 3a, one ready source at a time: its example goes to its split in the store."""
+
+    def __init__(self, inputs: Inputs, options: BuildOptions, add: Any) -> None:
+        self.inputs = inputs
+        self.add = add
+        self.by_subject = options.resolved_split_by == "subject"
+        self.seed = options.seed
+        self.val, self.test = options.resolved_val_fraction, options.test_fraction
+        self.fallback = 0  # rows whose missing subject fell back to their id
+
+    def __call__(self, row: SheetRow, path: str, size: tuple[int, int] | None) -> None:
+        url = row.source
         ex_id = hashlib.sha1(url.encode("utf-8")).hexdigest()
         key = ex_id
-        if options.resolved_split_by == "subject":
+        if self.by_subject:
             if row.subject:
                 key = "subject:" + row.subject
             else:
-                fallback += 1
-        examples[split_of(key, options.seed, val, test)].append(
+                self.fallback += 1
+        self.add(
+            split_of(key, self.seed, self.val, self.test),
             SheetExample(
                 id=ex_id,
                 source=url,
                 path=path,
-                size=fetched.dims.get(path),
-                au=inputs.labels[url],
+                size=size,
+                au=self.inputs.labels_of(row),
                 valence=row.valence,
                 arousal=row.arousal,
                 emotion=row.emotion,
                 posed=row.posed,
                 subject=row.subject,
-            )
+            ),
         )
-    return examples, fallback
+
+
+def split_examples(
+    inputs: Inputs,
+    fetched: FetchOutcome,
+    options: BuildOptions,
+    store: ExampleStore | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Phase 3a: the examples of every split, from ``fetched.ready`` (the Beam runner's way; the
+    local build splits each source as it becomes ready, see :func:`build_records`).
+
+    Args:
+        inputs: phase 1's result.
+        fetched: phase 2's result.
+        options: the build options (``split_by``, ``seed``, ``val_fraction``, ``test_fraction``).
+        store: where the examples go (:func:`example_store`; it may spill them to disk). None:
+            plain lists, unsorted (:func:`write_shards` sorts them by id).
+
+    Returns:
+        ``(examples per split, rows whose missing subject fell back to their id)``; with a
+        ``store``, the examples per split are its :meth:`~ExampleStore.views` (sorted by id).
+    """
+    splits = SPLITS + (("test",) if options.test_fraction > 0 else ())
+    lists: dict[str, list[SheetExample]] = {s: [] for s in splits}
+    add = store.add if store is not None else (lambda split, ex: lists[split].append(ex))
+    splitter = _Splitter(inputs, options, add)
+    for row in inputs.rows:  # spreadsheet order; no second map of URL -> row
+        path = fetched.ready.get(row.source)
+        if path is not None:
+            splitter(row, path, fetched.dims.get(path))
+    return (store.views() if store is not None else lists), splitter.fallback
 
 
 def _open_cache(options: BuildOptions) -> DownloadCache:
@@ -383,19 +443,27 @@ def build_records(
     cache = _open_cache(options)
     timings = {"read": time.monotonic() - t0}
     t1 = time.monotonic()
-    fetched = fetch_and_process(
-        inputs.rows,
-        cache,
-        options.cache_root / "processed" / options.fingerprint(),
-        options.process_options(),
-        download_options=options.download_options(),
-        workers=options.resolved_workers,
-        retry_failed=options.retry_failed,
-        progress=options.progress,
-    )
-    timings["fetch_process"] = time.monotonic() - t1
-    t2 = time.monotonic()
-    examples, fallback = split_examples(inputs, fetched, options)
-    shards = write_shards(options, examples)
-    timings["write"] = time.monotonic() - t2
-    return write_reports(options, inputs, fetched, examples, shards, fallback, timings, t0)
+    # Each ready source goes straight to its split in the store (spilled to disk past a
+    # threshold): nothing per URL is kept between phases 2 and 3 but the rows read in phase 1.
+    store = example_store(options)
+    splitter = _Splitter(inputs, options, store.add)
+    try:
+        fetched = fetch_and_process(
+            inputs.rows,
+            cache,
+            options.cache_root / "processed" / options.fingerprint(),
+            options.process_options(),
+            download_options=options.download_options(),
+            workers=options.resolved_workers,
+            retry_failed=options.retry_failed,
+            progress=options.progress,
+            on_ready=splitter,
+        )
+        timings["fetch_process"] = time.monotonic() - t1
+        t2 = time.monotonic()
+        examples, fallback = store.views(), splitter.fallback
+        shards = write_shards(options, examples)
+        timings["write"] = time.monotonic() - t2
+        return write_reports(options, inputs, fetched, examples, shards, fallback, timings, t0)
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -49,12 +50,30 @@ def label_stats(
         A JSON-able dict (NaN-free: unknown values are counted, not averaged).
     """
     au = {str(a): {"present": 0, "absent": 0, "unknown": 0} for a in au_ids}
+    cells = [au[str(a)] for a in au_ids]
+    # One pass (the examples may be streamed from disk); only the known valence/arousal values
+    # are kept, 8 bytes each, for the mean and standard deviation.
+    values = {"valence": array("d"), "arousal": array("d")}
+    emotion: Counter[int] = Counter()
+    posed: Counter[int] = Counter()
+    subjects: set[str] = set()
+    count = 0
+    v2 = _V2Stats(len(au_ids))
     for ex in examples:
-        for a, v in zip(au_ids, ex["au"]):
-            au[str(a)]["present" if v == 1 else "absent" if v == 0 else "unknown"] += 1
+        count += 1
+        for cell, v in zip(cells, ex["au"]):
+            cell["present" if v == 1 else "absent" if v == 0 else "unknown"] += 1
+        for key, vals in values.items():
+            if not math.isnan(ex[key]):
+                vals.append(ex[key])
+        emotion[ex["emotion"]] += 1
+        posed[ex["posed"]] += 1
+        if ex["subject"]:
+            subjects.add(ex["subject"])
+        v2.add(ex)
 
     def dist(key: str) -> dict[str, Any]:
-        vals = [ex[key] for ex in examples if not math.isnan(ex[key])]
+        vals = values[key]
         if not vals:
             return {"known": 0, "mean": None, "std": None}
         mean = sum(vals) / len(vals)
@@ -62,10 +81,8 @@ def label_stats(
         return {"known": len(vals), "mean": round(mean, 6), "std": round(std, 6)}
 
     names = facs.EMOTIONS if emotion_names is None else emotion_names
-    emotion = Counter(ex["emotion"] for ex in examples)
-    posed = Counter(ex["posed"] for ex in examples)
     stats = {
-        "count": len(examples),
+        "count": count,
         "au": au,
         "valence": dist("valence"),
         "arousal": dist("arousal"),
@@ -78,29 +95,39 @@ def label_stats(
             "spontaneous": posed.get(0, 0),
             "unknown": posed.get(-1, 0),
         },
-        "subjects": len({ex["subject"] for ex in examples if ex["subject"]}),
+        "subjects": len(subjects),
     }
-    stats.update(_v2_label_stats(examples, au_ids))
+    stats.update(v2.result(au_ids))
     return stats
 
 
-def _v2_label_stats(examples: Sequence[Any], au_ids: Sequence[int]) -> dict[str, Any]:
+class _V2Stats:
     # Known intensities per AU and examples with a soft label: what fer-tf-train's label checks
     # and soft_labels=auto read. Only for builds whose examples carry those lists (local sources),
     # so spreadsheet manifests keep their v1 shape.
-    out: dict[str, Any] = {}
-    intensities = [getattr(ex, "au_intensity", None) for ex in examples]
-    if any(v for v in intensities):
-        known = [0] * len(au_ids)
-        for values in intensities:
-            for i, v in enumerate(values or ()):
-                known[i] += not math.isnan(v)
-        out["au_intensity"] = {str(a): {"known": n} for a, n in zip(au_ids, known)}
-    dists = [getattr(ex, "emotion_dist", None) for ex in examples]
-    if any(v for v in dists):
-        n = sum(1 for d in dists if d and any(not math.isnan(x) for x in d))
-        out["emotion_dist"] = {"known": n}
-    return out
+    def __init__(self, n_aus: int) -> None:
+        self.known = [0] * n_aus
+        self.any_intensity = self.any_dist = False
+        self.dists = 0
+
+    def add(self, ex: Any) -> None:
+        values = getattr(ex, "au_intensity", None)
+        if values:
+            self.any_intensity = True
+            for i, v in enumerate(values):
+                self.known[i] += not math.isnan(v)
+        d = getattr(ex, "emotion_dist", None)
+        if d:
+            self.any_dist = True
+            self.dists += any(not math.isnan(x) for x in d)
+
+    def result(self, au_ids: Sequence[int]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.any_intensity:
+            out["au_intensity"] = {str(a): {"known": n} for a, n in zip(au_ids, self.known)}
+        if self.any_dist:
+            out["emotion_dist"] = {"known": self.dists}
+        return out
 
 
 def _manifest(

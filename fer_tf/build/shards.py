@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from fer_tf.build.options import DEFAULT_EXAMPLES_PER_SHARD, BuildOptions
 from fer_tf.build.progress import Progress
+from fer_tf.build.spill import SplitExamples
 
 __all__ = ["SPLITS", "ALL_SPLITS", "shard_sizes", "write_shards", "jpeg_size"]
 
@@ -38,28 +41,45 @@ def shard_sizes(n: int, num_shards: int | None, examples_per_shard: int | None) 
     return [(i + 1) * n // k - i * n // k for i in range(k)]
 
 
-def _plan(
-    out: Path, examples: dict[str, list[Any]], options: BuildOptions
-) -> dict[str, list[tuple[str, list[Any]]]]:
-    """Shard names and contents per split; stale shards and temporary files are removed."""
+def _cut(
+    out: Path, counts: dict[str, int], options: BuildOptions
+) -> dict[str, list[tuple[str, int]]]:
+    """Shard names and sizes per split; stale shards and temporary files are removed."""
     from fer_tf.records import list_shards, shard_name
 
-    plan: dict[str, list[tuple[str, list[Any]]]] = {}
-    for split in examples:
-        exs = sorted(examples[split], key=lambda e: e["id"])
-        sizes = shard_sizes(len(exs), options.num_shards, options.examples_per_shard)
-        start = 0
-        plan[split] = []
-        for i, size in enumerate(sizes):
-            plan[split].append((shard_name(split, i, len(sizes)), exs[start : start + size]))
-            start += size
-    wanted = {name for split in plan for name, _ in plan[split]}
+    cut: dict[str, list[tuple[str, int]]] = {}
+    for split, n in counts.items():
+        sizes = shard_sizes(n, options.num_shards, options.examples_per_shard)
+        cut[split] = [(shard_name(split, i, len(sizes)), size) for i, size in enumerate(sizes)]
+    wanted = {name for split in cut for name, _ in cut[split]}
     for split in ALL_SPLITS:
         for p in list_shards(out, split):
             if Path(p).name not in wanted:
                 Path(p).unlink()
     for p in out.glob("*.tfrecord.tmp*"):
         p.unlink()
+    return cut
+
+
+def _sorted(exs: Iterable[Any]) -> Iterator[Any]:
+    # A spilled split (fer_tf.build.spill.SplitExamples) already iterates sorted by id.
+    if isinstance(exs, SplitExamples):
+        return iter(exs)
+    return iter(sorted(exs, key=lambda e: e["id"]))
+
+
+def _plan(
+    out: Path, examples: dict[str, Any], options: BuildOptions
+) -> dict[str, list[tuple[str, list[Any]]]]:
+    """Shard names and contents (lists) per split; stale shards and temporary files are removed.
+
+    Holds every example (the Beam runner's shard tasks); :func:`write_shards` streams instead.
+    """
+    cut = _cut(out, {s: len(examples[s]) for s in examples}, options)
+    plan: dict[str, list[tuple[str, list[Any]]]] = {}
+    for split, names in cut.items():
+        it = _sorted(examples[split])
+        plan[split] = [(name, list(itertools.islice(it, size))) for name, size in names]
     return plan
 
 
@@ -137,7 +157,7 @@ def _encode(ex: Any) -> bytes:
     return encode_example(record)
 
 
-def write_shards(options: BuildOptions, examples: dict[str, list[Any]]) -> dict[str, Any]:
+def write_shards(options: BuildOptions, examples: dict[str, Any]) -> dict[str, Any]:
     """Write every split's shards (examples sorted by id); remove stale shards and temp files.
 
     ``manifest.json`` is removed first: no manifest ever describes half-written shards.
@@ -145,9 +165,10 @@ def write_shards(options: BuildOptions, examples: dict[str, list[Any]]) -> dict[
     Args:
         options: the build options (``output_dir``, ``num_shards``, ``examples_per_shard``,
             ``progress``).
-        examples: examples per split, in the order the splits are written (dicts from
-            :func:`fer_tf.build.phases.split_examples` or
-            :class:`~fer_tf.build.ingest.LocalExample`).
+        examples: examples per split, in the order the splits are written: lists (dicts,
+            :class:`~fer_tf.build.phases.SheetExample` or
+            :class:`~fer_tf.build.ingest.LocalExample`, sorted here) or
+            :class:`~fer_tf.build.spill.SplitExamples` (already sorted; streamed).
 
     Returns:
         ``{split: [shard paths], "<split>/counts": [examples per shard]}``.
@@ -156,23 +177,24 @@ def write_shards(options: BuildOptions, examples: dict[str, list[Any]]) -> dict[
 
     out = options.out
     (out / "manifest.json").unlink(missing_ok=True)
-    plan = _plan(out, examples, options)
-    total = sum(len(exs) for split in plan for _, exs in plan[split])
+    cut = _cut(out, {s: len(examples[s]) for s in examples}, options)
+    total = sum(size for split in cut for _, size in cut[split])
     bar = Progress(total, "write", "ex", enabled=options.progress)
     result: dict[str, Any] = {}
     try:
-        for split in plan:
+        for split in cut:
             result[split] = []
             result[f"{split}/counts"] = []
-            for name, exs in plan[split]:
+            it = _sorted(examples[split])  # streamed: one example in memory at a time
+            for name, size in cut[split]:
                 final, tmp = out / name, out / f"{name}.tmp"
                 with TFRecordWriter(tmp) as writer:
-                    for ex in exs:
+                    for ex in itertools.islice(it, size):
                         writer.write(_encode(ex))
                         bar.update(1)
                 os.replace(tmp, final)
                 result[split].append(str(final))
-                result[f"{split}/counts"].append(len(exs))
+                result[f"{split}/counts"].append(size)
     finally:
         bar.close()
     return result

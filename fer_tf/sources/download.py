@@ -35,6 +35,7 @@ import json
 import os
 import random
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
@@ -190,6 +191,59 @@ class _Failure(Exception):
 # Cache
 
 
+#: Index lines a :class:`DownloadCache` keeps in memory; older ones move to a temporary SQLite
+#: database (``sqlite3.connect("")``: private, deleted on close), so a cache of millions of
+#: URLs costs a constant amount of memory to open.
+INDEX_MEMORY_LINES = 4096
+
+
+class _IndexLines:
+    """URL -> its last index line: a dict of at most ``limit`` entries, the rest in SQLite.
+
+    The dict holds the newest lines (it is a write buffer): a lookup asks it first, and a flush
+    replaces older database rows, so the last line for a URL always wins. Not thread-safe: the
+    cache's lock guards every call after loading.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._new: dict[str, str] = {}
+        self._db: sqlite3.Connection | None = None
+
+    def get(self, url: str) -> str | None:
+        line = self._new.get(url)
+        if line is None and self._db is not None:
+            row = self._db.execute("SELECT line FROM idx WHERE url = ?", (url,)).fetchone()
+            line = None if row is None else row[0]
+        return line
+
+    def set(self, url: str, line: str) -> None:
+        self._new[url] = line
+        if len(self._new) >= self.limit:
+            self._flush()
+
+    def pop(self, url: str) -> None:
+        self._new.pop(url, None)
+        if self._db is not None:
+            self._db.execute("DELETE FROM idx WHERE url = ?", (url,))
+
+    def _flush(self) -> None:
+        if self._db is None:
+            self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("CREATE TABLE idx (url TEXT PRIMARY KEY, line TEXT) WITHOUT ROWID")
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO idx VALUES (?, ?)", self._new.items())
+        self._db.execute("COMMIT")
+        self._new = {}
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._new = {}
+
+
 class DownloadCache:
     """Content-addressed store of original downloads plus a URL index.
 
@@ -221,15 +275,16 @@ class DownloadCache:
             with contextlib.suppress(OSError):
                 stale.unlink()
         self._lock = threading.Lock()
-        # URL -> its last index line, kept as the JSON text (a third of a parsed dict's memory).
-        self._entries: dict[str, str] = {}
+        # URL -> its last index line, kept as the JSON text (a third of a parsed dict's memory);
+        # past INDEX_MEMORY_LINES lines, in a temporary SQLite database.
+        self._entries = _IndexLines(INDEX_MEMORY_LINES)
         index = self.root / self.INDEX
         if index.exists():
             with index.open("r", encoding="utf-8", errors="replace") as fh:
                 for line in fh:
                     try:
                         entry = json.loads(line)
-                        self._entries[str(entry["url"])] = line.rstrip("\n")
+                        self._entries.set(str(entry["url"]), line.rstrip("\n"))
                     except (ValueError, KeyError, TypeError):
                         continue  # torn line from a killed run
         self._fh: Any = index.open("a", encoding="utf-8")
@@ -258,7 +313,7 @@ class DownloadCache:
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
         self._lock = threading.Lock()
-        self._entries = {}
+        self._entries = _IndexLines(1)
         self._fh = None
         return self
 
@@ -278,9 +333,9 @@ class DownloadCache:
         line = json.dumps(entry, sort_keys=True, ensure_ascii=False)
         with self._lock:
             if self.remember_new:
-                self._entries[entry["url"]] = line
+                self._entries.set(entry["url"], line)
             else:
-                self._entries.pop(entry["url"], None)  # never answer with an outdated line
+                self._entries.pop(entry["url"])  # never answer with an outdated line
             self._fh.write(line + "\n")
             self._fh.flush()
 
@@ -320,7 +375,7 @@ class DownloadCache:
         return fd, Path(name)
 
     def close(self) -> None:
-        """Close the index file."""
+        """Close the index file (:meth:`lookup` still answers)."""
         with self._lock:
             if self._fh is not None and not self._fh.closed:
                 self._fh.close()
