@@ -188,3 +188,17 @@ def test_index_survives_a_torn_line(tmp_path: Path) -> None:
 def test_options_validated(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         DownloadOptions(**{field: value}).validate()  # type: ignore[arg-type]
+
+
+def test_a_non_image_body_gets_the_same_detail_every_time():
+    # Pillow's message for bytes names a BytesIO's memory address; errors.jsonl must not, or
+    # two builds of the same spreadsheet would write different failure details.
+    from fer_tf.sources.download import _Failure, _sniff_image
+
+    details = []
+    for _ in range(2):
+        with pytest.raises(_Failure) as info:
+            _sniff_image(b"<!DOCTYPE html><html><body>Photo removed</body></html>")
+        details.append(info.value.detail)
+    assert details[0] == details[1]
+    assert "0x" not in details[0] and "cannot identify image file" in details[0]

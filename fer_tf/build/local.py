@@ -101,15 +101,13 @@ def process_data(data: bytes, dst: str, options: dict[str, Any]) -> tuple[str, s
 
 
 def process_file(src: str, dst: str, options: dict[str, Any]) -> tuple[str, str]:
-    """Pool job: process ``src`` into ``dst`` (JPEG) or ``dst + '.fail'`` (JSON marker).
+    """Pool job: :func:`process_data` on the bytes of the file ``src`` (the Beam runner's path).
 
     Args:
-        src: the original's path.
-        dst: the processed JPEG's path.
-        options: :meth:`~fer_tf.build.options.BuildOptions.process_options`.
+        src: the original's path; ``dst`` and ``options`` as for :func:`process_data`.
 
     Returns:
-        ``(status, detail)`` as :func:`~fer_tf.preprocessing.decode.process_image` gives them.
+        What :func:`process_data` returns.
     """
     with open(src, "rb") as fh:
         data = fh.read()

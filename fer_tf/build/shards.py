@@ -13,6 +13,7 @@ from typing import Any
 from fer_tf.build.options import DEFAULT_EXAMPLES_PER_SHARD, BuildOptions
 from fer_tf.build.progress import Progress
 from fer_tf.build.spill import SplitExamples
+from fer_tf.preprocessing.decode import jpeg_segments
 
 __all__ = ["SPLITS", "ALL_SPLITS", "shard_sizes", "write_shards", "jpeg_size"]
 
@@ -99,28 +100,12 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     Returns:
         The size, or None (the caller falls back to Pillow).
     """
-    pos, n = 2, len(data)
-    if data[:2] != b"\xff\xd8":
-        return None
-    while pos + 4 <= n:
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker in _SOF and pos + 9 <= n:
+    for marker, pos, _ in jpeg_segments(data):
+        if marker in _SOF and pos + 9 <= len(data):
             height = int.from_bytes(data[pos + 5 : pos + 7], "big")
             width = int.from_bytes(data[pos + 7 : pos + 9], "big")
             return (width, height) if width and height else None
-        if marker == 0xDA:  # start of scan before any frame header: give up
-            return None
-        pos += 2 + length
-    return None
+    return None  # a start of scan before any frame header, or not a JPEG
 
 
 def _encode(ex: Any) -> bytes:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "encode_jpeg",
     "needs_change",
     "process_image",
+    "jpeg_segments",
 ]
 
 #: JPEG quality of re-encoded images (the record builder's default too).
@@ -172,6 +173,37 @@ def _orient(image: Any, orientation: int) -> Any:
     return image
 
 
+def jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """The header segments of a JPEG, up to and including its first start-of-scan.
+
+    A walk over the marker segments (microseconds, no decode): fill bytes and standalone markers
+    are stepped over; it stops at the first start-of-scan (``0xDA``, yielded) or at bytes that are
+    not a marker (a damaged or non-JPEG file: the walk just ends).
+
+    Args:
+        data: the file bytes.
+
+    Yields:
+        ``(marker, position of its FF byte, segment length)`` per segment.
+    """
+    n, pos = len(data), 2
+    if data[:2] != b"\xff\xd8":
+        return
+    while pos + 4 <= n and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # standalone markers
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        yield marker, pos, length
+        if marker == 0xDA:
+            return
+        pos += 2 + length
+
+
 def _jpeg_complete(data: bytes) -> bool:
     """Whether an end-of-image marker follows the first scan (a truncated JPEG has none).
 
@@ -179,22 +211,9 @@ def _jpeg_complete(data: bytes) -> bool:
     live inside the APP1 segment and are skipped with it); entropy-coded data cannot hold
     ``FF D9`` (an ``FF`` byte there is stuffed or a restart marker), so any later one is the end.
     """
-    n, i = len(data), 2
-    if data[:2] != b"\xff\xd8":
-        return False
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return False
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
+    for marker, pos, _ in jpeg_segments(data):
         if marker == 0xDA:
-            return data.rfind(b"\xff\xd9", i + 2) > i
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers
-            i += 2
-            continue
-        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+            return data.rfind(b"\xff\xd9", pos + 2) > pos
     return False
 
 
