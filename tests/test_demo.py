@@ -142,6 +142,22 @@ def test_python_m_demo_entry_point(tmp_path, repo_root):
     assert r.stderr.count("\n") == 1 and "--output-dir" in r.stderr
 
 
+def test_demo_output_has_no_tensorflow_start_up_noise(tmp_path, repo_root):
+    """The demo's own TensorFlow import (the baseline) is as quiet as fer-tf-train's."""
+    r = subprocess.run(
+        [sys.executable, "-m", "fer_tf.demo", "--output-dir", str(tmp_path)]
+        + ["--faces", "40", "--epochs", "1", "--no-baseline-check"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "held-out mean AU F1" in r.stdout
+    for noise in ("absl::InitializeLog", "cuInit", "oneDNN", "cuda drivers"):
+        assert noise not in r.stderr and noise not in r.stdout, noise
+
+
 def test_tidy_removes_only_bulky_paths(tmp_path, capsys):
     (tmp_path / "train" / "checkpoints").mkdir(parents=True)
     (tmp_path / "train" / "checkpoints" / "ckpt-1.data").write_bytes(b"x" * 2_000_000)

@@ -121,8 +121,8 @@ def _start_baseline(build: BuildResult, aus: tuple[int, ...]) -> tuple[threading
     return worker, box
 
 
-def _train_step(records_dir: Path, run_dir: Path, overrides: list[str]) -> int:
-    """``fer-tf-train --config demo_au`` in a subprocess; returns its exit status."""
+def _train_step(records_dir: Path, run_dir: Path, overrides: list[str]) -> subprocess.Popen:
+    """Start ``fer-tf-train --config demo_au`` in a subprocess; returns it (``wait()`` for it)."""
     if run_dir.exists():
         shutil.rmtree(run_dir)
     cmd = [
@@ -139,7 +139,7 @@ def _train_step(records_dir: Path, run_dir: Path, overrides: list[str]) -> int:
     for o in overrides:
         cmd += ["--set", o]
     say("training: fer-tf-train " + " ".join(cmd[3:]))
-    return subprocess.call(cmd, env=subprocess_env())
+    return subprocess.Popen(cmd, env=subprocess_env())
 
 
 def _tidy(out: Path, keep_all: bool) -> list[str]:
@@ -210,9 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     from fer_tf.facs import parse_aus
 
     cfg = load_config("demo_au", overrides)  # pure Python: fails early on a bad override
-    worker, base_box = _start_baseline(build, parse_aus(cfg.data.aus))
     run_dir = out / "train"
-    rc = _train_step(build.records_dir, run_dir, overrides)
+    training = _train_step(build.records_dir, run_dir, overrides)
+    # The baseline imports TensorFlow here: quietly (its start-up noise, cuInit "E0000" included,
+    # is not for a CPU user), and only now that the training process holds its own stderr,
+    # since the quiet import points this process's file descriptor 2 at /dev/null meanwhile.
+    from fer_tf.cli._quiet import import_tensorflow
+
+    import_tensorflow()
+    worker, base_box = _start_baseline(build, parse_aus(cfg.data.aus))
+    rc = training.wait()
     t2 = time.perf_counter()
     worker.join()
     if rc != 0:
