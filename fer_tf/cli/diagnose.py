@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
+
+from fer_tf.cli import fail
 
 __all__ = ["build_parser", "main"]
 
@@ -48,9 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(msg: str, status: int) -> int:
-    print(f"{PROG}: error: {msg}", file=sys.stderr)
-    return status
+_fail = partial(fail, PROG)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
+
+from fer_tf.cli import fail
 
 __all__ = ["build_parser", "main"]
 
@@ -73,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(msg: str, status: int) -> int:
-    print(f"{PROG}: error: {msg}", file=sys.stderr)
-    return status
+_fail = partial(fail, PROG)
 
 
 def _compare(args: argparse.Namespace) -> int:

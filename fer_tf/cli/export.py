@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
+
+from fer_tf.cli import fail
 
 __all__ = ["build_parser", "main"]
 
@@ -60,9 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(msg: str, status: int = 2) -> int:
-    print(f"fer-tf-export: error: {msg}", file=sys.stderr)
-    return status
+PROG = "fer-tf-export"
+_fail = partial(fail, PROG)
 
 
 def _check_args(args: argparse.Namespace) -> str | None:

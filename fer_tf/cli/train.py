@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from typing import TYPE_CHECKING
+
+from fer_tf.cli import fail
 
 if TYPE_CHECKING:
     from fer_tf.config import ExperimentConfig
@@ -79,9 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(msg: str, status: int = 2) -> int:
-    print(f"fer-tf-train: error: {msg}", file=sys.stderr)
-    return status
+PROG = "fer-tf-train"
+_fail = partial(fail, PROG)
 
 
 def _list_experiments() -> int:
