@@ -19,7 +19,6 @@ builds (:func:`_make_pool`, used by :mod:`fer_tf.build.process`) is kept here to
 
 from __future__ import annotations
 
-import io
 import json
 import multiprocessing
 import os
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_tf.build.progress import Progress
-from fer_tf.preprocessing.decode import exif_orientation, needs_change, process_image
+from fer_tf.preprocessing.decode import needs_change, process_image, validate_as_is
 from fer_tf.sources.download import (
     DownloadCache,
     Downloader,
@@ -135,29 +134,15 @@ def triage_data(
         :func:`process_data` does); ``("process", "", None)``: anything else, for
         :func:`process_data`.
     """
-    from PIL import Image
-
     try:
-        im = Image.open(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - the full decode reports it
+        size = validate_as_is(data, options)
+    except ValueError as exc:
+        suffix = f"{os.getpid()}.{threading.get_ident()}"
+        _write_atomic(dst + ".fail", _fail_marker("fail", str(exc)), suffix)
+        return "fail", str(exc), None
+    if size is None:
         return "process", "", None
-    if im.format != "JPEG" or im.mode != "RGB":
-        return "process", "", None
-    width, height = im.size
-    if exif_orientation(im) != 1 or needs_change(options, (height, width)):
-        return "process", "", None
-    try:
-        im.draft("L", (max(1, width // 8), max(1, height // 8)))
-        im.load()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        detail = f"cannot decode the image: {exc}"
-    except Image.DecompressionBombError as exc:
-        detail = f"decompression bomb refused: {exc}"
-    else:
-        return "pass", "", (width, height)
-    suffix = f"{os.getpid()}.{threading.get_ident()}"
-    _write_atomic(dst + ".fail", _fail_marker("fail", detail), suffix)
-    return "fail", detail, None
+    return "pass", "", size
 
 
 def triage_file(

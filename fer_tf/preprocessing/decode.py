@@ -42,6 +42,8 @@ __all__ = [
     "needs_change",
     "process_image",
     "jpeg_segments",
+    "open_error_detail",
+    "validate_as_is",
 ]
 
 #: JPEG quality of re-encoded images (the record builder's default too).
@@ -98,6 +100,22 @@ def _to_rgb(im: Any) -> Any:
     return im
 
 
+def open_error_detail(exc: BaseException) -> str:
+    """Pillow's reason for not opening an image, without the object it names.
+
+    For bytes Pillow's message holds a ``BytesIO``'s memory address (for a file, its path), so the
+    same input would get a different detail every run; failure reports are compared across
+    rebuilds.
+
+    Args:
+        exc: what ``PIL.Image.open`` raised.
+
+    Returns:
+        The reason (``"cannot identify image file"`` for content Pillow does not recognise).
+    """
+    return "cannot identify image file" if "cannot identify" in str(exc) else str(exc)
+
+
 def _open(data: bytes) -> Any:
     """Pillow's header parse (lazy: no pixels yet), with decode errors as ``ValueError``."""
     from PIL import Image, UnidentifiedImageError
@@ -105,7 +123,7 @@ def _open(data: bytes) -> Any:
     try:
         return Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, *_OPEN_ERRORS) as exc:
-        raise ValueError(f"cannot decode the image: {exc}") from None
+        raise ValueError(f"cannot decode the image: {open_error_detail(exc)}") from None
     except Image.DecompressionBombError as exc:
         raise ValueError(f"decompression bomb refused: {exc}") from None
 
@@ -402,6 +420,46 @@ def needs_change(options: Mapping[str, Any], shape: tuple[int, ...] | None = Non
     )
 
 
+def _kept_as_is(im: Any, options: Mapping[str, Any]) -> bool:
+    """Whether :func:`process_image` stores the opened original unchanged (an upright RGB JPEG
+    that no option changes)."""
+    width, height = im.size
+    return (
+        im.format == "JPEG"
+        and im.mode == "RGB"
+        and exif_orientation(im) == 1
+        and not needs_change(options, (height, width))
+    )
+
+
+def validate_as_is(data: bytes, options: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Validate an original that :func:`process_image` would store unchanged, cheaply.
+
+    Its header is parsed and, if it is kept as it is, its entropy-coded data decoded at 1/8
+    scale, greyscale (libjpeg's DCT scaling still reads every coefficient, so a truncated or
+    corrupt JPEG fails exactly as in :func:`process_image`, which validates it the same way).
+
+    Args:
+        data: the original's bytes.
+        options: the :func:`process_image` options.
+
+    Returns:
+        ``(width, height)`` when it is kept as it is (and valid); None when it must be processed
+        (bytes whose header Pillow cannot parse included: :func:`process_image` reports those).
+
+    Raises:
+        ValueError: a JPEG kept as it is whose data is not decodable (message says why).
+    """
+    try:
+        im = _open(data)
+    except ValueError:
+        return None
+    if not _kept_as_is(im, options):
+        return None
+    _validate(data, im)
+    return im.size
+
+
 def _validate(data: bytes, im: Any) -> None:
     """Entropy-decode a JPEG at 1/8 scale, greyscale, only to validate it (``ValueError``)."""
     if _cv_decode(data, 8, grey=True) is not None:
@@ -439,13 +497,7 @@ def process_image(data: bytes, options: Mapping[str, Any]) -> tuple[str, Any, st
         return _process_full(data, options, size, quality)
     try:
         im = _open(data)
-        width, height = im.size
-        if (
-            im.format == "JPEG"
-            and im.mode == "RGB"
-            and exif_orientation(im) == 1
-            and not needs_change(options, (height, width))
-        ):
+        if _kept_as_is(im, options):
             _validate(data, im)
             return "ok", data, ""
         image, bgr = _decode(data, size, im=im)

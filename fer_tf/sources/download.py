@@ -539,9 +539,9 @@ def _sniff_image(path_or_data: Path | bytes) -> str:
         with Image.open(src) as im:
             return str(im.format or "unknown")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        # Pillow names the file, or for bytes the BytesIO's address: left out, so that the
-        # same body always gets the same detail (errors.jsonl is compared across rebuilds).
-        reason = "cannot identify image file" if "cannot identify" in str(exc) else str(exc)
+        from fer_tf.preprocessing.decode import open_error_detail
+
+        reason = open_error_detail(exc)
         raise _Failure(
             "not_image", f"the body is not an image Pillow can read ({reason})"
         ) from None
