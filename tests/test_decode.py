@@ -247,3 +247,14 @@ def test_rebuilds_are_byte_identical_across_processes() -> None:
             assert s == "ok" and out == again
             print(v, size, s, hashlib.sha256(out).hexdigest(), file=here)
     assert run() == here.getvalue()
+
+
+def test_a_non_image_gets_the_same_detail_every_time():
+    # Pillow's message for bytes holds a BytesIO's memory address; errors.jsonl must not.
+    from fer_tf.preprocessing.decode import process_image
+
+    results = [process_image(b"<html>not an image</html>", {}) for _ in range(2)]
+    assert results[0] == results[1]
+    status, _, detail = results[0]
+    assert status == "fail" and "0x" not in detail
+    assert detail == "cannot decode the image: cannot identify image file"
