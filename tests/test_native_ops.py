@@ -22,7 +22,7 @@ HAVE_COMPILER = bool(os.environ.get("CXX") or shutil.which("g++") or shutil.whic
 
 @pytest.fixture(scope="module")
 def op():
-    module = native.image_warp_module()
+    module = native.image_ops()
     if HAVE_COMPILER:
         assert module is not None, native.status()
         assert native.status().startswith("loaded from")
@@ -137,6 +137,40 @@ def test_warp_to_size_native_inside_tf_data_map(op):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_colour_clip_is_matrix_offset_then_clip(op, channels):
+    rng = np.random.default_rng(channels)
+    x = rng.uniform(-20, 280, (3, 17, 19, channels)).astype(np.float32)
+    m = rng.uniform(-0.5, 1.5, (3, channels, channels)).astype(np.float32)
+    o = rng.uniform(-30, 30, (3, channels)).astype(np.float32)
+    got = op.fer_colour_clip(images=x, matrix=m, offset=o, lo=0.0, hi=255.0).numpy()
+    want = np.clip(np.einsum("bhwi,bij->bhwj", x, m) + o[:, None, None, :], 0.0, 255.0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    assert got.min() >= 0.0 and got.max() <= 255.0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="matrix must be"):
+        op.fer_colour_clip(images=x, matrix=m[:1], offset=o, lo=0.0, hi=255.0)
+
+
+def test_augment_example_native_equals_stock_up_to_rounding(op):
+    x = tf.cast(tf.random.stateless_uniform([40, 44, 3], [3, 4], 0.0, 255.0), tf.uint8)
+    policy = A.CHRISTENSEN2018
+
+    def stock(seed: tf.Tensor) -> tf.Tensor:
+        # The same draws through the stock kernels: the projective warp, whose sampling the
+        # native warp reproduces exactly (the stock crop_and_resize shortcut for unrotated
+        # images differs from it along the constant-fill boundary), then the stock colour pass.
+        warp_seed, photo_seed = tf.unstack(
+            tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        )
+        warped = A.warp_to_size(x, 32, policy, warp_seed, flip=True, fast=False, native=False)
+        return policy.photometric(warped[None], photo_seed, native=False)[0]
+
+    native_fn = tf.function(lambda s: policy.augment_example(x, 32, s, flip=True))
+    for seed in range(16):
+        s = tf.constant([seed, 2])
+        np.testing.assert_allclose(native_fn(s).numpy(), stock(s).numpy(), rtol=0, atol=2e-3)
+
+
 _CHILD = textwrap.dedent(
     """
     import logging, sys
@@ -174,7 +208,7 @@ def test_a_failing_compiler_falls_back_with_the_reason(tmp_path):
     out = _child(tmp_path, CXX="false")
     assert "SAME True" in out
     assert "STATUS false failed (exit 1)" in out
-    assert "native image warp unavailable" in out  # the one warning, with what to expect
+    assert "native image kernels unavailable" in out  # the one warning, with what to expect
     # Nothing half-written is left to be loaded by the next process.
     assert not list((tmp_path / "home" / "ops").glob("*.so*"))
 
@@ -182,8 +216,8 @@ def test_a_failing_compiler_falls_back_with_the_reason(tmp_path):
 @pytest.mark.skipif(not HAVE_COMPILER, reason="needs a C++ compiler to build the kernel")
 def test_built_once_then_loaded_from_the_cache(tmp_path):
     first = _child(tmp_path)
-    assert "compiling the native image warp" in first and "SAME True" in first
-    built = list((tmp_path / "home" / "ops").glob("fer_image_warp-*.so"))
+    assert "compiling the native image kernels" in first and "SAME True" in first
+    built = list((tmp_path / "home" / "ops").glob("fer_image_ops-*.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
     second = _child(tmp_path)

@@ -57,6 +57,11 @@ FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("bilinear", "nearest")
 
 
+def _native_module() -> Any | None:
+    # Not converted by AutoGraph: the loader is plain Python (files, a compiler), run once.
+    return tf.autograph.experimental.do_not_convert(native_ops.image_ops)()
+
+
 def _uniform(seed: tf.Tensor, shape: Any, lo: float, hi: float) -> tf.Tensor:
     return tf.random.stateless_uniform(shape, seed, minval=lo, maxval=hi, dtype=tf.float32)
 
@@ -189,7 +194,7 @@ class AugmentPolicy:
         x = self.photometric(x, photo_seed)
         return x[0] if single else x
 
-    def photometric(self, images: tf.Tensor, seed: Any) -> tf.Tensor:
+    def photometric(self, images: tf.Tensor, seed: Any, *, native: bool = False) -> tf.Tensor:
         """The non-geometric part: blur, noise, then contrast + colour (fused); clipped.
 
         Contrast (around each channel's mean), per-channel gain, saturation and brightness are
@@ -201,6 +206,9 @@ class AugmentPolicy:
         Args:
             images: ``float32 [B, H, W, C]`` in ``[0, 255]``.
             seed: stateless seed ``[2]``.
+            native: for a batch of one, apply the colour matrix and the clip in one pass with
+                fer_tf's native kernel (:mod:`fer_tf.preprocessing.native`) when it is available
+                (the same values up to float rounding).
 
         Returns:
             ``float32`` images in ``[0, 255]``.
@@ -213,11 +221,21 @@ class AugmentPolicy:
         if self.noise_p > 0 and self.noise_std[1] > 0:
             x = self._noise(x, batch, s[2])
         if self.contrast_p > 0 or self.color_p > 0:
+            op = _native_module() if native and x.shape[0] == 1 else None
+            if op is not None:
+                m, o, _ = self._colour_params(x, batch, s[1])
+                return op.fer_colour_clip(images=x, matrix=m, offset=o, lo=0.0, hi=255.0)
             x = self._colour_matrix(x, batch, s[1])
         return tf.clip_by_value(x, 0.0, 255.0)
 
     def augment_example(
-        self, image: tf.Tensor, image_size: Any, seed: Any, *, flip: bool = False
+        self,
+        image: tf.Tensor,
+        image_size: Any,
+        seed: Any,
+        *,
+        flip: bool = False,
+        native: bool = True,
     ) -> tf.Tensor:
         """Per-example fast path: resize + flip + geometry in one warp, then photometry.
 
@@ -230,6 +248,9 @@ class AugmentPolicy:
             image_size: output size, int or ``(height, width)``.
             seed: stateless seed ``[2]``.
             flip: also flip left-right with probability 0.5.
+            native: use fer_tf's native kernels where available (:mod:`fer_tf.preprocessing.
+                native`): the warp bit-identical to the stock kernel, the colour pass equal up
+                to float rounding. ``False``: TensorFlow's stock kernels only.
 
         Returns:
             ``float32 [height, width, C]`` in ``[0, 255]``.
@@ -237,8 +258,8 @@ class AugmentPolicy:
         warp_seed, photo_seed = tf.unstack(
             tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
         )
-        x = warp_to_size(image, image_size, self, warp_seed, flip=flip)
-        return self.photometric(x[None], photo_seed)[0]
+        x = warp_to_size(image, image_size, self, warp_seed, flip=flip, native=native)
+        return self.photometric(x[None], photo_seed, native=native)[0]
 
     def _blur(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         g, v = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -271,7 +292,11 @@ class AugmentPolicy:
         sub = noisy(tf.gather(x, idx), tf.gather(std, idx))
         return tf.tensor_scatter_nd_update(x, idx[:, None], sub)
 
-    def _colour_matrix(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    def _colour_params(
+        self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Each image's colour matrix ``[B, C, C]`` and offset ``[B, C]`` (row-vector convention,
+        ``y = x M + o``) and whether contrast or colour fired ``[B]``."""
         s = tf.random.experimental.stateless_split(seed, 6)
         channels = x.shape[-1]
         if channels is None:
@@ -283,8 +308,7 @@ class AugmentPolicy:
         gain = tf.where(on[:, None], _uniform(s[3], [batch, channels], *self.color_gain), 1.0)
         sat = tf.where(on, _uniform(s[4], [batch], *self.saturation), 1.0)
         bright = tf.where(on, _uniform(s[5], [batch], *self.brightness), 0.0)
-        single = x.shape[0] == 1
-        if single:
+        if x.shape[0] == 1:
             # The mean only matters when contrast fired ((1 - f) = 0 otherwise): skip the pass.
             mean = tf.cond(
                 contrast_on[0],
@@ -294,23 +318,24 @@ class AugmentPolicy:
         else:
             mean = tf.reduce_mean(x, axis=[1, 2])  # [B, C]
         eye = tf.eye(channels, batch_shape=[batch])
-        # Row-vector convention: y = x @ M + o.
         m = f[:, None, None] * eye * gain[:, None, :]  # contrast then gain
         o = (1.0 - f[:, None]) * mean * gain  # [B, C]
         if channels == 3:
             sat_m = _saturation_matrix(sat)
             m = tf.linalg.matmul(m, sat_m)
             o = tf.linalg.matvec(sat_m, o, transpose_a=True)
-        o = o + bright[:, None]
-        if single:
+        return m, o + bright[:, None], tf.logical_or(contrast_on, on)
+
+    def _colour_matrix(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        m, o, fired = self._colour_params(x, batch, seed)
+        if x.shape[0] == 1:
             # One image: a 1x1 convolution is much faster than a batched matmul, and an image
             # that drew neither contrast nor colour (identity matrix, zero offset) is left as is.
             return tf.cond(
-                tf.logical_or(contrast_on[0], on[0]),
-                lambda: tf.nn.conv2d(x, m[0][None, None], 1, "VALID") + o[0],
-                lambda: x,
+                fired[0], lambda: tf.nn.conv2d(x, m[0][None, None], 1, "VALID") + o[0], lambda: x
             )
         shape = tf.shape(x)
+        channels = x.shape[-1]
         y = tf.linalg.matmul(tf.reshape(x, [batch, -1, channels]), m) + o[:, None, :]
         return tf.reshape(y, shape)
 
@@ -514,36 +539,35 @@ def warp_to_size(
         fill_mode, fill_value = policy.fill_mode, policy.fill_value
         interpolation = policy.interpolation
 
-    # Not converted by AutoGraph: the loader is plain Python (files, a compiler), run once.
-    native_op = (
-        tf.autograph.experimental.do_not_convert(native_ops.image_warp_module)() if native else None
+    sample = dict(
+        transforms=tf.reshape(m, [1, 9])[:, :8],
+        output_shape=tf.constant([out_h, out_w], tf.int32),
+        fill_value=tf.constant(fill_value, tf.float32),
+        interpolation=interpolation.upper(),
+        fill_mode=fill_mode.upper(),
     )
+    native_op = _native_module() if native else None
     if native_op is not None:
-        # The native kernel samples exactly like the projective one below, reads uint8 directly
-        # and is faster than both stock kernels, so it serves every matrix.
-        out = native_op.fer_image_warp(
-            images=(image if image.dtype in (tf.uint8, tf.float32) else tf.cast(image, tf.float32))[
-                None
-            ],
-            transforms=tf.reshape(m, [1, 9])[:, :8],
-            output_shape=tf.constant([out_h, out_w], tf.int32),
-            fill_value=tf.constant(fill_value, tf.float32),
-            interpolation=interpolation.upper(),
-            fill_mode=fill_mode.upper(),
-        )[0]
-        return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
+        # The native kernel samples exactly like the projective one, reads uint8 directly and
+        # is faster than both stock kernels, so it serves every matrix.
+        if image.dtype not in (tf.uint8, tf.float32):
+            image = tf.cast(image, tf.float32)
+        out = native_op.fer_image_warp(images=image[None], **sample)[0]
+    else:
+        out = _stock_warp(tf.cast(image, tf.float32), m, sample, fast)
+    return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
 
-    x = tf.cast(image, tf.float32)
+
+def _stock_warp(x: tf.Tensor, m: tf.Tensor, sample: dict[str, Any], fast: bool) -> tf.Tensor:
+    """:func:`warp_to_size`'s resampling with TensorFlow's kernels: ``ImageProjectiveTransformV3``,
+    or ``crop_and_resize`` for a matrix without rotation where that gives the same image."""
+    shape = tf.shape(x)
+    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    out_h, out_w = (int(v) for v in tf.get_static_value(sample["output_shape"]))
+    fill_value = float(tf.get_static_value(sample["fill_value"]))
 
     def projective() -> tf.Tensor:
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=x[None],
-            transforms=tf.reshape(m, [1, 9])[:, :8],
-            output_shape=tf.constant([out_h, out_w], tf.int32),
-            fill_value=tf.constant(fill_value, tf.float32),
-            interpolation=interpolation.upper(),
-            fill_mode=fill_mode.upper(),
-        )[0]
+        return tf.raw_ops.ImageProjectiveTransformV3(images=x[None], **sample)[0]
 
     def axis_aligned() -> tf.Tensor:
         # The same map for a matrix without rotation: x_in = m00 x + m02, y_in = m11 y + m12,
@@ -559,10 +583,12 @@ def warp_to_size(
             tf.stack([y1, x1, y2, x2])[None],
             tf.zeros([1], tf.int32),
             [out_h, out_w],
-            method=interpolation,
+            method=sample["interpolation"].lower(),
             extrapolation_value=fill_value,
         )[0]
 
+    if not fast:
+        return projective()
     # Use the fast kernel when it gives the same result: no rotation/shear and either a
     # constant fill or no sample falling outside the image.
     tol = 1e-4
@@ -573,9 +599,8 @@ def warp_to_size(
         tf.reduce_all((corners_x > -tol) & (corners_x < w - 1.0 + tol)),
         tf.reduce_all((corners_y > -tol) & (corners_y < h - 1.0 + tol)),
     )
-    use_fast = tf.logical_and(aligned, inside) if fill_mode != "constant" else aligned
-    out = tf.cond(use_fast, axis_aligned, projective) if fast else projective()
-    return tf.ensure_shape(out, [out_h, out_w, image.shape[-1]])
+    use_fast = aligned if sample["fill_mode"] == "CONSTANT" else tf.logical_and(aligned, inside)
+    return tf.cond(use_fast, axis_aligned, projective)
 
 
 def standard_normal(shape: Any, seed: Any) -> tf.Tensor:

@@ -1,10 +1,16 @@
 """fer_tf's native TensorFlow kernels, compiled on first use against the installed TensorFlow.
 
-One kernel today, ``FerImageWarp`` (``image_warp.cc``): the projective/affine bilinear warp of
-``tf.raw_ops.ImageProjectiveTransformV3`` (same coordinate formula, fill modes and arithmetic:
-the same output, tested bit for bit against the stock op), computed per output pixel for all
-channels at once instead of per output value. It is what the training input pipeline's per-example
-warp (:func:`fer_tf.preprocessing.augment.warp_to_size`) runs on CPU.
+Two kernels (``image_ops.cc``), both CPU, both on the training input pipeline's per-example path
+(:meth:`fer_tf.preprocessing.augment.AugmentPolicy.augment_example`):
+
+- ``FerImageWarp``: the projective/affine warp of ``tf.raw_ops.ImageProjectiveTransformV3``
+  (same coordinate formula, fill modes, bilinear/nearest arithmetic: the same output, tested bit
+  for bit against the stock op), computed per output pixel for all channels at once (SSE2, four
+  pixels at a time) instead of per output value; reads ``uint8`` directly, writes ``float32``.
+  Used by :func:`fer_tf.preprocessing.augment.warp_to_size`.
+- ``FerColourClip``: ``clip(x M + o)`` per pixel (one ``[C, C]`` matrix and ``[C]`` offset per
+  image): the policy's contrast, gain, saturation and brightness, composed into one matrix, and
+  the final clip in one pass (instead of a 1x1 convolution, an add and a clip).
 
 TensorFlow's pip wheel ships the headers and the framework library custom ops link against
 (``tf.sysconfig``), so the kernel is built from source by the system C++ compiler the first time
@@ -34,10 +40,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DISABLE_ENV", "image_warp_module", "library_dir", "status"]
+__all__ = ["DISABLE_ENV", "image_ops", "library_dir", "status"]
 
 DISABLE_ENV = "FER_TF_NATIVE_OPS"
-_SOURCE = Path(__file__).with_name("image_warp.cc")
+_SOURCE = Path(__file__).with_name("image_ops.cc")
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 log = logging.getLogger("fer_tf")
@@ -65,13 +71,13 @@ def status() -> str:
     return _STATE.get("status", "not loaded yet")
 
 
-def image_warp_module() -> Any | None:
-    """The loaded ``FerImageWarp`` op module, building it first if needed; ``None`` if unavailable.
+def image_ops() -> Any | None:
+    """The loaded native op module, building it first if needed; ``None`` if unavailable.
 
     Tried once per process; the outcome (module or reason) is kept.
 
     Returns:
-        The module from ``tf.load_op_library`` (``module.fer_image_warp(...)``), or ``None`` when
+        The module from ``tf.load_op_library`` (``module.fer_image_warp(...)``, ``module.fer_colour_clip(...)``), or ``None`` when
         the kernels are disabled (``FER_TF_NATIVE_OPS=0``) or cannot be built or loaded (the
         reason is logged once and returned by :func:`status`).
     """
@@ -80,7 +86,7 @@ def image_warp_module() -> Any | None:
             _STATE["module"], _STATE["status"] = _load()
             if _STATE["module"] is None and not _STATE["status"].startswith("disabled"):
                 log.warning(
-                    "fer_tf: native image warp unavailable (%s); using TensorFlow's "
+                    "fer_tf: native image kernels unavailable (%s); using TensorFlow's "
                     "stock kernel (same images, slower)",
                     _STATE["status"],
                 )
@@ -108,7 +114,7 @@ def _load() -> tuple[Any | None, str]:
             ]
         )
     ).hexdigest()[:16]
-    target = library_dir() / f"fer_image_warp-{key}.so"
+    target = library_dir() / f"fer_image_ops-{key}.so"
     try:
         if not target.exists():
             error = _build(cxx, flags, link, target)
@@ -128,7 +134,9 @@ def _build(cxx: str, flags: list[str], link: list[str], target: Path) -> str | N
         fd, tmp = tempfile.mkstemp(suffix=".so.tmp", dir=target.parent)
         os.close(fd)
         cmd = [cxx, *flags, str(_SOURCE), "-o", tmp, *link]
-        log.info("fer_tf: compiling the native image warp (once, a few seconds): %s", " ".join(cmd))
+        log.info(
+            "fer_tf: compiling the native image kernels (once, a few seconds): %s", " ".join(cmd)
+        )
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.TimeoutExpired) as e:

@@ -51,6 +51,21 @@ REGISTER_OP("FerImageWarp")
       return Status();
     });
 
+
+REGISTER_OP("FerColourClip")
+    .Input("images: float32")
+    .Input("matrix: float32")
+    .Input("offset: float32")
+    .Attr("lo: float")
+    .Attr("hi: float")
+    .Output("output: float32")
+    .SetShapeFn([](shape_inference::InferenceContext* c) {
+      shape_inference::ShapeHandle images;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &images));
+      c->set_output(0, images);
+      return Status();
+    });
+
 namespace {
 
 enum Mode { kReflect, kWrap, kConstant, kNearest };
@@ -404,6 +419,82 @@ REGISTER_KERNEL_BUILDER(
 REGISTER_KERNEL_BUILDER(
     Name("FerImageWarp").Device(DEVICE_CPU).TypeConstraint<float>("dtype").HostMemory("output_shape"),
     ImageWarpOp<float>);
+
+// y = clip(x M + o, lo, hi) per pixel (row-vector convention, one M [C, C] and o [C] per image):
+// the augmentation's contrast, gain, saturation and brightness composed into one matrix, and the
+// clip after them, in one pass over the image instead of a 1x1 convolution, an add and a clip.
+class ColourClipOp : public OpKernel {
+ public:
+  explicit ColourClipOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("lo", &lo_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("hi", &hi_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& images = ctx->input(0);
+    const Tensor& matrix = ctx->input(1);
+    const Tensor& offset = ctx->input(2);
+    OP_REQUIRES(ctx, images.dims() == 4,
+                InvalidArgument("images must be rank 4 [B, H, W, C], got shape ",
+                                images.shape().DebugString()));
+    const int64_t batch = images.dim_size(0), channels = images.dim_size(3);
+    const int64_t pixels = images.dim_size(1) * images.dim_size(2);
+    OP_REQUIRES(ctx,
+                matrix.dims() == 3 && matrix.dim_size(0) == batch &&
+                    matrix.dim_size(1) == channels && matrix.dim_size(2) == channels,
+                InvalidArgument("matrix must be [B, C, C] = [", batch, ", ", channels, ", ",
+                                channels, "], got shape ", matrix.shape().DebugString()));
+    OP_REQUIRES(ctx,
+                offset.dims() == 2 && offset.dim_size(0) == batch &&
+                    offset.dim_size(1) == channels,
+                InvalidArgument("offset must be [B, C] = [", batch, ", ", channels,
+                                "], got shape ", offset.shape().DebugString()));
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, images.shape(), &output));
+    const float* x = images.flat<float>().data();
+    const float* m = matrix.flat<float>().data();
+    const float* o = offset.flat<float>().data();
+    float* y = output->flat<float>().data();
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* mb = m + b * channels * channels;
+      const float* ob = o + b * channels;
+      const float* xb = x + b * pixels * channels;
+      float* yb = y + b * pixels * channels;
+      int64_t p = 0;
+#if defined(__SSE2__)
+      if (channels == 3) {
+        // Rows of M in lanes 0-2; the fourth lane is written and then overwritten by the next
+        // pixel, so the last pixel of each image goes through the scalar loop below.
+        const __m128 r0 = _mm_setr_ps(mb[0], mb[1], mb[2], 0.f);
+        const __m128 r1 = _mm_setr_ps(mb[3], mb[4], mb[5], 0.f);
+        const __m128 r2 = _mm_setr_ps(mb[6], mb[7], mb[8], 0.f);
+        const __m128 ov = _mm_setr_ps(ob[0], ob[1], ob[2], 0.f);
+        const __m128 lo = _mm_set1_ps(lo_), hi = _mm_set1_ps(hi_);
+        for (; p + 1 < pixels; ++p) {
+          const float* q = xb + 3 * p;
+          __m128 v = _mm_add_ps(_mm_mul_ps(_mm_set1_ps(q[0]), r0), ov);
+          v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(q[1]), r1));
+          v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(q[2]), r2));
+          _mm_storeu_ps(yb + 3 * p, _mm_min_ps(_mm_max_ps(v, lo), hi));
+        }
+      }
+#endif
+      for (; p < pixels; ++p) {
+        const float* q = xb + channels * p;
+        for (int64_t j = 0; j < channels; ++j) {
+          float v = q[0] * mb[j] + ob[j];
+          for (int64_t i = 1; i < channels; ++i) v += q[i] * mb[i * channels + j];
+          yb[channels * p + j] = std::min(std::max(v, lo_), hi_);
+        }
+      }
+    }
+  }
+
+ private:
+  float lo_ = 0.f, hi_ = 255.f;
+};
+
+REGISTER_KERNEL_BUILDER(Name("FerColourClip").Device(DEVICE_CPU), ColourClipOp);
 
 }  // namespace
 }  // namespace fer_tf
