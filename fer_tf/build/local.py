@@ -2,10 +2,11 @@
 
 Each worker process runs its share of the download threads (one ``urllib3`` pool per worker; the
 per-host and total request limits are shared by all workers, :class:`~fer_tf.sources.download.
-SharedSlots`) and one image thread. A download thread fetches a URL into the content-addressed
-cache (hash, format check, atomic rename) and hands the body, still in memory, to the image
-thread, which validates it cheaply (an upright RGB JPEG that needs no change is stored as
-downloaded: :func:`triage_data`) or decodes, processes and re-encodes it (:func:`process_data`).
+SharedSlots`) and two image threads (:data:`IMAGE_THREADS`). A download thread fetches a URL into
+the content-addressed cache (hash, format check, atomic rename) and hands the body, still in
+memory, to an image thread, which validates it cheaply (an upright RGB JPEG that needs no change
+is stored as downloaded: :func:`triage_data`) or decodes, processes and re-encodes it
+(:func:`process_data`).
 Results are cached under ``cache_dir/processed/<options fingerprint>/`` (a JPEG, or a ``.fail``
 JSON marker), so a rerun with the same options does no image work twice.
 
