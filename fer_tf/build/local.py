@@ -2,7 +2,7 @@
 
 Each worker process runs its share of the download threads (one ``urllib3`` pool per worker; the
 per-host and total request limits are shared by all workers, :class:`~fer_tf.sources.download.
-SharedSlots`) and two image threads (:data:`IMAGE_THREADS`). A download thread fetches a URL into
+SharedSlots`) and :data:`IMAGE_THREADS` image threads (one). A download thread fetches a URL into
 the content-addressed cache (hash, format check, atomic rename) and hands the body, still in
 memory, to an image thread, which validates it cheaply (an upright RGB JPEG that needs no change
 is stored as downloaded: :func:`triage_data`) or decodes, processes and re-encodes it
@@ -263,12 +263,14 @@ class FetchOutcome:
 _BATCH = 16
 #: Downloaded originals waiting for a worker's image threads (bounds a worker's memory).
 _READY_MAX = 4
-#: Image threads per worker. One thread was the bottleneck: every time it needs the GIL back
-#: (after each Pillow call and file operation) it queues behind the worker's download threads,
-#: so it spent more than half of its time waiting while the cores were partly idle. With two,
-#: one runs while the other waits (small JPEGs on 2 cores: ~15% more images/s, the same CPU
-#: per image; ``docs/records.md``). Memory: at most ``_READY_MAX + IMAGE_THREADS`` originals.
-IMAGE_THREADS = 2
+#: Image threads per worker. A single one is the bottleneck of its worker on small images: each
+#: time it needs the GIL back (after every OpenCV call and file operation) it waits behind the
+#: download threads, more than half of its busy time in a build on the shared 2-core machine.
+#: Two let one run while the other waits, but cost 3-4% more CPU per image (small JPEGs and web
+#: photos) and gained no images/s beyond the noise there (``docs/records.md``, "Per-stage
+#: profile... second round"), so one stays the default until a quiet machine says otherwise.
+#: Memory: at most ``_READY_MAX + IMAGE_THREADS`` originals per worker.
+IMAGE_THREADS = 1
 
 
 @dataclass(frozen=True)
