@@ -274,3 +274,16 @@ def test_concurrent_writes_of_one_processed_image_are_safe(tmp_path: Path) -> No
     assert not errors
     assert Path(target).read_bytes() == b"the same bytes" * 100
     assert os.listdir(tmp_path / "ab") == ["same.jpg"]  # no temporary file left
+
+
+def test_two_image_threads_write_the_same_records(
+    slow_mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, sheet = slow_mirror
+    one = _build(sheet, tmp_path / "one", workers=2, concurrency=8, image_size=32, num_shards=2)
+    monkeypatch.setattr(local_mod, "IMAGE_THREADS", 2)  # read when the workers are made
+    two = _build(sheet, tmp_path / "two", workers=2, concurrency=8, image_size=32, num_shards=2)
+    shards = sorted(p.name for p in (tmp_path / "one").glob("*.tfrecord"))
+    assert one.written == two.written == 12 and len(shards) >= 2
+    for name in shards:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

@@ -574,7 +574,9 @@ class _Workers:
             self.tasks: Any = queue.Queue()
             self.results: Any = queue.Queue()
             slots = SharedSlots(o.per_host, o.concurrency)
-            one = _WorkerSpec(threads=o.concurrency, slots=slots, **spec)
+            one = _WorkerSpec(
+                threads=o.concurrency, slots=slots, image_threads=IMAGE_THREADS, **spec
+            )
             self.procs: list[Any] = [
                 threading.Thread(
                     target=_FetchWorker(one, self.tasks, self.results).run, daemon=True
@@ -595,7 +597,9 @@ class _Workers:
                 ctx.Process(
                     target=_worker_main,
                     args=(
-                        _WorkerSpec(threads=max(1, n), slots=slots, **spec),
+                        _WorkerSpec(
+                            threads=max(1, n), slots=slots, image_threads=IMAGE_THREADS, **spec
+                        ),
                         self.tasks,
                         self.results,
                     ),
