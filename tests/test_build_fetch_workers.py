@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 from pathlib import Path
 
@@ -179,3 +180,110 @@ def test_cache_forgets_lines_it_appends_when_asked(tmp_path: Path) -> None:
     cache.close()
     again = DownloadCache(tmp_path)  # the file has every line: the last one wins
     assert again.lookup("http://x.org/1")["ok"] and again.lookup("http://x.org/2")["ok"]
+
+
+def _worker(tmp_path: Path, image_threads: int) -> tuple[local_mod._FetchWorker, queue.Queue]:
+    DownloadCache(tmp_path / "cache").close()
+    spec = local_mod._WorkerSpec(
+        cache_root=str(tmp_path / "cache"),
+        processed_root=str(tmp_path / "processed"),
+        proc_options={},
+        download_options=DownloadOptions(allow_private_hosts=True),
+        threads=3,
+        slots=SharedSlots(per_host=3, concurrency=3),
+        image_threads=image_threads,
+    )
+    tasks: queue.Queue = queue.Queue()
+    results: queue.Queue = queue.Queue()
+    tasks.put([(f"http://x.org/{i}", f"{i:064x}") for i in range(20)])  # cached originals
+    tasks.put(None)
+    return local_mod._FetchWorker(spec, tasks, results), results
+
+
+def _drain(results: queue.Queue) -> list[object]:
+    got: list[object] = []
+    while (msg := results.get(timeout=10)) is not None:
+        got.append(msg)
+        if isinstance(msg, tuple):  # a failure report ends the worker's results
+            break
+    return got
+
+
+def test_every_image_thread_works_and_each_result_comes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: set[int] = set()
+    second = threading.Event()
+
+    def fake_settle(sha: str, *args: object) -> tuple[str, str, None, bool]:
+        seen.add(threading.get_ident())
+        if len(seen) >= 2:
+            second.set()
+        if not second.wait(5):  # the first image thread waits here for another one to work
+            second.set()  # (none came: fail below, without waiting on every image)
+        return "ready", "", None, True
+
+    monkeypatch.setattr(local_mod, "settle", fake_settle)
+    worker, results = _worker(tmp_path, image_threads=2)
+    worker.run()
+    got = [r for batch in _drain(results) for r in batch]
+    assert sorted(r[0] for r in got) == sorted(f"http://x.org/{i}" for i in range(20))
+    assert len(seen) == 2 and all(r[3] == "ready" for r in got)
+    assert results.empty()  # one end mark for the worker, after every result
+
+
+def test_a_failing_helper_image_thread_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main: list[int] = []  # the thread that runs the worker: its first image thread
+
+    def fake_settle(sha: str, *args: object) -> tuple[str, str, None, bool]:
+        if threading.get_ident() != main[0]:
+            raise ValueError("a bug in a helper image thread")
+        threading.Event().wait(0.01)  # leaves work for the helper
+        return "ready", "", None, True
+
+    monkeypatch.setattr(local_mod, "settle", fake_settle)
+    worker, results = _worker(tmp_path, image_threads=2)
+
+    def run() -> None:
+        main.append(threading.get_ident())
+        worker.run()
+
+    threading.Thread(target=run, daemon=True).start()
+    failures = [m for m in _drain(results) if isinstance(m, tuple)]
+    assert failures and "a bug in a helper image thread" in failures[0][1]
+
+
+def test_concurrent_writes_of_one_processed_image_are_safe(tmp_path: Path) -> None:
+    target = str(tmp_path / "ab" / "same.jpg")
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for _ in range(50):
+                local_mod._write_atomic(target, b"the same bytes" * 100)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert Path(target).read_bytes() == b"the same bytes" * 100
+    assert os.listdir(tmp_path / "ab") == ["same.jpg"]  # no temporary file left
+
+
+def test_two_image_threads_write_the_same_records(
+    slow_mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, sheet = slow_mirror
+    one = _build(sheet, tmp_path / "one", workers=2, concurrency=8, image_size=32, num_shards=2)
+    monkeypatch.setattr(local_mod, "IMAGE_THREADS", 2)  # read when the workers are made
+    two = _build(sheet, tmp_path / "two", workers=2, concurrency=8, image_size=32, num_shards=2)
+    shards = sorted(p.name for p in (tmp_path / "one").glob("*.tfrecord"))
+    assert one.written == two.written == 12 and len(shards) >= 2
+    for name in shards:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

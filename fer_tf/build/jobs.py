@@ -120,12 +120,11 @@ def process_local_file(
     cached = _cached(dst, src)
     if cached is not None:
         return cached
-    tag = str(os.getpid())
     if box is None and not needs_change(options):
         status, detail, size = triage_data(data, str(dst), options)  # bytes already read
         if status == "pass":
             payload = json.dumps({"size": list(size) if size else None}).encode()
-            _write_atomic(str(dst.with_suffix(".pass")), payload, tag)
+            _write_atomic(str(dst.with_suffix(".pass")), payload)
             return "ok", "", src, size, True
         if status == "fail":
             return "fail", detail, None, None, True
@@ -135,9 +134,9 @@ def process_local_file(
     else:
         status, out, detail = process_image(data, options)
     if status == "ok":
-        _write_atomic(str(dst), out, tag)
+        _write_atomic(str(dst), out)
         return "ok", "", str(dst), None, True
-    _write_atomic(str(dst) + ".fail", _fail_marker(status, detail), tag)
+    _write_atomic(str(dst) + ".fail", _fail_marker(status, detail))
     return status, detail, None, None, True
 
 
@@ -193,7 +192,7 @@ def extract_frames(
             for index, _, rgb in read_frames(video, missing):
                 ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                 if ok:
-                    _write_atomic(str(paths[index]), buf.tobytes(), str(os.getpid()))
+                    _write_atomic(str(paths[index]), buf.tobytes())
                     got.add(index)
         except (VideoError, cv2.error) as exc:
             detail = {i: f"cannot read the video: {exc}" for i in missing if i not in got}

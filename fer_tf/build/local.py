@@ -2,10 +2,11 @@
 
 Each worker process runs its share of the download threads (one ``urllib3`` pool per worker; the
 per-host and total request limits are shared by all workers, :class:`~fer_tf.sources.download.
-SharedSlots`) and one image thread. A download thread fetches a URL into the content-addressed
-cache (hash, format check, atomic rename) and hands the body, still in memory, to the image
-thread, which validates it cheaply (an upright RGB JPEG that needs no change is stored as
-downloaded: :func:`triage_data`) or decodes, processes and re-encodes it (:func:`process_data`).
+SharedSlots`) and :data:`IMAGE_THREADS` image threads (one). A download thread fetches a URL into
+the content-addressed cache (hash, format check, atomic rename) and hands the body, still in
+memory, to an image thread, which validates it cheaply (an upright RGB JPEG that needs no change
+is stored as downloaded: :func:`triage_data`) or decodes, processes and re-encodes it
+(:func:`process_data`).
 Results are cached under ``cache_dir/processed/<options fingerprint>/`` (a JPEG, or a ``.fail``
 JSON marker), so a rerun with the same options does no image work twice.
 
@@ -58,10 +59,13 @@ __all__ = ["FetchOutcome", "fetch_and_process", "process_file", "triage_file"]
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
 
 
-def _write_atomic(target: str, payload: bytes, tmp_suffix: str) -> None:
+def _write_atomic(target: str, payload: bytes) -> None:
     # os-level calls: open, write, close, rename; the directory is made only when missing (a
     # buffered open() adds fstat/ioctl/lseek, and each syscall is a GIL hand-off in a busy worker).
-    tmp = f"{target}.{tmp_suffix}.tmp"
+    # The temporary name is the writer's own (process and thread): two image threads may store
+    # the same content (two URLs, one original) at the same time; either rename leaves the same
+    # bytes.
+    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         fd = os.open(tmp, _WRITE_FLAGS, 0o666)
     except FileNotFoundError:
@@ -93,9 +97,9 @@ def process_data(data: bytes, dst: str, options: dict[str, Any]) -> tuple[str, s
     """
     status, jpeg, detail = process_image(data, options)
     if status == "ok":
-        _write_atomic(dst, jpeg, str(os.getpid()))
+        _write_atomic(dst, jpeg)
     else:
-        _write_atomic(dst + ".fail", _fail_marker(status, detail), str(os.getpid()))
+        _write_atomic(dst + ".fail", _fail_marker(status, detail))
     return status, detail
 
 
@@ -137,8 +141,7 @@ def triage_data(
     try:
         size = validate_as_is(data, options)
     except ValueError as exc:
-        suffix = f"{os.getpid()}.{threading.get_ident()}"
-        _write_atomic(dst + ".fail", _fail_marker("fail", str(exc)), suffix)
+        _write_atomic(dst + ".fail", _fail_marker("fail", str(exc)))
         return "fail", str(exc), None
     if size is None:
         return "process", "", None
@@ -258,8 +261,16 @@ class FetchOutcome:
 
 #: URLs per task message to the workers, and results per message back.
 _BATCH = 16
-#: Downloaded originals waiting for a worker's image thread (bounds a worker's memory).
+#: Downloaded originals waiting for a worker's image threads (bounds a worker's memory).
 _READY_MAX = 4
+#: Image threads per worker. A single one is the bottleneck of its worker on small images: each
+#: time it needs the GIL back (after every OpenCV call and file operation) it waits behind the
+#: download threads, more than half of its busy time in a build on the shared 2-core machine.
+#: Two let one run while the other waits, but cost 3-4% more CPU per image (small JPEGs and web
+#: photos) and gained no images/s beyond the noise there (``docs/records.md``, "Per-stage
+#: profile... second round"), so one stays the default until a quiet machine says otherwise.
+#: Memory: at most ``_READY_MAX + IMAGE_THREADS`` originals per worker.
+IMAGE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -272,6 +283,7 @@ class _WorkerSpec:
     download_options: DownloadOptions
     threads: int
     slots: SharedSlots
+    image_threads: int = IMAGE_THREADS
 
 
 def _dst(processed_root: str, sha: str) -> str:
@@ -326,11 +338,12 @@ WorkerResult = tuple[str, str, Any, str, str, Any, bool]
 
 
 class _FetchWorker:
-    """One worker: download threads, and this thread validating/processing what they fetched.
+    """One worker: download threads, and image threads validating/processing what they fetched.
 
     Tasks are batches of ``(url, sha256 or None)`` (a known sha256: a cached original to process);
     results go back in batches, a None after the last. Download threads block on a small queue
-    when images arrive faster than they are processed, so memory stays bounded.
+    when images arrive faster than they are processed, so memory stays bounded. The calling
+    thread is one of the :attr:`~_WorkerSpec.image_threads`.
     """
 
     def __init__(self, spec: _WorkerSpec, tasks: Any, results: Any) -> None:
@@ -340,6 +353,8 @@ class _FetchWorker:
         self.cache = DownloadCache.objects_only(spec.cache_root)
         self.todo: queue.Queue[tuple[str, str | None] | None] = queue.Queue(spec.threads)
         self.ready: queue.Queue[Any] = queue.Queue(_READY_MAX)
+        self.downloading = spec.threads  # download threads not finished yet
+        self.lock = threading.Lock()
 
     def run(self) -> None:
         try:
@@ -349,9 +364,15 @@ class _FetchWorker:
                 threading.Thread(target=self.download, args=(dl,), daemon=True)
                 for _ in range(self.spec.threads)
             ]
-            for t in threads:
+            helpers = [
+                threading.Thread(target=self.process_or_report, daemon=True)
+                for _ in range(self.spec.image_threads - 1)
+            ]
+            for t in threads + helpers:
                 t.start()
-            self.process(self.spec.threads)
+            self.process()
+            for t in helpers:
+                t.join()
             dl.close()
         except BaseException:  # noqa: BLE001 - a bug: the build process re-raises it
             self.results.put(("error", traceback.format_exc()))
@@ -374,17 +395,27 @@ class _FetchWorker:
                     continue
                 res, body = dl.fetch_data(url)
                 self.ready.put((url, res, res.sha256, body))
-        except BaseException:  # noqa: BLE001 - a bug: handed to the image thread, then up
+        except BaseException:  # noqa: BLE001 - a bug: handed to an image thread, then up
             self.ready.put(("error", traceback.format_exc()))
-        self.ready.put(None)
+        with self.lock:
+            self.downloading -= 1
+            last = self.downloading == 0
+        if last:  # everything downloaded is queued before these: one end mark per image thread
+            for _ in range(self.spec.image_threads):
+                self.ready.put(None)
 
-    def process(self, producers: int) -> None:
+    def process_or_report(self) -> None:
+        """:meth:`process` in a helper image thread: a failure (a bug) goes to the build process
+        at once, as :meth:`run` reports one of the calling thread."""
+        try:
+            self.process()
+        except BaseException:  # noqa: BLE001 - a bug: the build process re-raises it
+            self.results.put(("error", traceback.format_exc()))
+
+    def process(self) -> None:
+        """Validate/process downloaded originals until the end mark; results go back in batches."""
         spec, out = self.spec, []
-        while producers:
-            item = self.ready.get()
-            if item is None:
-                producers -= 1
-                continue
+        while (item := self.ready.get()) is not None:
             if item[0] == "error" and len(item) == 2:
                 raise RuntimeError(f"a download thread failed:\n{item[1]}")
             url, res, sha, body = item
@@ -543,7 +574,9 @@ class _Workers:
             self.tasks: Any = queue.Queue()
             self.results: Any = queue.Queue()
             slots = SharedSlots(o.per_host, o.concurrency)
-            one = _WorkerSpec(threads=o.concurrency, slots=slots, **spec)
+            one = _WorkerSpec(
+                threads=o.concurrency, slots=slots, image_threads=IMAGE_THREADS, **spec
+            )
             self.procs: list[Any] = [
                 threading.Thread(
                     target=_FetchWorker(one, self.tasks, self.results).run, daemon=True
@@ -564,7 +597,9 @@ class _Workers:
                 ctx.Process(
                     target=_worker_main,
                     args=(
-                        _WorkerSpec(threads=max(1, n), slots=slots, **spec),
+                        _WorkerSpec(
+                            threads=max(1, n), slots=slots, image_threads=IMAGE_THREADS, **spec
+                        ),
                         self.tasks,
                         self.results,
                     ),
