@@ -101,8 +101,17 @@ def test_rows_round_trip_through_the_codec_sharing_what_a_sheet_shares() -> None
     codec = SheetRowCodec()
     ids = (1, 2, 4)
     rows = [
-        SheetRow(f"http://a/{i}", ids, bytes([i % 3, 1, 2]), i / 2, math.nan, i % 7 - 1, -1,
-                 f"s{i}", "f.csv", "Sheet", i + 2)  # fmt: skip
+        SheetRow(
+            f"http://a/{i}",
+            ids,
+            bytes([i % 3, 1, 2]),
+            i / 2,
+            emotion=i % 7 - 1,
+            subject=f"s{i}",
+            file="f.csv",
+            sheet="Sheet",
+            row=i + 2,
+        )  # fmt: skip
         for i in range(5)
     ]
     back = [codec.decode(codec.encode(r)) for r in rows]
