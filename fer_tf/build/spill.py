@@ -33,6 +33,7 @@ __all__ = ["DEFAULT_SPILL_THRESHOLD", "ExampleStore", "SplitExamples", "SpillLis
 #: Examples kept in memory before the store moves them to disk (about 1 MB of examples).
 DEFAULT_SPILL_THRESHOLD = 4096
 _INSERT_BATCH = 1024
+_CACHE_KB = 256
 
 
 class SplitExamples:
@@ -141,6 +142,10 @@ class ExampleStore:
         # A scratch file deleted at the end: durability buys nothing here.
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
+        # SQLite's page cache is this process's memory (2 MB per connection by default; a build
+        # has up to three stores open): 256 KB each, the file's other pages are left to the OS's
+        # file cache. Measured: no slower on phase 1's inserts and lookups, 3 MB less at peak.
+        db.execute(f"PRAGMA cache_size=-{_CACHE_KB}")
         # ``id`` has no type: text keys sort as text, integer keys (positions) as numbers.
         db.execute(
             "CREATE TABLE ex (split TEXT, id, data BLOB, PRIMARY KEY (split, id)) WITHOUT ROWID"
