@@ -85,7 +85,7 @@ class ExampleStore:
         self.prefix = prefix
         self._mem: dict[str, dict[Any, Any]] = {s: {} for s in self.splits}
         self._counts = dict.fromkeys(self.splits, 0)
-        # Rows not yet inserted, by (split, key): a write buffer that :meth:`get` reads too.
+        # Items not yet inserted, by (split, key): a write buffer that :meth:`get` reads too.
         self._pending: dict[tuple[str, Any], bytes] = {}
         self._db: sqlite3.Connection | None = None
         self.path: Path | None = None
