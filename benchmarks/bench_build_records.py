@@ -820,8 +820,10 @@ def rss_scan(args: argparse.Namespace, tmp: Path) -> int:
             rows.append((n, r))
             shutil.rmtree(work / "fer", ignore_errors=True)
     ok = [(n, r) for n, r in rows if r.ok]
-    if len(ok) >= 2:
-        (n0, r0), (n1, r1) = ok[0], ok[-1]
+    pairs = list(zip(ok, ok[1:]))
+    if len(ok) > 2:
+        pairs.append((ok[0], ok[-1]))
+    for (n0, r0), (n1, r1) in pairs:
         print(
             f"peak RSS: {r0.rss_mb:.0f} MB at {n0} URLs, {r1.rss_mb:.0f} MB at {n1} URLs "
             f"({(r1.rss_mb - r0.rss_mb) / (n1 - n0) * 1000:.1f} MB per 1,000 more URLs)"
@@ -831,7 +833,8 @@ def rss_scan(args: argparse.Namespace, tmp: Path) -> int:
                 f"build process peak RSS: {r0.rss_main_mb:.1f} MB at {n0} URLs, "
                 f"{r1.rss_main_mb:.1f} MB at {n1} URLs "
                 f"({(r1.rss_main_mb - r0.rss_main_mb) / (n1 - n0) * 1e6:.0f} bytes per URL); "
-                f"largest worker {r0.rss_children_mb:.1f} and {r1.rss_children_mb:.1f} MB"
+                f"largest worker {r0.rss_children_mb:.1f} and {r1.rss_children_mb:.1f} MB "
+                f"({(r1.rss_children_mb - r0.rss_children_mb) / (n1 - n0) * 1e6:.0f} bytes per URL)"
             )
     return 0 if len(ok) == len(rows) else 1
 

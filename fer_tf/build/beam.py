@@ -808,3 +808,5 @@ def build_beam(options: BuildOptions) -> BuildSummary:
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)
+        if hasattr(inputs, "close"):  # a spreadsheet build's rows may be on disk
+            inputs.close()

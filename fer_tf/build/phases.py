@@ -1,7 +1,9 @@
 """The phases of a record build, in order, and :func:`build_records` that runs them.
 
 1. **read sources** (:func:`read_sources`): spreadsheets -> rows with their selected AU labels;
-   bad rows, duplicates and (``drop_unknown``) rows with unknown labels are set aside. For a local
+   bad rows, duplicates and (``drop_unknown``) rows with unknown labels are set aside. The rows
+   and the URLs seen are streamed into stores that move to disk past a threshold
+   (:mod:`fer_tf.build.spill`), so the build process's memory does not grow with the URLs. For a local
    dataset source (``source="folder"``, ``"ckplus"``...), :func:`fer_tf.build.ingest.
    read_local_sources` checks the root first, then reads the source's items and issues;
 2. **fetch and process** (:func:`fer_tf.build.local.fetch_and_process`): download threads and a
@@ -37,11 +39,17 @@ from fer_tf.build.local import FetchOutcome, fetch_and_process
 from fer_tf.build.options import BuildOptions
 from fer_tf.build.report import write_reports
 from fer_tf.build.shards import SPLITS, write_shards
-from fer_tf.build.spill import DEFAULT_SPILL_THRESHOLD, ExampleStore
+from fer_tf.build.spill import DEFAULT_SPILL_THRESHOLD, ExampleStore, SpillList, SpillMap
 from fer_tf.build.splits import split_of
 from fer_tf.build.summary import BuildError, BuildSummary
 from fer_tf.sources.download import FAILURE_CATEGORIES, DownloadCache
-from fer_tf.sources.spreadsheet import SKIP_REASONS, SheetRow, SpreadsheetData, SpreadsheetError
+from fer_tf.sources.spreadsheet import (
+    SKIP_REASONS,
+    SheetRow,
+    SheetRowCodec,
+    SpreadsheetData,
+    SpreadsheetError,
+)
 from fer_tf.sources.spreadsheet import read_spreadsheets as _read_spreadsheets
 
 __all__ = [
@@ -54,6 +62,9 @@ __all__ = [
     "build_records",
 ]
 
+#: Spreadsheet rows (and URLs seen) phase 1 keeps in memory before moving them to disk.
+ROW_SPILL_THRESHOLD = DEFAULT_SPILL_THRESHOLD
+
 
 @dataclass
 class Inputs:
@@ -62,7 +73,8 @@ class Inputs:
     Attributes:
         data: what the spreadsheets held.
         au_ids: the AU columns stored (selected, or every one found).
-        rows: the rows to fetch, in spreadsheet order.
+        rows: the rows to fetch, in spreadsheet order (a :class:`~fer_tf.build.spill.SpillList`
+            from :func:`read_sources`: on disk past a threshold; :meth:`close` deletes it).
         skipped: ``skipped.jsonl`` entries so far (bad rows, duplicates, unknown labels).
         sheet_errors: unusable sheets (manifest ``sheet_errors``).
         warnings: notes for the user.
@@ -70,7 +82,7 @@ class Inputs:
 
     data: SpreadsheetData
     au_ids: tuple[int, ...]
-    rows: list[SheetRow] = field(default_factory=list)
+    rows: Sequence[SheetRow] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     sheet_errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -88,6 +100,13 @@ class Inputs:
     def total_rows(self) -> int:
         """Spreadsheet data rows (``written + failed + skipped`` at the end)."""
         return self.data.total_rows
+
+    def close(self) -> None:
+        """Delete the rows' temporary file, if they were moved to disk."""
+        for rows in (self.rows, self.data.rows):
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
 
     def add_to_manifest(self, manifest: dict[str, Any], examples: dict[str, Any]) -> None:
         """Add the spreadsheet fields (inputs, sheet errors, blank rows, source, protocol)."""
@@ -114,11 +133,17 @@ def _unknown_label_entry(row: SheetRow, unknown: list[int]) -> dict[str, Any]:
     }
 
 
-def read_sources(options: BuildOptions) -> Inputs:
+def read_sources(options: BuildOptions, threshold: int | None = None) -> Inputs:
     """Phase 1: read the spreadsheets and choose the rows to fetch.
+
+    The rows are streamed into a :class:`~fer_tf.build.spill.SpillList` and the duplicate check
+    uses a :class:`~fer_tf.build.spill.SpillMap` of the URLs seen: both move to a temporary
+    SQLite file under ``cache_dir`` past ``threshold`` entries, so memory does not grow with the
+    number of URLs. Close the result (:meth:`Inputs.close`) when done with it.
 
     Args:
         options: the build options.
+        threshold: rows kept in memory (default :data:`ROW_SPILL_THRESHOLD`).
 
     Returns:
         The :class:`Inputs`.
@@ -126,8 +151,23 @@ def read_sources(options: BuildOptions) -> Inputs:
     Raises:
         SpreadsheetError: a spreadsheet is missing, unreadable, empty or has no URL column, or no
             row of any input can be used.
+        BuildError: the rows had to move to disk and the cache directory is not writable.
     """
-    data = _read_spreadsheets(options.paths)
+    limit = ROW_SPILL_THRESHOLD if threshold is None else threshold
+    codec = SheetRowCodec()
+
+    def row_list() -> SpillList:
+        return SpillList(options.cache_root, limit, encode=codec.encode, decode=codec.decode,
+                         prefix="rows")  # fmt: skip
+
+    rows, seen = row_list(), SpillMap(options.cache_root, limit, prefix="seen")
+    try:
+        data = _read_spreadsheets(options.paths, rows=rows, seen=seen)
+    except BaseException:
+        rows.close()
+        raise
+    finally:
+        seen.close()  # only the duplicate check needs it
     au_ids = options.au_ids if options.au_ids is not None else data.au_ids
     inputs = Inputs(data=data, au_ids=tuple(au_ids))
     if not au_ids:
@@ -141,18 +181,24 @@ def read_sources(options: BuildOptions) -> Inputs:
         )
     inputs.skipped = [i.to_json() for i in data.issues if i.reason != "bad_sheet"]
     inputs.sheet_errors = [i.to_json() for i in data.issues if i.reason == "bad_sheet"]
-    if not options.drop_unknown:
-        inputs.rows = data.rows  # every row is fetched: no copy of the list
-    else:
-        for row in data.rows:
-            labels = row.au(au_ids)
-            if any(v == -1 for v in labels):
-                unknown = [a for a, v in zip(au_ids, labels) if v == -1]
-                inputs.skipped.append(_unknown_label_entry(row, unknown))
-                continue
-            inputs.rows.append(row)
-    if not inputs.rows:
-        raise SpreadsheetError(_no_usable_rows(options.paths, data, inputs.skipped))
+    try:
+        if not options.drop_unknown:
+            inputs.rows = data.rows  # every row is fetched: no copy
+        else:
+            inputs.rows = kept = row_list()
+            for row in data.rows:
+                labels = row.au(au_ids)
+                if any(v == -1 for v in labels):
+                    unknown = [a for a, v in zip(au_ids, labels) if v == -1]
+                    inputs.skipped.append(_unknown_label_entry(row, unknown))
+                    continue
+                kept.append(row)
+            rows.close()
+        if not inputs.rows:
+            raise SpreadsheetError(_no_usable_rows(options.paths, data, inputs.skipped))
+    except BaseException:
+        inputs.close()
+        raise
     return inputs
 
 
@@ -440,14 +486,14 @@ def build_records(
         return build_local(options)
     t0 = time.monotonic()
     inputs = read_sources(options)
-    cache = _open_cache(options)
-    timings = {"read": time.monotonic() - t0}
-    t1 = time.monotonic()
     # Each ready source goes straight to its split in the store (spilled to disk past a
-    # threshold): nothing per URL is kept between phases 2 and 3 but the rows read in phase 1.
+    # threshold), as the rows of phase 1 do: nothing per URL is kept in memory between phases.
     store = example_store(options)
-    splitter = _Splitter(inputs, options, store.add)
     try:
+        cache = _open_cache(options)
+        timings = {"read": time.monotonic() - t0}
+        t1 = time.monotonic()
+        splitter = _Splitter(inputs, options, store.add)
         fetched = fetch_and_process(
             inputs.rows,
             cache,
@@ -467,3 +513,4 @@ def build_records(
         return write_reports(options, inputs, fetched, examples, shards, fallback, timings, t0)
     finally:
         store.close()
+        inputs.close()

@@ -26,6 +26,11 @@ and skipped, never silently dropped. Rows without a URL are bad too. A URL that 
 once (the first occurrence); the repeat is reported as ``duplicate``, or ``duplicate_conflict`` when
 its labels differ. In comma-separated files written without quoting, a URL that contains commas is
 split over several cells; such rows are longer than the sheet's width and the URL is re-joined.
+
+Rows are streamed from the files into a list-like ``rows`` and duplicates found through a
+``seen`` map (URL -> position in ``rows``): plain ``list``/``dict`` by default; a build passes
+ones that move to disk past a threshold (:mod:`fer_tf.build.spill`), so that reading millions of
+URLs holds a constant number of rows in memory.
 """
 
 from __future__ import annotations
@@ -36,10 +41,10 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fer_tf.checks import check_path
 from fer_tf.facs import EMOTIONS
@@ -50,6 +55,9 @@ __all__ = [
     "RowIssue",
     "SheetInfo",
     "SpreadsheetData",
+    "SheetRowCodec",
+    "RowList",
+    "SeenMap",
     "SKIP_REASONS",
     "read_spreadsheet",
     "read_spreadsheets",
@@ -135,6 +143,46 @@ class SheetRow:
         return f"{self.file}:{self.sheet}:{self.row}"
 
 
+class SheetRowCodec:
+    """:class:`SheetRow` <-> a compact tuple, for rows kept on disk: what rows of one sheet share
+    (its AU ids, file and sheet names) is stored once here, and decoded rows share it again."""
+
+    def __init__(self) -> None:
+        self._index: dict[tuple[tuple[int, ...], str, str], int] = {}
+        self._shared: list[tuple[tuple[int, ...], str, str]] = []
+
+    def encode(self, row: SheetRow) -> tuple[Any, ...]:
+        """``row`` as a picklable tuple."""
+        shared = (row.au_ids, row.file, row.sheet)
+        i = self._index.get(shared)
+        if i is None:
+            i = self._index[shared] = len(self._shared)
+            self._shared.append(shared)
+        return (row.source, i, row.au_values, row.valence, row.arousal, row.emotion, row.posed,
+                row.subject, row.row)  # fmt: skip
+
+    def decode(self, t: tuple[Any, ...]) -> SheetRow:
+        """The :class:`SheetRow` that :meth:`encode` gave ``t`` for."""
+        au_ids, file, sheet = self._shared[t[1]]
+        return SheetRow(t[0], au_ids, t[2], t[3], t[4], t[5], t[6], t[7], file, sheet, t[8])
+
+
+class RowList(Protocol):
+    """Where :func:`read_spreadsheets` puts the rows (a ``list``, or a list kept on disk)."""
+
+    def append(self, row: SheetRow) -> None: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[SheetRow]: ...
+    def __getitem__(self, i: int) -> SheetRow: ...
+
+
+class SeenMap(Protocol):
+    """URL -> position of its first row in the :class:`RowList` (a ``dict``, or one on disk)."""
+
+    def get(self, url: str, default: Any = None) -> Any: ...
+    def __setitem__(self, url: str, pos: int) -> None: ...
+
+
 @dataclass
 class RowIssue:
     """A skipped row (or sheet) and why.
@@ -202,7 +250,8 @@ class SpreadsheetData:
     """Everything read from one or more spreadsheets.
 
     Attributes:
-        rows: usable rows, duplicates removed, in file/sheet/row order.
+        rows: usable rows, duplicates removed, in file/sheet/row order (a ``list`` unless
+            :func:`read_spreadsheets` was given another :class:`RowList`).
         issues: skipped rows and sheets (bad rows, duplicates, unreadable sheets).
         au_ids: union of the AU columns found, ascending.
         files: per input file: ``path``, ``sha256``, ``format``, ``sheets`` (list of dicts).
@@ -210,7 +259,7 @@ class SpreadsheetData:
         blank_rows: fully empty rows (not data; counted for the record).
     """
 
-    rows: list[SheetRow] = field(default_factory=list)
+    rows: RowList = field(default_factory=list)
     issues: list[RowIssue] = field(default_factory=list)
     au_ids: tuple[int, ...] = ()
     files: list[dict[str, Any]] = field(default_factory=list)
@@ -477,10 +526,11 @@ def _read_sheet(
     sheet: str,
     rows: Iterator[tuple[int, list[Any]]],
     comma_text: bool,
-    out_rows: list[SheetRow],
+    take: Callable[[SheetRow], None],
     issues: list[RowIssue],
 ) -> SheetInfo | None:
-    """Parse one sheet into ``out_rows``/``issues``; None when the sheet holds no rows at all."""
+    """Parse one sheet: each usable row to ``take``, bad ones to ``issues``; None when the sheet
+    holds no rows at all."""
     info: SheetInfo | None = None
     blank = 0
     lookahead: list[tuple[int, list[Any]]] = []
@@ -543,7 +593,7 @@ def _read_sheet(
                 issues.append(RowIssue(file, sheet, i, source, "bad_row", problem))
                 continue
             row.file, row.sheet, row.row = file, sheet, i
-            out_rows.append(row)
+            take(row)
     except _SheetError as exc:
         error = str(exc)
     if error:
@@ -655,17 +705,74 @@ def _no_data_rows(p: Path, sheets: list[SheetInfo]) -> str:
     )
 
 
-def read_spreadsheets(paths: Iterable[str | os.PathLike[str]]) -> SpreadsheetData:
+class _Dedup:
+    """Keeps the first row of each URL (into ``rows``); a repeat becomes a ``duplicate`` or
+    ``duplicate_conflict`` issue, and the AU union grows with the kept rows only."""
+
+    def __init__(self, rows: RowList, seen: SeenMap) -> None:
+        self.rows = rows
+        self.seen = seen
+        self.au_union: set[int] = set()
+        self.issues: list[RowIssue] = []  # this file's repeats, reported after its bad rows
+        self._au_seen: tuple[int, ...] | None = None
+
+    def __call__(self, row: SheetRow) -> None:
+        pos = self.seen.get(row.source)
+        if pos is None:
+            self.seen[row.source] = len(self.rows)
+            self.rows.append(row)
+            if row.au_ids is not self._au_seen:  # rows of a sheet share one tuple
+                self.au_union.update(row.au_ids)
+                self._au_seen = row.au_ids
+            return
+        first = self.rows[pos]
+        if first.labels() == row.labels():
+            reason, detail = "duplicate", f"same URL and labels as {first.where}"
+        else:
+            reason = "duplicate_conflict"
+            detail = f"same URL as {first.where} but different labels; the first is kept"
+        self.issues.append(RowIssue(row.file, row.sheet, row.row, row.source, reason, detail))
+
+
+def _check_file(p: Path, sheets: list[SheetInfo]) -> None:
+    """Raise when no sheet of ``p`` can be used (no row of it was taken then)."""
+    if not sheets:
+        raise SpreadsheetError(
+            f"The spreadsheet '{p}' is empty (no non-blank rows in any sheet). Expected rows "
+            f"of an image URL followed by AU labels (1/0/999)."
+        )
+    usable = [s for s in sheets if s.url_column >= 0 and (s.rows or not s.error)]
+    if not usable:
+        detail = "; ".join(f"sheet {s.sheet!r}: {s.error}" for s in sheets if s.error)
+        raise SpreadsheetError(
+            f"The spreadsheet '{p}' has no usable URL column ({detail}). Accepted: a header "
+            f"row naming a URL column ({', '.join(_URL_HEADERS)}; case-insensitive) and AU "
+            f"columns (AU1, AU 1, AU_1), or no header with http(s) URLs in the first column "
+            f"and AU k in column k+1 (EmotioNet's manual annotations)."
+        )
+    if not any(s.rows for s in sheets):
+        raise SpreadsheetError(_no_data_rows(p, sheets))
+
+
+def read_spreadsheets(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    rows: RowList | None = None,
+    seen: SeenMap | None = None,
+) -> SpreadsheetData:
     """Read several spreadsheets into one table of rows.
 
     A URL seen before (in any file) is skipped as ``duplicate``, or ``duplicate_conflict`` when its
-    labels differ from the first occurrence, which is the one kept.
+    labels differ from the first occurrence, which is the one kept. Rows are streamed: each goes
+    to ``rows`` as it is read, and only ``rows`` and ``seen`` grow with the number of URLs.
 
     Args:
         paths: spreadsheet files.
+        rows: an empty :class:`RowList` that receives the rows (default: a new ``list``).
+        seen: an empty :class:`SeenMap` for the duplicate check (default: a new ``dict``).
 
     Returns:
-        A :class:`SpreadsheetData`.
+        A :class:`SpreadsheetData` (``rows`` is ``rows``).
 
     Raises:
         SpreadsheetError: a file is missing, unreadable, empty, has a header but no data rows, or
@@ -674,49 +781,21 @@ def read_spreadsheets(paths: Iterable[str | os.PathLike[str]]) -> SpreadsheetDat
     paths = [Path(p) for p in paths]
     if not paths:
         raise SpreadsheetError("No spreadsheet given. Pass at least one .xlsx/.csv/.tsv file.")
-    data = SpreadsheetData()
-    first_seen: dict[str, SheetRow] = {}
-    au_union: set[int] = set()
+    data = SpreadsheetData(rows=[] if rows is None else rows)
+    dedup = _Dedup(data.rows, {} if seen is None else seen)
     for p in paths:
-        file_rows: list[SheetRow] = []
         file_issues: list[RowIssue] = []
+        dedup.issues = []
         sheets: list[SheetInfo] = []
         fmt = _file_format(p) if p.is_file() else ""
         comma = fmt == "text" and _sniff_delimiter(p) == ","
-        for sheet, rows in iter_table(p):
-            info = _read_sheet(p.name, sheet, rows, comma, file_rows, file_issues)
+        for sheet, sheet_rows in iter_table(p):
+            info = _read_sheet(p.name, sheet, sheet_rows, comma, dedup, file_issues)
             if info is not None:
                 sheets.append(info)
-        if not sheets:
-            raise SpreadsheetError(
-                f"The spreadsheet '{p}' is empty (no non-blank rows in any sheet). Expected rows "
-                f"of an image URL followed by AU labels (1/0/999)."
-            )
-        usable = [s for s in sheets if s.url_column >= 0 and (s.rows or not s.error)]
-        if not usable:
-            detail = "; ".join(f"sheet {s.sheet!r}: {s.error}" for s in sheets if s.error)
-            raise SpreadsheetError(
-                f"The spreadsheet '{p}' has no usable URL column ({detail}). Accepted: a header "
-                f"row naming a URL column ({', '.join(_URL_HEADERS)}; case-insensitive) and AU "
-                f"columns (AU1, AU 1, AU_1), or no header with http(s) URLs in the first column "
-                f"and AU k in column k+1 (EmotioNet's manual annotations)."
-            )
-        if not any(s.rows for s in sheets):
-            raise SpreadsheetError(_no_data_rows(p, sheets))
+        _check_file(p, sheets)
         data.issues.extend(file_issues)
-        for row in file_rows:
-            first = first_seen.get(row.source)
-            if first is None:
-                first_seen[row.source] = row
-                data.rows.append(row)
-                au_union.update(row.au_ids)
-                continue
-            if first.labels() == row.labels():
-                reason, detail = "duplicate", f"same URL and labels as {first.where}"
-            else:
-                reason = "duplicate_conflict"
-                detail = f"same URL as {first.where} but different labels; the first is kept"
-            data.issues.append(RowIssue(row.file, row.sheet, row.row, row.source, reason, detail))
+        data.issues.extend(dedup.issues)
         data.total_rows += sum(s.rows for s in sheets)
         data.blank_rows += sum(s.blank_rows for s in sheets)
         data.files.append(
@@ -727,5 +806,5 @@ def read_spreadsheets(paths: Iterable[str | os.PathLike[str]]) -> SpreadsheetDat
                 "sheets": [s.to_json() for s in sheets],
             }
         )
-    data.au_ids = tuple(sorted(au_union))
+    data.au_ids = tuple(sorted(dedup.au_union))
     return data
