@@ -151,6 +151,20 @@ def test_colour_clip_is_matrix_offset_then_clip(op, channels):
         op.fer_colour_clip(images=x, matrix=m[:1], offset=o, lo=0.0, hi=255.0)
 
 
+@pytest.mark.parametrize("shape", [(2, 9, 11, 3), (1, 40, 37, 3), (3, 8, 5, 1), (1, 7, 7, 4)])
+def test_gaussian_blur_matches_the_depthwise_convolutions(op, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.uniform(0, 255, shape).astype(np.float32)
+    sigma = rng.uniform(0.0, 1.0, shape[0]).astype(np.float32)
+    want = A.gaussian_blur(x, sigma, max_sigma=1.0).numpy()
+    got = op.fer_gaussian_blur(images=x, taps=A.gaussian_taps(sigma, 1.0)).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="needs images larger"):
+        op.fer_gaussian_blur(images=x[:, :2, :2], taps=A.gaussian_taps(sigma, 1.0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="taps must be"):
+        op.fer_gaussian_blur(images=x, taps=np.ones((shape[0], 4), np.float32))
+
+
 def test_augment_example_native_equals_stock_up_to_rounding(op):
     x = tf.cast(tf.random.stateless_uniform([40, 44, 3], [3, 4], 0.0, 255.0), tf.uint8)
     policy = A.CHRISTENSEN2018

@@ -48,6 +48,7 @@ __all__ = [
     "geometric_transforms",
     "apply_transforms",
     "gaussian_blur",
+    "gaussian_taps",
     "standard_normal",
     "warp_to_size",
 ]
@@ -206,9 +207,9 @@ class AugmentPolicy:
         Args:
             images: ``float32 [B, H, W, C]`` in ``[0, 255]``.
             seed: stateless seed ``[2]``.
-            native: for a batch of one, apply the colour matrix and the clip in one pass with
-                fer_tf's native kernel (:mod:`fer_tf.preprocessing.native`) when it is available
-                (the same values up to float rounding).
+            native: for a batch of one, blur, and apply the colour matrix and the clip in one
+                pass, with fer_tf's native kernels (:mod:`fer_tf.preprocessing.native`) when
+                they are available (the same values up to float rounding).
 
         Returns:
             ``float32`` images in ``[0, 255]``.
@@ -217,7 +218,7 @@ class AugmentPolicy:
         s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
         batch = tf.shape(x)[0]
         if self.blur_p > 0 and self.blur_sigma[1] > 0:
-            x = self._blur(x, batch, s[0])
+            x = self._blur(x, batch, s[0], native)
         if self.noise_p > 0 and self.noise_std[1] > 0:
             x = self._noise(x, batch, s[2])
         if self.contrast_p > 0 or self.color_p > 0:
@@ -261,11 +262,22 @@ class AugmentPolicy:
         x = warp_to_size(image, image_size, self, warp_seed, flip=flip, native=native)
         return self.photometric(x[None], photo_seed, native=native)[0]
 
-    def _blur(self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    def _blur(
+        self, x: tf.Tensor, batch: tf.Tensor, seed: tf.Tensor, native: bool = False
+    ) -> tf.Tensor:
         g, v = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         on = _gate(g, batch, self.blur_p)
         sigma = _uniform(v, [batch], *self.blur_sigma)
         if x.shape[0] == 1:
+            op = _native_module() if native else None
+            if op is not None:
+                return tf.cond(
+                    on[0],
+                    lambda: op.fer_gaussian_blur(
+                        images=x, taps=gaussian_taps(sigma, self.blur_sigma[1])
+                    ),
+                    lambda: x,
+                )
             return tf.cond(
                 on[0], lambda: gaussian_blur(x, sigma, max_sigma=self.blur_sigma[1]), lambda: x
             )
@@ -629,6 +641,24 @@ def standard_normal(shape: Any, seed: Any) -> tf.Tensor:
     return tf.reshape(z, shape)
 
 
+def gaussian_taps(sigma: tf.Tensor, max_sigma: float) -> tf.Tensor:
+    """Each image's normalised 1-D Gaussian kernel, radius ``ceil(3 * max_sigma)`` (at least 1).
+
+    Args:
+        sigma: ``[B]`` in pixels.
+        max_sigma: upper bound of ``sigma``.
+
+    Returns:
+        ``float32 [B, 2 * radius + 1]``, each row summing to 1.
+    """
+    radius = max(1, int(math.ceil(3.0 * max_sigma)))
+    offsets = tf.range(-radius, radius + 1, dtype=tf.float32)
+    sig = tf.maximum(tf.cast(sigma, tf.float32), 1e-3)[:, None]
+    kernel = tf.exp(-0.5 * tf.square(offsets[None, :] / sig))
+    kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)
+    return tf.ensure_shape(kernel, [None, 2 * radius + 1])
+
+
 def gaussian_blur(images: tf.Tensor, sigma: tf.Tensor, *, max_sigma: float) -> tf.Tensor:
     """Blur each image with its own Gaussian sigma (separable, reflect padding).
 
@@ -643,14 +673,11 @@ def gaussian_blur(images: tf.Tensor, sigma: tf.Tensor, *, max_sigma: float) -> t
     Returns:
         Blurred images, same shape.
     """
-    radius = max(1, int(math.ceil(3.0 * max_sigma)))
+    kernel = gaussian_taps(sigma, max_sigma)  # [B, k]
+    radius = (kernel.shape[1] - 1) // 2
     shape = tf.shape(images)
     b, h, w = shape[0], shape[1], shape[2]
     c = images.shape[-1]
-    offsets = tf.range(-radius, radius + 1, dtype=tf.float32)
-    sig = tf.maximum(tf.cast(sigma, tf.float32), 1e-3)[:, None]
-    kernel = tf.exp(-0.5 * tf.square(offsets[None, :] / sig))
-    kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # [B, k]
     kernel = tf.reshape(tf.repeat(kernel, c, axis=0), [-1, 2 * radius + 1])  # [B*C, k]
     kernel = tf.transpose(kernel)  # [k, B*C]
     x = tf.transpose(images, [1, 2, 0, 3])  # [H, W, B, C]

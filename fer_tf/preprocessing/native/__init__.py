@@ -1,6 +1,6 @@
 """fer_tf's native TensorFlow kernels, compiled on first use against the installed TensorFlow.
 
-Two kernels (``image_ops.cc``), both CPU, both on the training input pipeline's per-example path
+Three kernels (``image_ops.cc``), all CPU, all on the training input pipeline's per-example path
 (:meth:`fer_tf.preprocessing.augment.AugmentPolicy.augment_example`):
 
 - ``FerImageWarp``: the projective/affine warp of ``tf.raw_ops.ImageProjectiveTransformV3``
@@ -11,6 +11,9 @@ Two kernels (``image_ops.cc``), both CPU, both on the training input pipeline's 
 - ``FerColourClip``: ``clip(x M + o)`` per pixel (one ``[C, C]`` matrix and ``[C]`` offset per
   image): the policy's contrast, gain, saturation and brightness, composed into one matrix, and
   the final clip in one pass (instead of a 1x1 convolution, an add and a clip).
+- ``FerGaussianBlur``: the separable, reflect-padded Gaussian blur of
+  :func:`fer_tf.preprocessing.augment.gaussian_blur` with per-image taps, one output row at a time
+  (instead of a pad, two transposes and two depthwise convolutions).
 
 TensorFlow's pip wheel ships the headers and the framework library custom ops link against
 (``tf.sysconfig``), so the kernel is built from source by the system C++ compiler the first time
@@ -77,7 +80,7 @@ def image_ops() -> Any | None:
     Tried once per process; the outcome (module or reason) is kept.
 
     Returns:
-        The module from ``tf.load_op_library`` (``module.fer_image_warp(...)``, ``module.fer_colour_clip(...)``), or ``None`` when
+        The module from ``tf.load_op_library`` (``module.fer_image_warp(...)``, ``module.fer_colour_clip(...)``, ``module.fer_gaussian_blur(...)``), or ``None`` when
         the kernels are disabled (``FER_TF_NATIVE_OPS=0``) or cannot be built or loaded (the
         reason is logged once and returned by :func:`status`).
     """

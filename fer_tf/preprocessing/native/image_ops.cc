@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
+#include <algorithm>
 #include <string>
 
 #if defined(__SSE2__)
@@ -58,6 +60,17 @@ REGISTER_OP("FerColourClip")
     .Input("offset: float32")
     .Attr("lo: float")
     .Attr("hi: float")
+    .Output("output: float32")
+    .SetShapeFn([](shape_inference::InferenceContext* c) {
+      shape_inference::ShapeHandle images;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &images));
+      c->set_output(0, images);
+      return Status();
+    });
+
+REGISTER_OP("FerGaussianBlur")
+    .Input("images: float32")
+    .Input("taps: float32")
     .Output("output: float32")
     .SetShapeFn([](shape_inference::InferenceContext* c) {
       shape_inference::ShapeHandle images;
@@ -495,6 +508,87 @@ class ColourClipOp : public OpKernel {
 };
 
 REGISTER_KERNEL_BUILDER(Name("FerColourClip").Device(DEVICE_CPU), ColourClipOp);
+
+// tf.pad's REFLECT (the edge pixel not repeated): -1 -> 1, n -> n - 2.
+inline int64_t Reflect(int64_t i, int64_t n) { return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i); }
+
+// dst[i] = sum_j t[j] * srcs[j][i] for i < n: four values at a time, the sum kept in a register.
+inline void WeightedSum(float* dst, const float* const* srcs, const float* t, int64_t k,
+                        int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 4 <= n; i += 4) {
+    __m128 acc = _mm_mul_ps(_mm_set1_ps(t[0]), _mm_loadu_ps(srcs[0] + i));
+    for (int64_t j = 1; j < k; ++j) {
+      acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(t[j]), _mm_loadu_ps(srcs[j] + i)));
+    }
+    _mm_storeu_ps(dst + i, acc);
+  }
+#endif
+  for (; i < n; ++i) {
+    float v = t[0] * srcs[0][i];
+    for (int64_t j = 1; j < k; ++j) v += t[j] * srcs[j][i];
+    dst[i] = v;
+  }
+}
+
+// Separable Gaussian blur with reflect padding, one kernel per image (taps [B, 2r + 1], already
+// normalised): the vertical pass, then the horizontal one, as augment.gaussian_blur's two
+// depthwise convolutions over a reflect-padded image, but in two passes over contiguous rows
+// instead of a pad, a transpose and two convolutions.
+class GaussianBlurOp : public OpKernel {
+ public:
+  explicit GaussianBlurOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& images = ctx->input(0);
+    const Tensor& taps = ctx->input(1);
+    OP_REQUIRES(ctx, images.dims() == 4,
+                InvalidArgument("images must be rank 4 [B, H, W, C], got shape ",
+                                images.shape().DebugString()));
+    const int64_t batch = images.dim_size(0), h = images.dim_size(1), w = images.dim_size(2);
+    const int64_t c = images.dim_size(3);
+    OP_REQUIRES(ctx,
+                taps.dims() == 2 && taps.dim_size(0) == batch && taps.dim_size(1) % 2 == 1,
+                InvalidArgument("taps must be [B, 2r + 1] with B = ", batch, ", got shape ",
+                                taps.shape().DebugString()));
+    const int64_t k = taps.dim_size(1), r = k / 2;
+    OP_REQUIRES(ctx, (h > r && w > r) || batch == 0,
+                InvalidArgument("the blur radius ", r, " needs images larger than it, got ", h,
+                                "x", w));
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, images.shape(), &output));
+    const int64_t row = w * c;
+    std::vector<float> mid(row);
+    std::vector<const float*> srcs(k);
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* x = images.flat<float>().data() + b * h * row;
+      const float* t = taps.flat<float>().data() + b * k;
+      float* y = output->flat<float>().data() + b * h * row;
+      for (int64_t i = 0; i < h; ++i) {
+        // Row i of the vertical pass, then row i of the horizontal pass from it (in cache).
+        for (int64_t j = 0; j < k; ++j) srcs[j] = x + Reflect(i + j - r, h) * row;
+        WeightedSum(mid.data(), srcs.data(), t, k, row);
+        const float* m = mid.data();
+        float* out = y + i * row;
+        // Columns whose taps all fall inside the row: shifted rows, contiguous.
+        for (int64_t j = 0; j < k; ++j) srcs[j] = m + j * c;
+        if (w > 2 * r) WeightedSum(out + r * c, srcs.data(), t, k, (w - 2 * r) * c);
+        // The r columns at each edge, through the reflection.
+        for (int64_t col = 0; col < w; ++col) {
+          if (col == r && w - r > r) col = w - r;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            float v = 0.0f;
+            for (int64_t j = 0; j < k; ++j) v += t[j] * m[Reflect(col + j - r, w) * c + ch];
+            out[col * c + ch] = v;
+          }
+        }
+      }
+    }
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("FerGaussianBlur").Device(DEVICE_CPU), GaussianBlurOp);
 
 }  // namespace
 }  // namespace fer_tf
