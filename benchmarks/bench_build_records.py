@@ -96,6 +96,7 @@ import multiprocessing
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -675,8 +676,13 @@ def _line(r: Run, label: str) -> str:
         f"  {label:<16} {r.images:>6} img  end to end {r.wall:6.2f}s = {r.rate(False):6.1f} img/s"
         f"  start-up {r.startup:5.2f}s  steady {r.steady:6.2f}s = {r.rate(True):6.1f} img/s"
         f"  CPU {r.cpu * per:6.2f} ms/img{main}  peak RSS {r.rss_mb:5.0f} MB"
-        f"  in flight <= {r.max_active}  load {r.load:.1f}"
+        f"  in flight <= {r.max_active}  load {r.load:.1f}{_probe_text(r)}"
     )
+
+
+def _probe_text(r: Run) -> str:
+    us = r.extra.get("create_us")
+    return "" if us is None else f"  file create {us:.0f} us"
 
 
 def _best(runs: list[Run]) -> Run | None:
@@ -685,9 +691,12 @@ def _best(runs: list[Run]) -> Run | None:
 
 
 def bench_workload(
-    name: str, args: argparse.Namespace, i2d: str | None, tmp: Path
+    name: str, args: argparse.Namespace, i2d: str | None, tmp: Path, outputs: list[Path]
 ) -> dict[str, Any]:
-    """Run one workload: img2dataset and fer_tf, ``--repeat`` times each; print; return figures."""
+    """Run one workload: img2dataset and fer_tf, ``--repeat`` times each; print; return figures.
+
+    The runs' outputs are appended to ``outputs`` (deleted by the caller after every workload).
+    """
     spec = WORKLOADS[name]
     n = args.n or spec["n"]
     work = tmp / name
@@ -706,12 +715,14 @@ def bench_workload(
         base_runs: list[Run] = []
         for k in range(max(1, args.repeat)):
             if i2d is not None and args.baseline == "img2dataset":
-                _settle_disk()
+                us = _settle_disk(work / f"i2d{k}")
                 r = run_img2dataset(work / f"i2d{k}", server, spec["target"], i2d, args)
+                r.extra["create_us"] = us
                 base_runs.append(r)
                 print(_line(r, f"img2dataset #{k + 1}"), flush=True)
-            _settle_disk()
+            us = _settle_disk(work / f"fer{k}")
             r = run_fer_tf(work / f"fer{k}", server, spec["target"], args)
+            r.extra["create_us"] = us
             fer_runs.append(r)
             print(_line(r, f"fer_tf #{k + 1}"), flush=True)
             if r.ok:
@@ -719,18 +730,15 @@ def bench_workload(
                 print(f"  {'':<16} fer_tf phases: {phases}", flush=True)
         result = _summarise(name, spec, fer_runs, base_runs, args)
         if not args.keep:
-            # Outputs go only after the last timed run, then the disk settles: deleting thousands
-            # of files between runs made every later fer_tf run slower (small JPEGs, fer_tf
-            # alone, 4 runs: 613, 570, 511, 475 img/s with deletes in between; 537, 611, 614,
-            # 590 without), which measured the file system's clean-up, not the tools.
-            for k in range(max(1, args.repeat)):
+            outputs.extend(
+                sub
+                for k in range(max(1, args.repeat))
                 for sub in (
                     work / f"i2d{k}" / "out",
                     work / f"fer{k}" / "out",
                     work / f"fer{k}" / "cache",
-                ):
-                    shutil.rmtree(sub, ignore_errors=True)
-            _settle_disk()
+                )
+            )
         if args.profile:
             _profile(work, server, spec["target"], args)
         if args.baseline == "serial" and result["fer_tf"] is not None:
@@ -770,7 +778,35 @@ def _summarise(
             )
         else:
             print()
+        _print_pairs(fer_runs, base_runs)
+    _warn_slow_files(fer_runs + base_runs)
     return out
+
+
+def _print_pairs(fer_runs: list[Run], base_runs: list[Run]) -> None:
+    """Each fer_tf run against the img2dataset run just before it (steady state): the spread."""
+    pairs = [
+        f.rate(True) / b.rate(True)
+        for f, b in zip(fer_runs, base_runs, strict=False)
+        if f.ok and b.ok and b.rate(True) > 0
+    ]
+    if len(pairs) > 1:
+        print(
+            f"  pairwise steady-state ratios (run k of each): "
+            f"{', '.join(f'{p:.2f}' for p in pairs)}; median {statistics.median(pairs):.2f}x"
+        )
+
+
+def _warn_slow_files(runs: list[Run]) -> None:
+    probes = [r.extra["create_us"] for r in runs if r.extra.get("create_us") is not None]
+    if probes and max(probes) > SLOW_CREATE_US:
+        print(
+            f"  note: creating a file in the work folder cost up to {max(probes):.0f} us of CPU "
+            f"(median {statistics.median(probes):.0f} us; a fresh spot on this disk: ~10 us). "
+            "fer_tf stores two files per image, img2dataset a few per shard, so part of fer_tf's "
+            "figure is the file system (see _settle_disk); --tmp on another folder or a tmpfs "
+            "shows the tools' own cost"
+        )
 
 
 def _serial(server: Server, fer: Run, args: argparse.Namespace) -> None:
@@ -815,11 +851,35 @@ def _profile(work: Path, server: Server, target: int, args: argparse.Namespace) 
         stats.sort_stats("tottime").print_stats(25)
 
 
-def _settle_disk(pause: float = 2.0) -> None:
+def _settle_disk(folder: Path | None = None, pause: float = 2.0) -> float | None:
     """Write back what earlier runs left dirty and let the writeback threads finish, so a timed
-    run does not pay for the one before it (either tool's)."""
+    run does not pay for the one before it (either tool's); then time creating files in
+    ``folder`` (the run's own, made here).
+
+    Returns:
+        CPU microseconds per empty file created in ``folder`` (None without one). fer_tf stores
+        two files per image (the original and the processed JPEG), img2dataset a few per shard,
+        so a slow file system weighs on fer_tf alone. On ext4 without a journal (this machine's)
+        the inode allocator steps over every recently deleted inode of the directory's block
+        group (``recently_deleted`` in ``fs/ext4/ialloc.c``): 8-15 us per file in a fresh spot,
+        70-420 us measured in a folder whose group saw thousands of deletions.
+    """
     os.sync()
     time.sleep(pause)
+    if folder is None:
+        return None
+    probe = folder / "fsprobe"
+    probe.mkdir(parents=True, exist_ok=True)
+    flags, n = os.O_WRONLY | os.O_CREAT | os.O_EXCL, 200
+    start = time.thread_time()
+    for i in range(n):
+        os.close(os.open(probe / f"{i}", flags, 0o644))
+    return (time.thread_time() - start) * 1e6 / n
+
+
+#: Above this (us per file created) the summary warns that the file system, not the tools, is
+#: being measured in part.
+SLOW_CREATE_US = 50.0
 
 
 def rss_scan(args: argparse.Namespace, tmp: Path) -> int:
@@ -910,7 +970,14 @@ def main(argv: list[str] | None = None) -> int:
         f"limit below that, JPEG quality 95, shorter side downscaled to the target"
     )
     names = ("web", "small") if args.workload == "both" else (args.workload,)
-    results = [bench_workload(name, args, i2d, tmp) for name in names]
+    # Outputs go only after the last timed run of every workload: deleting thousands of files
+    # between runs made every later fer_tf run slower (small JPEGs, fer_tf alone, 4 runs: 613,
+    # 570, 511, 475 img/s with deletes in between; 537, 611, 614, 590 without), which measured
+    # the file system's clean-up (see _settle_disk), not the tools.
+    outputs: list[Path] = []
+    results = [bench_workload(name, args, i2d, tmp, outputs) for name in names]
+    for sub in outputs:
+        shutil.rmtree(sub, ignore_errors=True)
     failed = any(r["fer_tf"] is None for r in results)
     if sum("steady" in r for r in results) > 1:
         print("\nsummary (best runs, steady state = images / (first request -> exit)):")
