@@ -67,6 +67,8 @@ def test_fer_tf_side_runs_and_counts_every_image(
     assert "== workload small: 6 photo-like images" in out
     line = next(ln for ln in out.splitlines() if "fer_tf #1" in ln)
     assert "     6 img" in line and "steady" in line and "CPU" in line and "peak RSS" in line
+    assert "file create" in line  # the file-system probe of the run's folder
+    assert not (tmp_path / "work" / "small" / "fer0" / "out").exists()  # deleted after the end
     assert "FAILED" not in out and list((tmp_path / "cache" / "workloads").glob("*.pkl"))
 
 
@@ -74,3 +76,24 @@ def test_missing_img2dataset_is_reported_not_fatal(bench: ModuleType, tmp_path: 
     args = bench.build_parser().parse_args(["--img2dataset-python", str(tmp_path / "nope")])
     python, why = bench.img2dataset_python(args)  # given explicitly: never installs
     assert python is None and "not importable" in why
+
+
+def test_file_probe_and_pairwise_ratios(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    us = bench._settle_disk(tmp_path / "run", pause=0.0)
+    assert us is not None and us > 0 and len(list((tmp_path / "run" / "fsprobe").iterdir())) == 200
+    assert bench._settle_disk(None, pause=0.0) is None
+
+    def run(tool: str, steady: float, create_us: float) -> object:
+        return bench.Run(tool, images=100, steady=steady, extra={"create_us": create_us})
+
+    fer = [run("fer_tf", 1.0, 12.0), run("fer_tf", 0.5, 80.0)]
+    base = [run("img2dataset", 1.25, 11.0), run("img2dataset", 0.75, 11.0)]
+    bench._print_pairs(fer, base)
+    bench._warn_slow_files(fer + base)
+    out = capsys.readouterr().out
+    assert "pairwise steady-state ratios (run k of each): 1.25, 1.50; median 1.38x" in out
+    assert "cost up to 80 us" in out
+    bench._warn_slow_files(base)
+    assert capsys.readouterr().out == ""
