@@ -1,5 +1,5 @@
-"""Fixtures shared across test files: the repository root, a loopback mirror, a toy source and
-fast download settings.
+"""Fixtures shared across test files: the repository root, a loopback mirror, a toy source,
+fast download settings, and a build's outputs as bytes for comparing two builds.
 
 Each is defined once here; a test file that needs a differently configured mirror still builds
 its own (``Mirror(...)`` is cheap for a few dozen faces).
@@ -7,6 +7,7 @@ its own (``Mirror(...)`` is cheap for a few dozen faces).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,21 @@ FAST_DOWNLOAD_OPTIONS: dict[str, object] = {
 }
 #: Good (plain JPEG) items in the shared mirror, after one item per fault and per variant.
 MIRROR_GOOD = 6
+
+
+def build_outputs(out: Path) -> dict[str, bytes]:
+    """Every file of a build's output directory by name, the manifest without the output and
+    cache paths (two builds of the same inputs into different directories differ only there)."""
+    got = {}
+    for p in sorted(out.iterdir()):
+        data = p.read_bytes()
+        if p.name == "manifest.json":
+            m = json.loads(data)
+            m["arguments"].pop("output_dir")
+            m["arguments"].pop("cache_dir")
+            data = json.dumps(m, sort_keys=True).encode()
+        got[p.name] = data
+    return got
 
 
 @pytest.fixture(scope="session")

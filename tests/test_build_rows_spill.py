@@ -4,12 +4,12 @@ holds a bounded number of rows whatever the number of URLs, and writes the same 
 from __future__ import annotations
 
 import gc
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import build_outputs
 
 from fer_tf.build import BuildError, BuildOptions, build_records, phases
 from fer_tf.build.spill import SpillList, SpillMap
@@ -119,21 +119,8 @@ def test_rows_round_trip_through_the_codec_sharing_what_a_sheet_shares() -> None
     assert all(b.au_ids is back[0].au_ids for b in back)
 
 
-def _outputs(out: Path) -> dict[str, bytes]:
-    got = {}
-    for p in sorted(out.iterdir()):
-        data = p.read_bytes()
-        if p.name == "manifest.json":  # the output and cache paths differ, nothing else may
-            m = json.loads(data)
-            m["arguments"].pop("output_dir")
-            m["arguments"].pop("cache_dir")
-            data = json.dumps(m, sort_keys=True).encode()
-        got[p.name] = data
-    return got
-
-
 @pytest.mark.parametrize("drop_unknown", [False, True])
-def test_a_build_whose_rows_spill_writes_the_same_outputs(
+def test_a_build_whose_rows_spill_writes_the_samebuild_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop_unknown: bool
 ) -> None:
     kw: dict[str, Any] = dict(allow_private_hosts=True, progress=False, image_size=32)
@@ -152,7 +139,7 @@ def test_a_build_whose_rows_spill_writes_the_same_outputs(
             s = build_records([sheet], tmp_path / f"out-{threshold}", cache_dir=cache, **kw)
             assert s.written >= 5 and s.skipped >= 3
             assert not list(cache.glob("*.sqlite"))  # every spill file is removed
-            outs[threshold] = _outputs(tmp_path / f"out-{threshold}")
+            outs[threshold] = build_outputs(tmp_path / f"out-{threshold}")
     skipped = outs[None]["skipped.jsonl"].decode()
     assert "duplicate_conflict" in skipped and '"duplicate"' in skipped
     assert ("unknown_label" in skipped) == drop_unknown

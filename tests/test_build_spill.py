@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import build_outputs
 
 from fer_tf.build import build_records, phases
 from fer_tf.build.report import label_stats
@@ -53,20 +53,7 @@ def test_store_reads_back_sorted_by_id_whether_spilled_or_not(
     assert not any((tmp_path / "spill").glob("examples-*")) if store.spilled else True
 
 
-def _outputs(out: Path) -> dict[str, bytes]:
-    got = {}
-    for p in sorted(out.iterdir()):
-        data = p.read_bytes()
-        if p.name == "manifest.json":  # the output and cache paths differ, nothing else may
-            m = json.loads(data)
-            m["arguments"].pop("output_dir")
-            m["arguments"].pop("cache_dir")
-            data = json.dumps(m, sort_keys=True).encode()
-        got[p.name] = data
-    return got
-
-
-def test_spilled_build_writes_the_same_outputs(
+def test_spilled_build_writes_the_samebuild_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spills: list[int] = []
@@ -89,7 +76,7 @@ def test_spilled_build_writes_the_same_outputs(
             s = build_records([sheet], tmp_path / f"out-{threshold}", cache_dir=cache, **kw)
             assert s.written == 12 and s.failed == 2
             assert not list(cache.glob("examples-*"))  # the spill file is removed
-            outs[threshold] = _outputs(tmp_path / f"out-{threshold}")
+            outs[threshold] = build_outputs(tmp_path / f"out-{threshold}")
     assert spills == [1, 5]  # the default kept 12 examples in memory; the others spilled
     # three splits, one of them cut in several shards (the split hashes depend on the port)
     assert len([n for n in outs[None] if n.endswith(".tfrecord")]) >= 4
