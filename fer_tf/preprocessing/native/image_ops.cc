@@ -1,6 +1,6 @@
 // fer_tf's projective image warp: the same sampling as TensorFlow's ImageProjectiveTransformV3
-// (same coordinate formula, fill modes and bilinear/nearest arithmetic, so the same output up to
-// float rounding), written per output pixel instead of per output value: the coordinates, the
+// (same coordinate formula, fill modes and bilinear/nearest arithmetic: the same output, tested
+// bit for bit against the stock op), written per output pixel instead of per output value: the coordinates, the
 // fill-mode mapping and the interpolation weights are computed once per pixel for all channels,
 // and pixels whose four neighbours lie inside the image read them without bounds checks. That is
 // what makes it ~10x faster on CPU than the stock kernel. Input uint8 or float32, output float32
@@ -53,6 +53,13 @@ REGISTER_OP("FerImageWarp")
       return Status();
     });
 
+// The shape function of the ops whose output has the shape of their rank-4 images input.
+Status SameAsRank4Images(shape_inference::InferenceContext* c) {
+  shape_inference::ShapeHandle images;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &images));
+  c->set_output(0, images);
+  return Status();
+}
 
 REGISTER_OP("FerColourClip")
     .Input("images: float32")
@@ -61,23 +68,13 @@ REGISTER_OP("FerColourClip")
     .Attr("lo: float")
     .Attr("hi: float")
     .Output("output: float32")
-    .SetShapeFn([](shape_inference::InferenceContext* c) {
-      shape_inference::ShapeHandle images;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &images));
-      c->set_output(0, images);
-      return Status();
-    });
+    .SetShapeFn(SameAsRank4Images);
 
 REGISTER_OP("FerGaussianBlur")
     .Input("images: float32")
     .Input("taps: float32")
     .Output("output: float32")
-    .SetShapeFn([](shape_inference::InferenceContext* c) {
-      shape_inference::ShapeHandle images;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &images));
-      c->set_output(0, images);
-      return Status();
-    });
+    .SetShapeFn(SameAsRank4Images);
 
 namespace {
 
