@@ -95,21 +95,16 @@ def test_one_transform_for_the_whole_batch_and_large_images(op):
     np.testing.assert_array_equal(op.fer_image_warp(images=images, **kw).numpy(), ref.numpy())
 
 
-def test_bad_shapes_raise_clear_errors(op):
-    image = np.zeros((1, 4, 4, 3), np.float32)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="transforms must be"):
+@pytest.mark.parametrize(
+    "n_transform,output_shape,match",
+    [(6, [4, 4], "transforms must be"), (8, [0, 4], "output_shape must be positive")],
+)
+def test_bad_shapes_raise_clear_errors(op, n_transform, output_shape, match):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
         op.fer_image_warp(
-            images=image,
-            transforms=np.zeros((1, 6), np.float32),
-            output_shape=[4, 4],
-            fill_value=0.0,
-            interpolation="BILINEAR",
-        )
-    with pytest.raises(tf.errors.InvalidArgumentError, match="output_shape must be positive"):
-        op.fer_image_warp(
-            images=image,
-            transforms=np.zeros((1, 8), np.float32),
-            output_shape=[0, 4],
+            images=np.zeros((1, 4, 4, 3), np.float32),
+            transforms=np.zeros((1, n_transform), np.float32),
+            output_shape=output_shape,
             fill_value=0.0,
             interpolation="BILINEAR",
         )
