@@ -270,17 +270,14 @@ class AugmentPolicy:
         sigma = _uniform(v, [batch], *self.blur_sigma)
         if x.shape[0] == 1:
             op = _native_module() if native else None
-            if op is not None:
-                return tf.cond(
-                    on[0],
-                    lambda: op.fer_gaussian_blur(
-                        images=x, taps=gaussian_taps(sigma, self.blur_sigma[1])
-                    ),
-                    lambda: x,
-                )
-            return tf.cond(
-                on[0], lambda: gaussian_blur(x, sigma, max_sigma=self.blur_sigma[1]), lambda: x
-            )
+            max_sigma = self.blur_sigma[1]
+
+            def blur() -> tf.Tensor:
+                if op is not None:
+                    return op.fer_gaussian_blur(images=x, taps=gaussian_taps(sigma, max_sigma))
+                return gaussian_blur(x, sigma, max_sigma=max_sigma)
+
+            return tf.cond(on[0], blur, lambda: x)
         idx = tf.where(on)[:, 0]
         blurred = gaussian_blur(
             tf.gather(x, idx), tf.gather(sigma, idx), max_sigma=self.blur_sigma[1]
@@ -553,8 +550,8 @@ def warp_to_size(
 
     sample = dict(
         transforms=tf.reshape(m, [1, 9])[:, :8],
-        output_shape=tf.constant([out_h, out_w], tf.int32),
-        fill_value=tf.constant(fill_value, tf.float32),
+        output_shape=[out_h, out_w],  # Python values: the ops convert them, _stock_warp reads them
+        fill_value=float(fill_value),
         interpolation=interpolation.upper(),
         fill_mode=fill_mode.upper(),
     )
@@ -575,8 +572,8 @@ def _stock_warp(x: tf.Tensor, m: tf.Tensor, sample: dict[str, Any], fast: bool) 
     or ``crop_and_resize`` for a matrix without rotation where that gives the same image."""
     shape = tf.shape(x)
     h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-    out_h, out_w = (int(v) for v in tf.get_static_value(sample["output_shape"]))
-    fill_value = float(tf.get_static_value(sample["fill_value"]))
+    out_h, out_w = sample["output_shape"]
+    fill_value = sample["fill_value"]
 
     def projective() -> tf.Tensor:
         return tf.raw_ops.ImageProjectiveTransformV3(images=x[None], **sample)[0]
