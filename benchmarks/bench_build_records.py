@@ -715,12 +715,14 @@ def bench_workload(
         base_runs: list[Run] = []
         for k in range(max(1, args.repeat)):
             if i2d is not None and args.baseline == "img2dataset":
-                us = _settle_disk(work / f"i2d{k}")
+                _settle_disk()
+                us = _file_create_us(work / f"i2d{k}")
                 r = run_img2dataset(work / f"i2d{k}", server, spec["target"], i2d, args)
                 r.extra["create_us"] = us
                 base_runs.append(r)
                 print(_line(r, f"img2dataset #{k + 1}"), flush=True)
-            us = _settle_disk(work / f"fer{k}")
+            _settle_disk()
+            us = _file_create_us(work / f"fer{k}")
             r = run_fer_tf(work / f"fer{k}", server, spec["target"], args)
             r.extra["create_us"] = us
             fer_runs.append(r)
@@ -804,7 +806,7 @@ def _warn_slow_files(runs: list[Run]) -> None:
             f"  note: creating a file in the work folder cost up to {max(probes):.0f} us of CPU "
             f"(median {statistics.median(probes):.0f} us; a fresh spot on this disk: ~10 us). "
             "fer_tf stores two files per image, img2dataset a few per shard, so part of fer_tf's "
-            "figure is the file system (see _settle_disk); --tmp on another folder or a tmpfs "
+            "figure is the file system (see _file_create_us); --tmp on another folder or a tmpfs "
             "shows the tools' own cost"
         )
 
@@ -851,26 +853,25 @@ def _profile(work: Path, server: Server, target: int, args: argparse.Namespace) 
         stats.sort_stats("tottime").print_stats(25)
 
 
-def _settle_disk(folder: Path | None = None, pause: float = 2.0) -> float | None:
+def _settle_disk(pause: float = 2.0) -> None:
     """Write back what earlier runs left dirty and let the writeback threads finish, so a timed
-    run does not pay for the one before it (either tool's); then time creating files in
-    ``folder`` (the run's own, made here).
-
-    Returns:
-        CPU microseconds per empty file created in ``folder`` (None without one). fer_tf stores
-        two files per image (the original and the processed JPEG), img2dataset a few per shard,
-        so a slow file system weighs on fer_tf alone. On ext4 without a journal (this machine's)
-        the inode allocator steps over every recently deleted inode of the directory's block
-        group (``recently_deleted`` in ``fs/ext4/ialloc.c``): 8-15 us per file in a fresh spot,
-        70-420 us measured in a folder whose group saw thousands of deletions.
-    """
+    run does not pay for the one before it (either tool's)."""
     os.sync()
     time.sleep(pause)
-    if folder is None:
-        return None
+
+
+def _file_create_us(folder: Path, n: int = 200) -> float:
+    """CPU microseconds per empty file created in ``folder`` (a run's own, made here).
+
+    fer_tf stores two files per image (the original and the processed JPEG), img2dataset a few
+    per shard, so a slow file system weighs on fer_tf alone. On ext4 without a journal (this
+    machine's) the inode allocator steps over every recently deleted inode of the directory's
+    block group (``recently_deleted`` in ``fs/ext4/ialloc.c``): 8-15 us per file in a fresh
+    spot, 70-420 us measured in a folder whose group saw thousands of deletions.
+    """
     probe = folder / "fsprobe"
     probe.mkdir(parents=True, exist_ok=True)
-    flags, n = os.O_WRONLY | os.O_CREAT | os.O_EXCL, 200
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     start = time.thread_time()
     for i in range(n):
         os.close(os.open(probe / f"{i}", flags, 0o644))
@@ -973,7 +974,7 @@ def main(argv: list[str] | None = None) -> int:
     # Outputs go only after the last timed run of every workload: deleting thousands of files
     # between runs made every later fer_tf run slower (small JPEGs, fer_tf alone, 4 runs: 613,
     # 570, 511, 475 img/s with deletes in between; 537, 611, 614, 590 without), which measured
-    # the file system's clean-up (see _settle_disk), not the tools.
+    # the file system's clean-up (see _file_create_us), not the tools.
     outputs: list[Path] = []
     results = [bench_workload(name, args, i2d, tmp, outputs) for name in names]
     for sub in outputs:

@@ -81,9 +81,8 @@ def test_missing_img2dataset_is_reported_not_fatal(bench: ModuleType, tmp_path: 
 def test_file_probe_and_pairwise_ratios(
     bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    us = bench._settle_disk(tmp_path / "run", pause=0.0)
-    assert us is not None and us > 0 and len(list((tmp_path / "run" / "fsprobe").iterdir())) == 200
-    assert bench._settle_disk(None, pause=0.0) is None
+    us = bench._file_create_us(tmp_path / "run")
+    assert us > 0 and len(list((tmp_path / "run" / "fsprobe").iterdir())) == 200
 
     def run(tool: str, steady: float, create_us: float) -> object:
         return bench.Run(tool, images=100, steady=steady, extra={"create_us": create_us})
